@@ -1,0 +1,246 @@
+"""docs → catalogue + chunks + vectors + lexical index, as a new immutable build.
+
+Documents whose cleaned text and title are unchanged since the current build
+keep their chunks and vectors: only new or changed documents are embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index import storage
+from index.chunk import ChunkingParams, chunk_text, section_spans
+from index.clean import clean_text, normalize_for_matching
+from index.documents import SourceDocument, load_corpus
+from index.embedders.base import Embedder
+from index.progress import progress_bar
+from index.stores.catalogue import NewChunk, SqliteCatalogue
+from index.stores.lexical import Bm25LexicalStore
+from index.stores.vectors import FaissVectorStore
+
+logger = logging.getLogger(__name__)
+
+EMBED_BATCH = 32
+
+
+@dataclass
+class PreparedDocument:
+    source: SourceDocument
+    text: str
+    content_hash: str
+    chunks: list[NewChunk]
+    sentences: list[tuple[int, int, int]]  # (sentence_id, start, end)
+    chunk_vectors: np.ndarray | None = None
+    sentence_vectors: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    build_dir: Path
+    documents: int
+    chunks: int
+    sentences: int
+    embedded_documents: int
+    reused_documents: int
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def passage_input(title: str, section: tuple[str, ...], text: str) -> str:
+    """What the embedder sees for a chunk: its place in the document, then its text."""
+    header = " > ".join((title, *section[-2:]))
+    return normalize_for_matching(f"{header}\n{text}")
+
+
+def build_index(
+    *,
+    docs_dir: Path,
+    data_dir: Path,
+    embedder: Embedder,
+    chunking: ChunkingParams = ChunkingParams(),
+    show_progress: bool = True,
+) -> BuildReport:
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    sources = load_corpus(docs_dir)
+    embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
+    chunking_info = storage.ChunkingInfo(**vars(chunking))
+    previous = _reusable_previous_build(data_dir, embedder_info, chunking_info)
+
+    next_chunk_id, next_sentence_id = 1, 1
+    prepared: list[PreparedDocument] = []
+    reused = 0
+    for source in sources:
+        text = clean_text(source.raw_text)
+        digest = content_hash(text)
+        document = _reuse(previous, source, digest, next_chunk_id, next_sentence_id) if previous else None
+        if document is None:
+            document = _prepare(source, text, digest, chunking, next_chunk_id, next_sentence_id)
+        else:
+            reused += 1
+        next_chunk_id += len(document.chunks)
+        next_sentence_id += len(document.sentences)
+        prepared.append(document)
+    timings["clean_chunk"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    _embed_missing(prepared, embedder, show_progress)
+    timings["embed"] = time.perf_counter() - mark
+
+    build_dir = storage.new_build_dir(data_dir)
+    timings.update(_write_stores(build_dir, prepared, embedder.dimension))
+    counts = {
+        "documents": len(prepared),
+        "chunks": sum(len(d.chunks) for d in prepared),
+        "sentences": sum(len(d.sentences) for d in prepared),
+        "embedded_documents": len(prepared) - reused,
+    }
+    timings["total"] = time.perf_counter() - started
+    manifest = storage.IndexManifest(
+        build_id=build_dir.name,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        embedder=embedder_info,
+        chunking=chunking_info,
+        counts=counts,
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        versions={"python": platform.python_version(), "faiss": faiss.__version__, "numpy": np.__version__},
+    )
+    (build_dir / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    storage.switch_current(data_dir, build_dir)
+    logger.info("built index %s: %s", build_dir.name, counts)
+    return BuildReport(
+        build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused, timings
+    )
+
+
+def _prepare(
+    source: SourceDocument, text: str, digest: str, chunking: ChunkingParams, first_chunk: int, first_sentence: int
+) -> PreparedDocument:
+    chunks = [
+        NewChunk(first_chunk + i, span.start, span.end, span.section, text[span.start : span.end])
+        for i, span in enumerate(chunk_text(text, chunking))
+    ]
+    sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(section_spans(text))]
+    return PreparedDocument(source, text, digest, chunks, sentences)
+
+
+def _embed_missing(prepared: list[PreparedDocument], embedder: Embedder, show_progress: bool) -> None:
+    pending = [d for d in prepared if d.chunk_vectors is None]
+    inputs: list[str] = []
+    for document in pending:
+        title = document.source.title
+        inputs += [passage_input(title, c.section, c.text) for c in document.chunks]
+        inputs += [normalize_for_matching(document.text[s:e]) for _, s, e in document.sentences]
+    vectors = np.zeros((len(inputs), embedder.dimension), dtype=np.float32)
+    with progress_bar(total=len(inputs), desc="embedding", unit="passage", enabled=show_progress) as bar:
+        for i in range(0, len(inputs), EMBED_BATCH):
+            batch = inputs[i : i + EMBED_BATCH]
+            vectors[i : i + len(batch)] = embedder.embed_passages(batch)
+            bar.update(len(batch))
+    offset = 0
+    for document in pending:
+        n_chunks, n_sentences = len(document.chunks), len(document.sentences)
+        document.chunk_vectors = vectors[offset : offset + n_chunks]
+        document.sentence_vectors = vectors[offset + n_chunks : offset + n_chunks + n_sentences]
+        offset += n_chunks + n_sentences
+
+
+def _write_stores(build_dir: Path, prepared: list[PreparedDocument], dimension: int) -> dict[str, float]:
+    timings = {}
+    mark = time.perf_counter()
+    vectors, sentence_vectors = FaissVectorStore(dimension), FaissVectorStore(dimension)
+    for d in prepared:
+        if d.chunks:
+            vectors.add(np.array([c.chunk_id for c in d.chunks]), d.chunk_vectors)
+        if d.sentences:
+            sentence_vectors.add(np.array([s[0] for s in d.sentences]), d.sentence_vectors)
+    vectors.save(build_dir / storage.VECTORS_FILE)
+    sentence_vectors.save(build_dir / storage.SENTENCES_FILE)
+    timings["vectors"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    lexical = Bm25LexicalStore()
+    for d in prepared:
+        lexical.add([c.chunk_id for c in d.chunks], [f"{d.source.title}\n{c.text}" for c in d.chunks])
+    lexical.save(build_dir / storage.LEXICAL_FILE)
+    timings["lexical"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE)
+    for d in prepared:
+        catalogue.add(
+            doc_id=d.source.doc_id,
+            title=d.source.title,
+            source=d.source.source,
+            content_hash=d.content_hash,
+            text=d.text,
+            chunks=d.chunks,
+            sentences=d.sentences,
+        )
+    catalogue.close()
+    timings["catalogue"] = time.perf_counter() - mark
+    return timings
+
+
+@dataclass(frozen=True)
+class _PreviousBuild:
+    catalogue: SqliteCatalogue
+    vectors: FaissVectorStore
+    sentence_vectors: FaissVectorStore
+    by_key: dict[tuple[str, str], str]  # (content hash, title) -> doc_id
+
+
+def _reusable_previous_build(data_dir: Path, embedder, chunking) -> _PreviousBuild | None:
+    build_dir = storage.current_build_dir(data_dir)
+    if build_dir is None:
+        return None
+    try:
+        manifest = storage.read_manifest(build_dir)
+    except ValueError:
+        logger.warning("ignoring unreadable manifest in %s", build_dir)
+        return None
+    if not manifest.reusable_by(embedder, chunking):
+        return None
+    catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, read_only=True)
+    return _PreviousBuild(
+        catalogue=catalogue,
+        vectors=FaissVectorStore.load(build_dir / storage.VECTORS_FILE),
+        sentence_vectors=FaissVectorStore.load(build_dir / storage.SENTENCES_FILE),
+        by_key={(d.content_hash, d.title): d.doc_id for d in catalogue.documents()},
+    )
+
+
+def _reuse(
+    previous: _PreviousBuild, source: SourceDocument, digest: str, first_chunk: int, first_sentence: int
+) -> PreparedDocument | None:
+    old_doc_id = previous.by_key.get((digest, source.title))
+    if old_doc_id is None:
+        return None
+    old_chunks = previous.catalogue.document_chunks(old_doc_id)
+    old_sentences = previous.catalogue.document_sentences(old_doc_id)
+    text = previous.catalogue.document_text(old_doc_id) or ""
+    chunks = [NewChunk(first_chunk + i, c.start, c.end, c.section, c.text) for i, c in enumerate(old_chunks)]
+    sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(old_sentences)]
+    return PreparedDocument(
+        source,
+        text,
+        digest,
+        chunks,
+        sentences,
+        chunk_vectors=previous.vectors.vectors(np.array([c.chunk_id for c in old_chunks], dtype=np.int64)),
+        sentence_vectors=previous.sentence_vectors.vectors(
+            np.array([s.sentence_id for s in old_sentences], dtype=np.int64)
+        ),
+    )

@@ -1,0 +1,149 @@
+"""Cleaning rules for noisy Chinese policy text.
+
+Every rule is a pure ``str -> str`` function; ``clean_text`` applies them in a
+fixed order. The cleaned text is what the catalogue stores and what citation
+offsets point into, so rules never reorder text.
+
+``normalize_for_matching`` is separate: it folds traditional characters and
+full-width forms for the lexical and dense indexes and for queries, but is
+never shown to a user.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK_PUNCT = r"\u3000-\u303f\uff00-\uffef“”‘’《》—…·"
+
+# Lines a document-sharing site adds to every preview, e.g.
+# "- 1、下载文档前请自行甄别文档内容的完整性,平台不提供额外的编辑、内容补充、找答案等附加服务。"
+_BOILERPLATE_PATTERNS = (
+    r"下载文档前请自行甄别",
+    r"仅部分预览.{0,4}的文档",
+    r"如文档侵犯您的权益",
+    r"人工客服工作时间",
+    r"本文档由用户上传",
+    r"免费下载|点击下载|下载积分",
+)
+_BOILERPLATE_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(?:\d+[、.．]\s*)?.*(?:" + "|".join(_BOILERPLATE_PATTERNS) + r").*$")
+
+# OCR confusions seen in scanned policy text. Each is narrow on purpose: a
+# rule that fires on correct text would corrupt it.
+_OCR_SLIPS = (
+    # "深人学习" (deep person study) is an OCR slip for "深入学习".
+    (re.compile(r"深人(?=学习|贯彻|推进|开展|调研|研究|实施|基层)"), "深入"),
+    # "T.作": the character 工 read as a capital T and a stray dot.
+    (re.compile(rf"(?<=[{CJK}])T\.?作"), "工作"),
+    # "以±]": the character 上 read as a plus-minus sign.
+    (re.compile(r"以±"), "以上"),
+    # "设臵": a rare variant that OCR engines emit for 置.
+    (re.compile(r"设臵"), "设置"),
+    # A lower-case o standing for the full stop 。 between Chinese text.
+    (re.compile(rf"(?<=[{CJK}\]）)])o(?=[{CJK}])"), "。"),
+)
+# Digits read as letters, e.g. "IOOo~3000人" for "1000~3000人".
+_OCR_DIGITS = re.compile(r"(?<![A-Za-z])[IlO1][IlOo0-9]{2,}(?=\s*[~～\-—至到]\s*\d|[人个万元年])")
+_DIGIT_FOR_LETTER = str.maketrans({"I": "1", "l": "1", "O": "0", "o": "0"})
+
+_SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}{CJK_PUNCT}])[ \t\u00a0\u3000]+(?=[{CJK}{CJK_PUNCT}])")
+
+# Half-width punctuation inside Chinese text becomes full-width; between
+# digits or Latin letters it stays (9:00-18:30, 2.1, "D630").
+_HALF_TO_FULL = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）"}
+_PUNCT_NEAR_CJK = re.compile(rf"(?<=[{CJK}{CJK_PUNCT}])[,;:?!]|[,;:?!](?=[{CJK}])")
+_PAREN_PAIR = re.compile(r"\(([^()\n]{0,40})\)")
+
+
+def remove_boilerplate_lines(text: str) -> str:
+    """Drop download-site notices that stand on lines of their own."""
+    kept = [line for line in text.split("\n") if not _BOILERPLATE_LINE.match(line)]
+    return "\n".join(kept)
+
+
+def fix_ocr_slips(text: str) -> str:
+    """Undo a small table of known OCR confusions."""
+    for pattern, replacement in _OCR_SLIPS:
+        text = pattern.sub(replacement, text)
+    return _OCR_DIGITS.sub(lambda m: m.group(0).translate(_DIGIT_FOR_LETTER), text)
+
+
+def remove_spaces_in_cjk(text: str) -> str:
+    """Remove spaces that OCR or layout put inside Chinese runs ("推 进" -> "推进")."""
+    return _SPACE_IN_CJK.sub("", text)
+
+
+def to_full_width_punctuation(text: str) -> str:
+    """Use full-width punctuation next to Chinese text, as the standard asks."""
+
+    def paren(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        if re.search(rf"[{CJK}]", inner) or _touches_cjk(match.string, match.start(), match.end()):
+            return f"（{inner}）"
+        return match.group(0)
+
+    text = _PAREN_PAIR.sub(paren, text)
+    return _PUNCT_NEAR_CJK.sub(lambda m: _HALF_TO_FULL[m.group(0)], text)
+
+
+def _touches_cjk(text: str, start: int, end: int) -> bool:
+    before = text[start - 1] if start > 0 else ""
+    after = text[end] if end < len(text) else ""
+    return bool(re.match(rf"[{CJK}]", before) or re.match(rf"[{CJK}]", after))
+
+
+def normalize_line_breaks(text: str) -> str:
+    """Unify line endings, trim each line and drop runs of blank lines."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    lines = [line.strip() for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip("\n")
+
+
+def remove_control_characters(text: str) -> str:
+    """Drop control and format characters other than newline and tab."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+
+
+CLEANING_STEPS = (
+    remove_control_characters,
+    normalize_line_breaks,
+    remove_boilerplate_lines,
+    remove_spaces_in_cjk,
+    fix_ocr_slips,
+    to_full_width_punctuation,
+    normalize_line_breaks,
+)
+
+
+def clean_text(text: str) -> str:
+    """Apply every cleaning step in order."""
+    for step in CLEANING_STEPS:
+        text = step(text)
+    return text
+
+
+@functools.cache
+def _t2s():
+    from opencc_purepy import OpenCC
+
+    return OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified Chinese (OpenCC t2s)."""
+    return _t2s().convert(text) if text else text
+
+
+def normalize_for_matching(text: str) -> str:
+    """The form both indexes and every query are compared in.
+
+    NFKC folds full-width letters and digits ("２０１９" -> "2019"); t2s folds
+    traditional characters; case is folded for Latin terms.
+    """
+    return to_simplified(unicodedata.normalize("NFKC", text)).lower()

@@ -1,0 +1,33 @@
+"""Domain errors. Only the API layer turns them into HTTP responses."""
+
+
+class PolicyQAError(Exception):
+    """Base class; ``code`` is the stable machine-readable name."""
+
+    code = "error"
+
+
+class ConfigurationError(PolicyQAError):
+    code = "configuration_error"
+
+
+class IndexNotFoundError(PolicyQAError):
+    code = "index_not_found"
+
+
+class IndexMismatchError(PolicyQAError):
+    """The index on disk was built with another embedder than the one configured."""
+
+    code = "index_mismatch"
+
+
+class UnknownDocumentError(PolicyQAError):
+    code = "unknown_document"
+
+    def __init__(self, doc_ids: list[str]) -> None:
+        self.doc_ids = doc_ids
+        super().__init__(f"unknown document id(s): {', '.join(doc_ids)}")
+
+
+class InvalidInputError(PolicyQAError):
+    code = "invalid_input"

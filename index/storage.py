@@ -1,0 +1,130 @@
+"""An index on disk: immutable build directories and an atomically switched CURRENT.
+
+DATA_DIR/index/<build_id>/manifest.json, catalogue.sqlite3, vectors.faiss,
+                          sentences.faiss, lexical.json
+DATA_DIR/index/CURRENT    the build id being served
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from index.errors import IndexMismatchError, IndexNotFoundError
+from index.stores.catalogue import SqliteCatalogue
+from index.stores.lexical import Bm25LexicalStore
+from index.stores.vectors import FaissVectorStore
+
+FORMAT_VERSION = 1
+# Bump when cleaning, chunking or embedding input changes, so a rebuild does
+# not reuse vectors computed from differently prepared text.
+PIPELINE_VERSION = 1
+
+CATALOGUE_FILE = "catalogue.sqlite3"
+VECTORS_FILE = "vectors.faiss"
+SENTENCES_FILE = "sentences.faiss"
+LEXICAL_FILE = "lexical.json"
+MANIFEST_FILE = "manifest.json"
+
+
+class EmbedderInfo(BaseModel):
+    name: str
+    dimension: int
+
+
+class ChunkingInfo(BaseModel):
+    target_chars: int
+    max_chars: int
+    overlap_chars: int
+
+
+class IndexManifest(BaseModel):
+    format_version: int = FORMAT_VERSION
+    pipeline_version: int = PIPELINE_VERSION
+    build_id: str
+    created_at: str
+    embedder: EmbedderInfo
+    chunking: ChunkingInfo
+    counts: dict[str, int]
+    timings_s: dict[str, float]
+    versions: dict[str, str]
+
+    def reusable_by(self, embedder: EmbedderInfo, chunking: ChunkingInfo) -> bool:
+        """Whether a new build with these settings may copy this build's chunks and vectors."""
+        return (
+            self.embedder == embedder
+            and self.chunking == chunking
+            and self.pipeline_version == PIPELINE_VERSION
+            and self.format_version == FORMAT_VERSION
+        )
+
+
+def index_root(data_dir: Path) -> Path:
+    return Path(data_dir) / "index"
+
+
+def new_build_dir(data_dir: Path) -> Path:
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    path = index_root(data_dir) / build_id
+    path.mkdir(parents=True)
+    return path
+
+
+def current_build_dir(data_dir: Path) -> Path | None:
+    pointer = index_root(data_dir) / "CURRENT"
+    if not pointer.exists():
+        return None
+    path = index_root(data_dir) / pointer.read_text(encoding="utf-8").strip()
+    return path if (path / MANIFEST_FILE).exists() else None
+
+
+def switch_current(data_dir: Path, build_dir: Path) -> None:
+    """Point CURRENT at a finished build; readers see the old or the new one, never half."""
+    pointer = index_root(data_dir) / "CURRENT"
+    temporary = pointer.with_name(f"CURRENT.{os.getpid()}.tmp")
+    temporary.write_text(build_dir.name + "\n", encoding="utf-8")
+    os.replace(temporary, pointer)
+
+
+def read_manifest(build_dir: Path) -> IndexManifest:
+    return IndexManifest.model_validate_json((build_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    build_dir: Path
+    manifest: IndexManifest
+    catalogue: SqliteCatalogue
+    vectors: FaissVectorStore
+    sentence_vectors: FaissVectorStore
+    lexical: Bm25LexicalStore
+
+    def close(self) -> None:
+        self.catalogue.close()
+
+
+def load_index(data_dir: Path, *, embedder_name: str, dimension: int) -> LoadedIndex:
+    """Open the current build read-only; refuse one built with another embedder."""
+    build_dir = current_build_dir(data_dir)
+    if build_dir is None:
+        raise IndexNotFoundError(f"no index in {index_root(data_dir)}; run 'policyqa ingest' first")
+    manifest = read_manifest(build_dir)
+    if manifest.embedder.name != embedder_name or manifest.embedder.dimension != dimension:
+        raise IndexMismatchError(
+            f"the index {manifest.build_id} was built with embedder {manifest.embedder.name!r}"
+            f" ({manifest.embedder.dimension}-d) but {embedder_name!r} ({dimension}-d) is configured;"
+            " rebuild it with 'policyqa ingest' or configure the same embedder"
+        )
+    return LoadedIndex(
+        build_dir=build_dir,
+        manifest=manifest,
+        catalogue=SqliteCatalogue(build_dir / CATALOGUE_FILE, read_only=True),
+        vectors=FaissVectorStore.load(build_dir / VECTORS_FILE),
+        sentence_vectors=FaissVectorStore.load(build_dir / SENTENCES_FILE),
+        lexical=Bm25LexicalStore.load(build_dir / LEXICAL_FILE),
+    )

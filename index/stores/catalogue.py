@@ -1,0 +1,212 @@
+"""The SQLite catalogue: documents, chunks, sentences and build metadata.
+
+Chunk ids are the int64 ids every store shares; sentence ids key the
+sentence vectors the answer composer reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    section TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
+CREATE TABLE IF NOT EXISTS sentences (
+    sentence_id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_by_doc ON sentences(doc_id, start);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    doc_id: str
+    title: str
+    source: str
+    content_hash: str
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    chunk_id: int
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    section: tuple[str, ...]
+    text: str
+    title: str
+    source: str
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    sentence_id: int
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    chunk_id: int
+    start: int
+    end: int
+    section: tuple[str, ...]
+    text: str
+
+
+class SqliteCatalogue:
+    """One connection per thread; opened read-only when serving."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._local = threading.local()
+        if not read_only:
+            with self._connection() as conn:
+                conn.executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.read_only:
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, check_same_thread=False)
+                conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writing -------------------------------------------------------------
+    def add(
+        self,
+        *,
+        doc_id: str,
+        title: str,
+        source: str,
+        content_hash: str,
+        text: str,
+        chunks: Sequence[NewChunk],
+        sentences: Sequence[tuple[int, int, int]],
+    ) -> None:
+        """Store one document with its chunks and ``(sentence_id, start, end)`` sentences."""
+        with self._connection() as conn:
+            conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", (doc_id, title, source, content_hash, text))
+            conn.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (c.chunk_id, doc_id, i, c.start, c.end, json.dumps(c.section, ensure_ascii=False), c.text)
+                    for i, c in enumerate(chunks)
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO sentences VALUES (?, ?, ?, ?)", [(sid, doc_id, s, e) for sid, s, e in sentences]
+            )
+
+    def delete(self, doc_ids: Iterable[str]) -> int:
+        with self._connection() as conn:
+            return sum(conn.execute("DELETE FROM documents WHERE doc_id = ?", (d,)).rowcount for d in doc_ids)
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self._connection() as conn:
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
+    # -- reading -------------------------------------------------------------
+    def count(self) -> int:
+        return self._connection().execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+
+    def document_count(self) -> int:
+        return self._connection().execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+
+    def documents(self) -> list[DocumentRecord]:
+        rows = self._connection().execute(
+            "SELECT d.doc_id, d.title, d.source, d.content_hash, COUNT(c.chunk_id) FROM documents d"
+            " LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.source"
+        )
+        return [DocumentRecord(*row) for row in rows]
+
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        return next((d for d in self.documents() if d.doc_id == doc_id), None)
+
+    def document_text(self, doc_id: str) -> str | None:
+        row = self._connection().execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def known_doc_ids(self, doc_ids: Iterable[str]) -> set[str]:
+        doc_ids = list(doc_ids)
+        marks = ",".join("?" * len(doc_ids))
+        rows = self._connection().execute(f"SELECT doc_id FROM documents WHERE doc_id IN ({marks})", doc_ids)
+        return {row[0] for row in rows}
+
+    def chunk_ids(self, doc_ids: Iterable[str]) -> list[int]:
+        doc_ids = list(doc_ids)
+        marks = ",".join("?" * len(doc_ids))
+        rows = self._connection().execute(f"SELECT chunk_id FROM chunks WHERE doc_id IN ({marks})", doc_ids)
+        return [row[0] for row in rows]
+
+    def chunks(self, chunk_ids: Sequence[int]) -> list[ChunkRecord]:
+        """Chunks in the order of ``chunk_ids`` (unknown ids are skipped)."""
+        ids = [int(i) for i in chunk_ids]
+        marks = ",".join("?" * len(ids))
+        rows = self._connection().execute(
+            "SELECT c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.section, c.text, d.title, d.source"
+            f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
+            ids,
+        )
+        by_id = {row[0]: ChunkRecord(*row[:5], tuple(json.loads(row[5])), *row[6:]) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def document_chunks(self, doc_id: str) -> list[ChunkRecord]:
+        ids = [
+            row[0]
+            for row in self._connection().execute(
+                "SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
+            )
+        ]
+        return self.chunks(ids)
+
+    def sentences_within(self, doc_id: str, start: int, end: int) -> list[SentenceRecord]:
+        rows = self._connection().execute(
+            "SELECT sentence_id, doc_id, start, end FROM sentences WHERE doc_id = ? AND start >= ? AND end <= ?"
+            " ORDER BY start",
+            (doc_id, start, end),
+        )
+        return [SentenceRecord(*row) for row in rows]
+
+    def document_sentences(self, doc_id: str) -> list[SentenceRecord]:
+        return self.sentences_within(doc_id, 0, 1 << 62)
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._connection().execute("SELECT key, value FROM meta"))

@@ -1,0 +1,44 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from service.api.errors import install_error_handlers
+from service.api.routes import api_router
+from service.engine import QAEngine
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, engine: QAEngine | None = None) -> FastAPI:
+    """Build the app; the lifespan loads the index once (building it if none exists)."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = engine or await run_in_threadpool(QAEngine.open, settings)
+        app.state.engine = opened
+        logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
+        try:
+            yield
+        finally:
+            if engine is None:
+                opened.close()
+
+    app = FastAPI(
+        title="policyqa",
+        summary="Cited answers from Chinese policy documents on township and subdistrict reform.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,36 @@
+"""Domain objects to response models."""
+
+from __future__ import annotations
+
+from index.search import Hit
+from service.answer import Answer
+from service.api import schemas
+
+
+def passage(hit: Hit) -> dict:
+    chunk = hit.chunk
+    return {
+        "doc_id": chunk.doc_id,
+        "title": chunk.title,
+        "source": chunk.source,
+        "section": list(chunk.section),
+        "chunk_id": chunk.chunk_id,
+        "text": chunk.text,
+        "start": chunk.start,
+        "end": chunk.end,
+        "score": round(hit.score, 6),
+        "dense_score": round(hit.dense, 6),
+        "lexical_score": round(hit.lexical, 6),
+    }
+
+
+def citations(answer: Answer) -> list[schemas.Citation]:
+    return [
+        schemas.Citation(
+            n=c.n,
+            highlights=[schemas.Highlight(start=s, end=e) for s, e in c.highlights],
+            weak=c.weak,
+            **passage(c.hit),
+        )
+        for c in answer.citations
+    ]

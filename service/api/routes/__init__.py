@@ -1,0 +1,9 @@
+"""Every router, gathered in one place."""
+
+from fastapi import APIRouter
+
+from service.api.routes import ask, documents, health, search
+
+api_router = APIRouter()
+for module in (ask, search, documents, health):
+    api_router.include_router(module.router)

