@@ -22,6 +22,7 @@ from index.chunk import ChunkingParams, chunk_text, section_spans
 from index.clean import clean_text, normalize_for_matching
 from index.documents import SourceDocument, load_corpus
 from index.embedders.base import Embedder
+from index.errors import ConfigurationError
 from index.progress import progress_bar
 from index.stores.catalogue import NewChunk, SqliteCatalogue
 from index.stores.lexical import Bm25LexicalStore
@@ -30,6 +31,7 @@ from index.stores.vectors import FaissVectorStore
 logger = logging.getLogger(__name__)
 
 EMBED_BATCH = 32
+MAX_HEADER_CHARS = 60
 
 
 @dataclass
@@ -60,8 +62,22 @@ def content_hash(text: str) -> str:
 
 def passage_input(title: str, section: tuple[str, ...], text: str) -> str:
     """What the embedder sees for a chunk: its place in the document, then its text."""
-    header = " > ".join((title, *section[-2:]))
+    header = " > ".join((title, *section[-2:]))[:MAX_HEADER_CHARS]
     return normalize_for_matching(f"{header}\n{text}")
+
+
+def check_token_budget(inputs: list[str], embedder: Embedder) -> None:
+    """Refuse passages the model would silently truncate."""
+    count_tokens = getattr(embedder, "count_tokens", None)
+    if count_tokens is None:
+        return
+    for text in inputs:
+        tokens = count_tokens(text)
+        if tokens > embedder.max_tokens:
+            raise ConfigurationError(
+                f"a passage of {tokens} tokens exceeds the {embedder.max_tokens}-token input of {embedder.name};"
+                f" lower POLICYQA_CHUNK_MAX_CHARS: {text[:40]}…"
+            )
 
 
 def build_index(
@@ -143,6 +159,7 @@ def _embed_missing(prepared: list[PreparedDocument], embedder: Embedder, show_pr
         title = document.source.title
         inputs += [passage_input(title, c.section, c.text) for c in document.chunks]
         inputs += [normalize_for_matching(document.text[s:e]) for _, s, e in document.sentences]
+    check_token_budget(inputs, embedder)
     vectors = np.zeros((len(inputs), embedder.dimension), dtype=np.float32)
     with progress_bar(total=len(inputs), desc="embedding", unit="passage", enabled=show_progress) as bar:
         for i in range(0, len(inputs), EMBED_BATCH):

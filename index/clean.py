@@ -26,7 +26,6 @@ _BOILERPLATE_PATTERNS = (
     r"如文档侵犯您的权益",
     r"人工客服工作时间",
     r"本文档由用户上传",
-    r"免费下载|点击下载|下载积分",
 )
 _BOILERPLATE_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(?:\d+[、.．]\s*)?.*(?:" + "|".join(_BOILERPLATE_PATTERNS) + r").*$")
 
@@ -45,7 +44,9 @@ _OCR_SLIPS = (
     (re.compile(rf"(?<=[{CJK}\]）)])o(?=[{CJK}])"), "。"),
 )
 # Digits read as letters, e.g. "IOOo~3000人" for "1000~3000人".
-_OCR_DIGITS = re.compile(r"(?<![A-Za-z])[IlO1][IlOo0-9]{2,}(?=\s*[~～\-—至到]\s*\d|[人个万元年])")
+# The run must start with a 1-like letter, so a "○○○人"-style placeholder typed
+# as "OOO人" is left alone.
+_OCR_DIGITS = re.compile(r"(?<![A-Za-z])[Il1][IlOo0-9]{2,}(?=\s*[~～\-—至到]\s*\d|[人个万元年])")
 _DIGIT_FOR_LETTER = str.maketrans({"I": "1", "l": "1", "O": "0", "o": "0"})
 
 _SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}{CJK_PUNCT}])[ \t\u00a0\u3000]+(?=[{CJK}{CJK_PUNCT}])")
@@ -106,8 +107,8 @@ def normalize_line_breaks(text: str) -> str:
 
 
 def remove_control_characters(text: str) -> str:
-    """Drop control and format characters other than newline and tab."""
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    """Drop control and format characters other than line breaks and tab."""
+    return "".join(ch for ch in text if ch in "\n\r\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
 
 
 CLEANING_STEPS = (
@@ -130,9 +131,11 @@ def clean_text(text: str) -> str:
 
 @functools.cache
 def _t2s():
-    from opencc_purepy import OpenCC
+    # The C++ OpenCC binding: opencc-purepy 1.5.0 ships a reversed phrase
+    # (结束 -> 結束) that turned simplified text traditional.
+    import opencc
 
-    return OpenCC("t2s")
+    return opencc.OpenCC("t2s.json")
 
 
 def to_simplified(text: str) -> str:

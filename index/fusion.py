@@ -10,9 +10,14 @@ RRF_K = 60
 
 
 def reciprocal_rank_fusion(dense: np.ndarray, lexical: np.ndarray, *, dense_weight: float = 0.5) -> np.ndarray:
-    """Sum of 1 / (k + rank) over both rankings of the candidates (ranks from 1)."""
+    """Sum of 1 / (k + rank) over both rankings of the candidates (ranks from 1).
+
+    A candidate that matches no word of the query (BM25 score 0) is not in
+    the lexical ranking at all, so it earns no lexical credit.
+    """
     del dense_weight  # RRF weighs both lists alike
-    return (1.0 / (RRF_K + _ranks(dense)) + 1.0 / (RRF_K + _ranks(lexical))).astype(np.float32)
+    lexical_credit = np.where(lexical > 0, 1.0 / (RRF_K + _ranks(lexical)), 0.0)
+    return (1.0 / (RRF_K + _ranks(dense)) + lexical_credit).astype(np.float32)
 
 
 def weighted_sum(dense: np.ndarray, lexical: np.ndarray, *, dense_weight: float = 0.5) -> np.ndarray:

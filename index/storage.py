@@ -23,7 +23,7 @@ from index.stores.vectors import FaissVectorStore
 FORMAT_VERSION = 1
 # Bump when cleaning, chunking or embedding input changes, so a rebuild does
 # not reuse vectors computed from differently prepared text.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 CATALOGUE_FILE = "catalogue.sqlite3"
 VECTORS_FILE = "vectors.faiss"

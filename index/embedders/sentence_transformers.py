@@ -34,9 +34,13 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(path), device=device or "cpu", local_files_only=True)
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(dimension())
         self.max_tokens = int(self._model.max_seq_length)
-        self.name = f"sentence-transformers:{path.name}"
+        # The resolved path names the model: two directories both called "model" must not pass for one.
+        self.name = f"sentence-transformers:{path.resolve()}"
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode([self.query_prefix + t for t in texts])

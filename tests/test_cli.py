@@ -1,0 +1,53 @@
+"""The policyqa command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def run_cli(*args: str, data_dir) -> subprocess.CompletedProcess:
+    env = {**os.environ, "POLICYQA_DATA_DIR": str(data_dir), "POLICYQA_BUILD_ON_START": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_ask_prints_the_answer_and_its_citations(seed_data_dir):
+    result = run_cli("ask", "海安县首批下放了多少项行政权力事项？", data_dir=seed_data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "341项" in result.stdout and "[1]" in result.stdout
+    assert "关于中心镇行政管理体制改革的实践与思考" in result.stdout
+
+
+def test_ask_json(seed_data_dir):
+    result = run_cli("ask", "镇江市共有多少个街道", "--json", "--top-k", "2", data_dir=seed_data_dir)
+    body = json.loads(result.stdout)
+    assert body["answerable"] and len(body["citations"]) == 2
+
+
+def test_search_with_a_document_filter(seed_data_dir):
+    result = run_cli(
+        "search", "机构改革", "--json", "--doc-id", "kaifeng-township-subdistrict-reform", data_dir=seed_data_dir
+    )
+    assert result.returncode == 0, result.stderr
+    assert {r["doc_id"] for r in json.loads(result.stdout)} == {"kaifeng-township-subdistrict-reform"}
+
+
+def test_ingest_reuses_unchanged_documents(seed_data_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(seed_data_dir, data_dir)
+    result = run_cli("ingest", str(REPO / "docs_raw"), "--quiet", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "9 documents" in result.stdout and "reused 9" in result.stdout
+
+
+def test_errors_are_one_line_without_a_traceback(tmp_path):
+    result = run_cli("ask", "街道", data_dir=tmp_path / "empty")
+    assert result.returncode == 2
+    assert "policyqa ingest" in result.stderr and "Traceback" not in result.stderr
