@@ -135,6 +135,7 @@ def build_index(
     )
     (build_dir / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     storage.switch_current(data_dir, build_dir)
+    storage.prune_builds(data_dir)
     logger.info("built index %s: %s", build_dir.name, counts)
     return BuildReport(
         build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused, timings

@@ -64,6 +64,14 @@ def remove_boilerplate_lines(text: str) -> str:
     return "\n".join(kept)
 
 
+_REPEATED_OPENING = re.compile(r"\A(.{8,80}?)\1")
+
+
+def remove_repeated_opening(text: str) -> str:
+    """Drop a doubled opening ("关于…的实践与思考关于…的实践与思考海安县…"), a copy-paste slip."""
+    return _REPEATED_OPENING.sub(r"\1", text, count=1)
+
+
 def fix_ocr_slips(text: str) -> str:
     """Undo a small table of known OCR confusions."""
     for pattern, replacement in _OCR_SLIPS:
@@ -115,6 +123,7 @@ CLEANING_STEPS = (
     remove_control_characters,
     normalize_line_breaks,
     remove_boilerplate_lines,
+    remove_repeated_opening,
     remove_spaces_in_cjk,
     fix_ocr_slips,
     to_full_width_punctuation,

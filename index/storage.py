@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from index.stores.vectors import FaissVectorStore
 FORMAT_VERSION = 1
 # Bump when cleaning, chunking or embedding input changes, so a rebuild does
 # not reuse vectors computed from differently prepared text.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 
 CATALOGUE_FILE = "catalogue.sqlite3"
 VECTORS_FILE = "vectors.faiss"
@@ -69,7 +70,7 @@ def index_root(data_dir: Path) -> Path:
 
 
 def new_build_dir(data_dir: Path) -> Path:
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)  # sorts by time
     path = index_root(data_dir) / build_id
     path.mkdir(parents=True)
     return path
@@ -89,6 +90,20 @@ def switch_current(data_dir: Path, build_dir: Path) -> None:
     temporary = pointer.with_name(f"CURRENT.{os.getpid()}.tmp")
     temporary.write_text(build_dir.name + "\n", encoding="utf-8")
     os.replace(temporary, pointer)
+
+
+def prune_builds(data_dir: Path, *, keep: int = 2) -> list[Path]:
+    """Delete all but the newest ``keep`` builds, never the current one.
+
+    The previous build is kept so that a server still holding it, or an
+    operator rolling back, finds it intact.
+    """
+    current = current_build_dir(data_dir)
+    builds = sorted((p for p in index_root(data_dir).iterdir() if (p / MANIFEST_FILE).exists()), reverse=True)
+    removed = [p for p in builds[keep:] if p != current]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 def read_manifest(build_dir: Path) -> IndexManifest:

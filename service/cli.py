@@ -47,10 +47,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.api.app import create_app
+    from service.engine import QAEngine
 
     settings = _settings(args)
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    # Opened here rather than in the lifespan, so that a missing corpus or a
+    # mismatched index is a one-line message, not a startup traceback.
+    engine = QAEngine.open(settings, show_progress=True)
+    try:
+        uvicorn.run(
+            create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level=settings.log_level
+        )
+    finally:
+        engine.close()
     return 0
 
 

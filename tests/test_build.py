@@ -137,3 +137,13 @@ def test_passages_longer_than_the_model_input_are_refused(tmp_path, embedder):
             show_progress=False,
         )
     assert not (tmp_path / "data" / "index" / "CURRENT").exists()
+
+
+def test_old_builds_are_pruned_keeping_current_and_previous(seed_data_dir, embedder, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(seed_data_dir, data_dir)
+    for _ in range(3):
+        build_index(docs_dir=DOCS_RAW, data_dir=data_dir, embedder=embedder, show_progress=False)
+    builds = [p for p in (data_dir / "index").iterdir() if p.is_dir()]
+    assert len(builds) == 2
+    assert storage.current_build_dir(data_dir) in builds

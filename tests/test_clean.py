@@ -20,6 +20,7 @@ from index.clean import (
     normalize_line_breaks,
     remove_boilerplate_lines,
     remove_control_characters,
+    remove_repeated_opening,
     remove_spaces_in_cjk,
     to_full_width_punctuation,
 )
@@ -324,7 +325,7 @@ def test_clean_text_on_every_document(corpus: dict[str, tuple[str, str]], name: 
 @pytest.mark.parametrize("name", [p.name for p in DOC_PATHS])
 def test_clean_text_loses_no_chinese_characters(corpus: dict[str, tuple[str, str]], name: str) -> None:
     raw, cleaned = corpus[name]
-    body = remove_boilerplate_lines(raw)
+    body = remove_repeated_opening(remove_boilerplate_lines(raw))
     before = Counter(CJK_CHAR.findall(body))
     after = Counter(CJK_CHAR.findall(cleaned))
     # Characters a rule may take away: 人 of 深人学习 and 臵 of 设臵 ...
@@ -363,3 +364,12 @@ def test_normalize_for_matching_keeps_simplified_text_simplified(corpus: dict[st
     for _, cleaned in corpus.values():
         once = normalize_for_matching(cleaned)
         assert normalize_for_matching(once) == once
+
+
+def test_remove_repeated_opening_drops_the_doubled_title() -> None:
+    # haian-central-town-reform.txt opens with its title twice, glued.
+    line = "关于中心镇行政管理体制改革的实践与思考关于中心镇行政管理体制改革的实践与思考海安县从县、镇实际出发"
+    assert line in read_raw("haian-central-town-reform.txt")
+    assert remove_repeated_opening(line) == "关于中心镇行政管理体制改革的实践与思考海安县从县、镇实际出发"
+    assert remove_repeated_opening("人人有事做，事事有人做") == "人人有事做，事事有人做"
+    assert remove_repeated_opening("哈哈哈哈哈哈") == "哈哈哈哈哈哈"
