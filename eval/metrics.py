@@ -1,32 +1,54 @@
-"""Small retrieval and answer metrics, each a pure function."""
+"""Small retrieval and answer metrics, each a pure function.
+
+Rankings are lists of ids, best first; relevance is a mapping id -> grade
+(grade > 0 is relevant), as in TREC qrels.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 
-def hit_at(relevant: Sequence[bool], k: int) -> float:
+def hit_at(ranking: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
     """1.0 when one of the first k results is relevant."""
-    return float(any(relevant[:k]))
+    return float(any(relevant.get(item, 0) > 0 for item in ranking[:k]))
 
 
-def reciprocal_rank(relevant: Sequence[bool], k: int = 10) -> float:
-    for rank, is_relevant in enumerate(relevant[:k], start=1):
-        if is_relevant:
+def reciprocal_rank(ranking: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    for rank, item in enumerate(ranking[:k], start=1):
+        if relevant.get(item, 0) > 0:
             return 1.0 / rank
     return 0.0
+
+
+def ndcg_at(ranking: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    """Normalised DCG with linear gains (grade / log2(rank + 1)), as trec_eval's ndcg_cut."""
+    dcg = sum(relevant.get(item, 0) / math.log2(rank + 1) for rank, item in enumerate(ranking[:k], start=1))
+    ideal_grades = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    ideal = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal_grades, start=1))
+    return dcg / ideal if ideal > 0 else 0.0
+
+
+def distinct(items: Sequence[str]) -> list[str]:
+    """First occurrences, in order: passages of one document rank the document once."""
+    return list(dict.fromkeys(items))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
+def mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
 def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple[float, float]:
-    """Precision and recall of the positive class (here: 'abstain')."""
+    """Precision and recall of the positive class (here: 'abstain'); NaN where undefined."""
     true_positive = sum(p and a for p, a in zip(predicted, actual, strict=True))
     predicted_positive, actual_positive = sum(predicted), sum(actual)
-    precision = true_positive / predicted_positive if predicted_positive else 1.0
-    recall = true_positive / actual_positive if actual_positive else 1.0
+    precision = true_positive / predicted_positive if predicted_positive else float("nan")
+    recall = true_positive / actual_positive if actual_positive else float("nan")
     return precision, recall

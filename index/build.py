@@ -10,6 +10,7 @@ import hashlib
 import logging
 import platform
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,15 +83,22 @@ def check_token_budget(inputs: list[str], embedder: Embedder) -> None:
 
 def build_index(
     *,
-    docs_dir: Path,
     data_dir: Path,
     embedder: Embedder,
+    docs_dir: Path | None = None,
+    sources: list[SourceDocument] | None = None,
     chunking: ChunkingParams = ChunkingParams(),
     show_progress: bool = True,
 ) -> BuildReport:
+    """Index the documents of ``docs_dir``, or ``sources`` already read (an evaluation corpus)."""
+    if (docs_dir is None) == (sources is None):
+        raise ValueError("give exactly one of docs_dir and sources")
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    sources = load_corpus(docs_dir)
+    sources = load_corpus(docs_dir) if sources is None else sources
+    duplicates = sorted(doc_id for doc_id, n in Counter(d.doc_id for d in sources).items() if n > 1)
+    if duplicates:
+        raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
     embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
     chunking_info = storage.ChunkingInfo(**vars(chunking))
     previous = _reusable_previous_build(data_dir, embedder_info, chunking_info)

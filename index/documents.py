@@ -49,9 +49,6 @@ def load_corpus(directory: Path) -> list[SourceDocument]:
         raw = read_document(path)
         title = entry.get("title") or _first_line(raw) or path.stem
         documents.append(SourceDocument(doc_id_for(path.name), title, path.name, raw))
-    ids = [d.doc_id for d in documents]
-    if len(set(ids)) != len(ids):
-        raise ConfigurationError("two documents map to the same id; rename one of the files")
     return documents
 
 

@@ -7,6 +7,7 @@ DATA_DIR/index/CURRENT    the build id being served
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -20,6 +21,8 @@ from index.errors import IndexMismatchError, IndexNotFoundError
 from index.stores.catalogue import SqliteCatalogue
 from index.stores.lexical import Bm25LexicalStore
 from index.stores.vectors import FaissVectorStore
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 # Bump when cleaning, chunking or embedding input changes, so a rebuild does
@@ -134,6 +137,13 @@ def load_index(data_dir: Path, *, embedder_name: str, dimension: int) -> LoadedI
             f"the index {manifest.build_id} was built with embedder {manifest.embedder.name!r}"
             f" ({manifest.embedder.dimension}-d) but {embedder_name!r} ({dimension}-d) is configured;"
             " rebuild it with 'policyqa ingest' or configure the same embedder"
+        )
+    if manifest.pipeline_version != PIPELINE_VERSION:
+        logger.warning(
+            "index %s was built by an older text pipeline (version %s, now %s); run 'policyqa ingest' to rebuild it",
+            manifest.build_id,
+            manifest.pipeline_version,
+            PIPELINE_VERSION,
         )
     return LoadedIndex(
         build_dir=build_dir,

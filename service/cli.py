@@ -105,6 +105,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.evaluate import describe, evaluate, save
+
+    evaluation = evaluate(
+        _settings(args), dataset_dir=args.dataset, url=args.url, modes=args.modes, show_progress=not args.quiet
+    )
+    print(describe(evaluation))
+    print(f"report: {save(evaluation, args.reports_dir)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
     parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
@@ -129,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--doc-id", action="append", help="limit to this document (repeatable)")
         command.add_argument("--json", action="store_true", help="print JSON")
         command.set_defaults(func=func)
+    evaluation = sub.add_parser("eval", help="measure retrieval and answer quality")
+    evaluation.add_argument("--dataset", type=Path, help="a BEIR-layout directory (default: the gold set)")
+    evaluation.add_argument("--url", help="ask a running service instead of the index in this process")
+    evaluation.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    evaluation.add_argument("--reports-dir", type=Path, default=Path("eval/reports"))
+    evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluation.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -1,0 +1,81 @@
+"""Where questions are asked: the engine in this process, or a running service over HTTP.
+
+Both return the same ``Reply``, so the same figures come out of either.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from service.api import presenters
+from service.engine import QAEngine
+
+
+@dataclass(frozen=True)
+class Reply:
+    doc_ids: list[str]  # of the ranked passages, best first
+    chunk_ids: list[int]
+    passages: list[str]
+    answer: str
+    answerable: bool
+    relevance: float
+    cited_texts: dict[int, str]  # n -> passage text
+    seconds: float
+
+
+class Backend(Protocol):
+    def ask(self, question: str, *, mode: str, top_k: int) -> Reply: ...
+
+
+def _reply(body: dict, seconds: float) -> Reply:
+    citations = body["citations"]
+    return Reply(
+        doc_ids=[c["doc_id"] for c in citations],
+        chunk_ids=[c["chunk_id"] for c in citations],
+        passages=[c["text"] for c in citations],
+        answer=body["answer"],
+        answerable=body["answerable"],
+        relevance=body["relevance"],
+        cited_texts={c["n"]: c["text"] for c in citations},
+        seconds=seconds,
+    )
+
+
+class EngineBackend:
+    def __init__(self, engine: QAEngine) -> None:
+        self.engine = engine
+
+    def ask(self, question: str, *, mode: str, top_k: int) -> Reply:
+        started = time.perf_counter()
+        timed = self.engine.ask(question, top_k=top_k, mode=mode, doc_ids=None)
+        seconds = time.perf_counter() - started
+        answer = timed.answer
+        body = {
+            "answer": answer.text,
+            "answerable": answer.answerable,
+            "relevance": answer.relevance,
+            "citations": [c.model_dump() for c in presenters.citations(answer)],
+        }
+        return _reply(body, seconds)
+
+
+class HttpBackend:
+    def __init__(self, url: str, *, timeout: float = 60.0) -> None:
+        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+
+    def ask(self, question: str, *, mode: str, top_k: int) -> Reply:
+        started = time.perf_counter()
+        response = self.client.post("/api/ask", json={"question": question, "mode": mode, "top_k": top_k})
+        seconds = time.perf_counter() - started
+        response.raise_for_status()
+        return _reply(response.json(), seconds)
+
+    def health(self) -> dict:
+        return self.client.get("/api/health").raise_for_status().json()
+
+    def close(self) -> None:
+        self.client.close()
