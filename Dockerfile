@@ -15,7 +15,11 @@ COPY index ./index
 COPY service ./service
 COPY eval ./eval
 COPY docs_raw ./docs_raw
-RUN pip install . \
+# torch first: pass a CPU wheel index (PIP_EXTRA_INDEX_URL) to avoid the large CUDA build.
+ARG TORCH_SPEC=torch==2.13.0
+ARG PIP_EXTRA_INDEX_URL=""
+RUN pip install "$TORCH_SPEC" \
+    && pip install . \
     && useradd --create-home --uid 1000 policyqa \
     && mkdir -p /data && chown policyqa /data
 

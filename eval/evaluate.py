@@ -20,10 +20,9 @@ from eval.datasets import Dataset, gold_dataset, load_beir
 from eval.report import format_table, write_report
 from eval.runner import QuestionResult, best_abstention_threshold, run, summarize_by_mode
 from index.build import build_index
-from index.embedders import load_embedder
 from index.errors import ConfigurationError
 from index.search import MODES
-from service.engine import QAEngine
+from service.engine import QAEngine, passage_embedder
 from service.settings import Settings
 
 DEFAULT_REPORTS_DIR = Path("eval/reports")
@@ -63,7 +62,7 @@ def evaluate(
         about = {"backend": url, "build_id": health["build_id"], "embedder": health["embedder"]}
     elif dataset.sources is not None:
         with tempfile.TemporaryDirectory(prefix="policyqa-eval-") as data_dir:
-            embedder = load_embedder(settings.embedder)
+            embedder = passage_embedder(settings)
             build_index(
                 sources=dataset.sources,
                 data_dir=Path(data_dir),
@@ -71,7 +70,12 @@ def evaluate(
                 chunking=settings.chunking(),
                 show_progress=show_progress,
             )
-            engine = QAEngine.open(settings.model_copy(update={"data_dir": Path(data_dir), "build_on_start": False}))
+            temporary = {
+                "data_dir": Path(data_dir),
+                "build_on_start": False,
+                "models_dir": settings.resolved_models_dir(),
+            }
+            engine = QAEngine.open(settings.model_copy(update=temporary))
             results = run(dataset, EngineBackend(engine), modes, show_progress=show_progress)
             about = _about(engine)
             engine.close()

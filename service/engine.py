@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from index.build import build_index
-from index.embedders import Embedder, load_embedder
-from index.errors import IndexNotFoundError
+from index.embedders import Embedder, embedder_name, load_embedder
+from index.embedders.agreement import MIN_COSINE, agrees
+from index.errors import IndexMismatchError, IndexNotFoundError
 from index.search import Mode, Retriever, SearchResult
 from index.storage import LoadedIndex, current_build_dir, load_index
 from index.stores.catalogue import ChunkRecord, DocumentRecord
@@ -34,6 +35,13 @@ class TimedSearch:
     took_ms: float
 
 
+def passage_embedder(settings: Settings) -> Embedder:
+    """The embedder the index is built with."""
+    return load_embedder(
+        settings.embedder, models_dir=settings.resolved_models_dir(), precision=settings.embed_precision
+    )
+
+
 class QAEngine:
     def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex) -> None:
         self.settings = settings
@@ -44,12 +52,13 @@ class QAEngine:
 
     @classmethod
     def open(cls, settings: Settings, *, show_progress: bool = False) -> QAEngine:
-        """Load the configured embedder and the current index, building it first if allowed."""
-        embedder = load_embedder(settings.embedder)
+        """Load the current index and the embedder for questions, building the index first if allowed."""
+        embedder = None
         if current_build_dir(settings.data_dir) is None:
             if not settings.build_on_start:
                 raise IndexNotFoundError(f"no index in {settings.data_dir}; run 'policyqa ingest'")
             logger.info("no index yet: building it from %s", settings.docs_dir)
+            embedder = passage_embedder(settings)
             build_index(
                 docs_dir=settings.docs_dir,
                 data_dir=settings.data_dir,
@@ -57,8 +66,29 @@ class QAEngine:
                 chunking=settings.chunking(),
                 show_progress=show_progress,
             )
+        if settings.query_embedder and settings.query_embedder != settings.embedder:
+            return cls._open_with_query_embedder(settings)
+        embedder = embedder or passage_embedder(settings)
         index = load_index(settings.data_dir, embedder_name=embedder.name, dimension=embedder.dimension)
         return cls(settings, embedder, index)
+
+    @classmethod
+    def _open_with_query_embedder(cls, settings: Settings) -> QAEngine:
+        """Questions embedded by another backend, if the index measured that it agrees with its own."""
+        query_embedder = load_embedder(settings.query_embedder, models_dir=settings.resolved_models_dir())
+        index = load_index(
+            settings.data_dir, embedder_name=embedder_name(settings.embedder), dimension=query_embedder.dimension
+        )
+        measured = index.manifest.query_embedders.get(query_embedder.name)
+        if not agrees(measured):
+            index.close()
+            found = f"measured {measured['min_cosine']:.4f}" if measured else "never measured"
+            raise IndexMismatchError(
+                f"questions cannot be embedded with {query_embedder.name} against index {index.manifest.build_id}:"
+                f" its agreement with {index.manifest.embedder.name} was {found}, below {MIN_COSINE}"
+            )
+        logger.info("embedding questions with %s (min cosine %.4f)", query_embedder.name, measured["min_cosine"])
+        return cls(settings, query_embedder, index)
 
     def close(self) -> None:
         self.index.close()

