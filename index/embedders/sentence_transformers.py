@@ -15,7 +15,8 @@ from index.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 16  # measured: smaller batches pad less and stay in cache on two cores
+CPU_BATCH_SIZE = 16  # measured: smaller batches pad less and stay in cache on two cores
+GPU_BATCH_SIZE = 128
 Precision = Literal["auto", "float32", "bfloat16"]
 
 
@@ -30,12 +31,16 @@ def cpu_has_fast_bfloat16() -> bool:
 
 
 def resolve_precision(precision: Precision, device: str) -> str:
+    """``auto``: bfloat16 on a CPU with fast bfloat16; float32 on a GPU.
+
+    Measured on an H200 with e5-small (random weights, 300-character passages):
+    float32 2,330 passages/s at batch 128, bfloat16 autocast 1,630; a model this
+    small is bound by tokenisation and kernel launches, and autocast adds casts.
+    """
     if precision != "auto":
         return precision
     if device.startswith("cuda"):
-        import torch
-
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        return "float32"
     return "bfloat16" if cpu_has_fast_bfloat16() else "float32"
 
 
@@ -74,6 +79,7 @@ class SentenceTransformerEmbedder:
             raise ConfigurationError(f"no sentence-transformers model in {path}")
         self.device = device or default_device()
         self.precision = resolve_precision(precision, self.device)
+        self.batch_size = GPU_BATCH_SIZE if self.device.startswith("cuda") else CPU_BATCH_SIZE
         self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
@@ -98,7 +104,9 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._autocast():
-            vectors = self._model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+            vectors = self._model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
         return normalized(vectors)
 
     def _autocast(self):
