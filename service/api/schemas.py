@@ -6,28 +6,29 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from index.search import Mode
+
 MAX_QUESTION_CHARS = 1000
 
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
 DocId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ModeField = Field("hybrid", description="hybrid (dense + BM25, fused), dense, or lexical.")
-DocIdsField = Field(None, max_length=100, description="Only search these documents.")
 
 
-class AskRequest(BaseModel):
+class RetrievalOptions(BaseModel):
+    """What /api/ask and /api/search share."""
+
     model_config = ConfigDict(extra="forbid")
+    top_k: int = Field(5, ge=1, le=20, description="How many passages to return (and cite).")
+    mode: Mode = Field("hybrid", description="hybrid (dense + BM25, fused), dense, or lexical.")
+    doc_ids: list[DocId] | None = Field(None, max_length=100, description="Only search these documents.")
+
+
+class AskRequest(RetrievalOptions):
     question: Question = Field(description="The question, in simplified or traditional Chinese.")
-    top_k: int = Field(5, ge=1, le=20, description="How many passages to cite.")
-    mode: Literal["hybrid", "dense", "lexical"] = ModeField
-    doc_ids: list[DocId] | None = DocIdsField
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SearchRequest(RetrievalOptions):
     query: Question = Field(description="Search words or a question.")
-    top_k: int = Field(5, ge=1, le=20, description="How many passages to return.")
-    mode: Literal["hybrid", "dense", "lexical"] = ModeField
-    doc_ids: list[DocId] | None = DocIdsField
 
 
 class Highlight(BaseModel):
