@@ -11,6 +11,7 @@ import logging
 import platform
 import time
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from index.documents import SourceDocument, load_corpus
 from index.embedders.agreement import measure_agreement
 from index.embedders.base import Embedder
 from index.errors import ConfigurationError
+from index.previous import PreparedDocument, carried_sources, open_previous, reuse
 from index.progress import progress_bar
 from index.stores.catalogue import NewChunk, SqliteCatalogue
 from index.stores.lexical import Bm25LexicalStore
@@ -36,17 +38,6 @@ EMBED_BATCH = 32
 MAX_HEADER_CHARS = 60
 
 
-@dataclass
-class PreparedDocument:
-    source: SourceDocument
-    text: str
-    content_hash: str
-    chunks: list[NewChunk]
-    sentences: list[tuple[int, int, int]]  # (sentence_id, start, end)
-    chunk_vectors: np.ndarray | None = None
-    sentence_vectors: np.ndarray | None = None
-
-
 @dataclass(frozen=True)
 class BuildReport:
     build_dir: Path
@@ -55,6 +46,7 @@ class BuildReport:
     sentences: int
     embedded_documents: int
     reused_documents: int
+    embedded_passages: int = 0  # chunks and sentences sent to the embedder
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -89,30 +81,51 @@ def build_index(
     docs_dir: Path | None = None,
     sources: list[SourceDocument] | None = None,
     chunking: ChunkingParams = ChunkingParams(),
+    carry_over: bool | str = False,
+    remove: Collection[str] = (),
     show_progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
-    """Index the documents of ``docs_dir``, or ``sources`` already read (an evaluation corpus)."""
+    """Write a new build and make it current.
+
+    ``docs_dir`` or ``sources`` give the documents. ``carry_over`` also keeps
+    the current build's other documents (True: all of them; "upload": those
+    added by upload), except the ids in ``remove``: that is how a live add,
+    replace or delete is made. Unchanged documents keep their vectors.
+    """
     if (docs_dir is None) == (sources is None):
         raise ValueError("give exactly one of docs_dir and sources")
+    with storage.write_lock(data_dir):
+        storage.remove_unfinished_builds(data_dir)
+        return _build_locked(
+            data_dir, embedder, load_corpus(docs_dir) if sources is None else sources, chunking,
+            carry_over, set(remove), show_progress, on_progress,
+        )  # fmt: skip
+
+
+def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, show_progress, on_progress) -> BuildReport:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    sources = load_corpus(docs_dir) if sources is None else sources
+    embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
+    chunking_info = storage.ChunkingInfo(**vars(chunking))
+    previous = open_previous(data_dir, embedder_info, chunking_info)
+    if carry_over and previous is not None:
+        exclude = remove | {s.doc_id for s in sources}
+        only = carry_over if isinstance(carry_over, str) else None
+        sources = carried_sources(previous, exclude, only_origin=only) + list(sources)
     duplicates = sorted(doc_id for doc_id, n in Counter(d.doc_id for d in sources).items() if n > 1)
     if duplicates:
         raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
-    embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
-    chunking_info = storage.ChunkingInfo(**vars(chunking))
-    previous = _reusable_previous_build(data_dir, embedder_info, chunking_info)
 
     next_chunk_id, next_sentence_id = 1, 1
     prepared: list[PreparedDocument] = []
     reused = 0
     for source in sources:
-        text = clean_text(source.raw_text)
+        text, page_spans = clean_document(source)
         digest = content_hash(text)
-        document = _reuse(previous, source, digest, next_chunk_id, next_sentence_id) if previous else None
+        document = reuse(previous, source, digest, next_chunk_id, next_sentence_id) if previous else None
         if document is None:
-            document = _prepare(source, text, digest, chunking, next_chunk_id, next_sentence_id)
+            document = _prepare(source, text, digest, page_spans, chunking, next_chunk_id, next_sentence_id)
         else:
             reused += 1
         next_chunk_id += len(document.chunks)
@@ -121,14 +134,16 @@ def build_index(
     timings["clean_chunk"] = time.perf_counter() - started
 
     mark = time.perf_counter()
-    _embed_missing(prepared, embedder, show_progress)
+    embedded_passages = _embed_missing(prepared, embedder, show_progress, on_progress)
     timings["embed"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     # The agreement of two models does not depend on the corpus: measured once, then carried over.
-    query_embedders = previous.manifest.query_embedders if previous else {}
+    query_embedders = previous.manifest.query_embedders if previous and previous.reusable else {}
     query_embedders = query_embedders or _query_embedder_agreement(prepared, embedder)
     timings["agreement"] = time.perf_counter() - mark
+    if previous is not None:
+        previous.close()
 
     build_dir = storage.new_build_dir(data_dir)
     timings.update(_write_stores(build_dir, prepared, embedder.dimension))
@@ -154,22 +169,42 @@ def build_index(
     storage.prune_builds(data_dir)
     logger.info("built index %s: %s", build_dir.name, counts)
     return BuildReport(
-        build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused, timings
-    )
+        build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused,
+        embedded_passages, timings,
+    )  # fmt: skip
+
+
+def clean_document(source: SourceDocument) -> tuple[str, list[tuple[int, int]]]:
+    """The cleaned text and, for a paged document, each page's span in it (pages cleaned apart)."""
+    if not source.pages:
+        return clean_text(source.raw_text), []
+    spans, parts, at = [], [], 0
+    for page in source.pages:
+        cleaned = clean_text(page)
+        parts.append(cleaned)
+        spans.append((at, at + len(cleaned)))
+        at += len(cleaned) + 1
+    return "\n".join(parts), spans
 
 
 def _prepare(
-    source: SourceDocument, text: str, digest: str, chunking: ChunkingParams, first_chunk: int, first_sentence: int
+    source: SourceDocument,
+    text: str,
+    digest: str,
+    page_spans: list[tuple[int, int]],
+    chunking: ChunkingParams,
+    first_chunk: int,
+    first_sentence: int,
 ) -> PreparedDocument:
     chunks = [
         NewChunk(first_chunk + i, span.start, span.end, span.section, text[span.start : span.end])
         for i, span in enumerate(chunk_text(text, chunking))
     ]
     sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(section_spans(text))]
-    return PreparedDocument(source, text, digest, chunks, sentences)
+    return PreparedDocument(source, text, digest, chunks, sentences, page_spans)
 
 
-def _embed_missing(prepared: list[PreparedDocument], embedder: Embedder, show_progress: bool) -> None:
+def _embed_missing(prepared: list[PreparedDocument], embedder: Embedder, show_progress: bool, on_progress) -> int:
     pending = [d for d in prepared if d.chunk_vectors is None]
     inputs: list[str] = []
     for document in pending:
@@ -183,12 +218,15 @@ def _embed_missing(prepared: list[PreparedDocument], embedder: Embedder, show_pr
             batch = inputs[i : i + EMBED_BATCH]
             vectors[i : i + len(batch)] = embedder.embed_passages(batch)
             bar.update(len(batch))
+            if on_progress is not None:
+                on_progress(i + len(batch), len(inputs))
     offset = 0
     for document in pending:
         n_chunks, n_sentences = len(document.chunks), len(document.sentences)
         document.chunk_vectors = vectors[offset : offset + n_chunks]
         document.sentence_vectors = vectors[offset + n_chunks : offset + n_chunks + n_sentences]
         offset += n_chunks + n_sentences
+    return len(inputs)
 
 
 def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedder) -> dict[str, dict[str, float]]:
@@ -238,61 +276,9 @@ def _write_stores(build_dir: Path, prepared: list[PreparedDocument], dimension: 
             text=d.text,
             chunks=d.chunks,
             sentences=d.sentences,
+            origin=d.source.origin,
+            page_spans=d.page_spans,
         )
     catalogue.close()
     timings["catalogue"] = time.perf_counter() - mark
     return timings
-
-
-@dataclass(frozen=True)
-class _PreviousBuild:
-    manifest: storage.IndexManifest
-    catalogue: SqliteCatalogue
-    vectors: FaissVectorStore
-    sentence_vectors: FaissVectorStore
-    by_key: dict[tuple[str, str], str]  # (content hash, title) -> doc_id
-
-
-def _reusable_previous_build(data_dir: Path, embedder, chunking) -> _PreviousBuild | None:
-    build_dir = storage.current_build_dir(data_dir)
-    if build_dir is None:
-        return None
-    try:
-        manifest = storage.read_manifest(build_dir)
-    except ValueError:
-        logger.warning("ignoring unreadable manifest in %s", build_dir)
-        return None
-    if not manifest.reusable_by(embedder, chunking):
-        return None
-    catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, read_only=True)
-    return _PreviousBuild(
-        manifest=manifest,
-        catalogue=catalogue,
-        vectors=FaissVectorStore.load(build_dir / storage.VECTORS_FILE),
-        sentence_vectors=FaissVectorStore.load(build_dir / storage.SENTENCES_FILE),
-        by_key={(d.content_hash, d.title): d.doc_id for d in catalogue.documents()},
-    )
-
-
-def _reuse(
-    previous: _PreviousBuild, source: SourceDocument, digest: str, first_chunk: int, first_sentence: int
-) -> PreparedDocument | None:
-    old_doc_id = previous.by_key.get((digest, source.title))
-    if old_doc_id is None:
-        return None
-    old_chunks = previous.catalogue.document_chunks(old_doc_id)
-    old_sentences = previous.catalogue.document_sentences(old_doc_id)
-    text = previous.catalogue.document_text(old_doc_id) or ""
-    chunks = [NewChunk(first_chunk + i, c.start, c.end, c.section, c.text) for i, c in enumerate(old_chunks)]
-    sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(old_sentences)]
-    return PreparedDocument(
-        source,
-        text,
-        digest,
-        chunks,
-        sentences,
-        chunk_vectors=previous.vectors.vectors(np.array([c.chunk_id for c in old_chunks], dtype=np.int64)),
-        sentence_vectors=previous.sentence_vectors.vectors(
-            np.array([s.sentence_id for s in old_sentences], dtype=np.int64)
-        ),
-    )

@@ -17,8 +17,10 @@ MANIFEST_NAME = "manifest.json"
 class SourceDocument:
     doc_id: str
     title: str
-    source: str  # file name inside the corpus directory
+    source: str  # file name inside the corpus directory, or the uploaded file's name
     raw_text: str
+    pages: tuple[str, ...] = ()  # a PDF's pages, each cleaned apart so citations can name their page
+    origin: str = "corpus"  # "corpus" (the docs directory) or "upload" (added through the API or CLI)
 
 
 def doc_id_for(file_name: str) -> str:

@@ -7,10 +7,13 @@ DATA_DIR/index/CURRENT    the build id being served
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +98,29 @@ def switch_current(data_dir: Path, build_dir: Path) -> None:
     temporary = pointer.with_name(f"CURRENT.{os.getpid()}.tmp")
     temporary.write_text(build_dir.name + "\n", encoding="utf-8")
     os.replace(temporary, pointer)
+
+
+@contextlib.contextmanager
+def write_lock(data_dir: Path) -> Iterator[None]:
+    """One writer at a time across processes (the server's jobs, the CLI): an flock on index/.lock."""
+    root = index_root(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_unfinished_builds(data_dir: Path) -> list[Path]:
+    """Build directories without a manifest: what a crash mid-build left. Call under the write lock."""
+    root = index_root(data_dir)
+    unfinished = [p for p in root.iterdir() if p.is_dir() and not (p / MANIFEST_FILE).exists()] if root.exists() else []
+    for path in unfinished:
+        logger.warning("removing unfinished build %s", path.name)
+        shutil.rmtree(path, ignore_errors=True)
+    return unfinished
 
 
 def prune_builds(data_dir: Path, *, keep: int = 2) -> list[Path]:

@@ -6,6 +6,7 @@ sentence vectors the answer composer reads.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sqlite3
 import threading
@@ -19,7 +20,9 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT NOT NULL,
     source TEXT NOT NULL,
     content_hash TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT 'corpus',
+    pages TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id INTEGER PRIMARY KEY,
@@ -49,6 +52,7 @@ class DocumentRecord:
     source: str
     content_hash: str
     chunk_count: int
+    origin: str = "corpus"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class ChunkRecord:
     text: str
     title: str
     source: str
+    pages: tuple[int, int] | None = None  # first and last page (from 1) of a paged document
 
 
 @dataclass(frozen=True)
@@ -120,10 +125,15 @@ class SqliteCatalogue:
         text: str,
         chunks: Sequence[NewChunk],
         sentences: Sequence[tuple[int, int, int]],
+        origin: str = "corpus",
+        page_spans: Sequence[tuple[int, int]] = (),
     ) -> None:
-        """Store one document with its chunks and ``(sentence_id, start, end)`` sentences."""
+        """Store one document with its chunks, ``(sentence_id, start, end)`` sentences and page spans."""
         with self._connection() as conn:
-            conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", (doc_id, title, source, content_hash, text))
+            conn.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, title, source, content_hash, text, origin, json.dumps([list(p) for p in page_spans])),
+            )
             conn.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -152,7 +162,7 @@ class SqliteCatalogue:
 
     def documents(self) -> list[DocumentRecord]:
         rows = self._connection().execute(
-            "SELECT d.doc_id, d.title, d.source, d.content_hash, COUNT(c.chunk_id) FROM documents d"
+            "SELECT d.doc_id, d.title, d.source, d.content_hash, COUNT(c.chunk_id), d.origin FROM documents d"
             " LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.source"
         )
         return [DocumentRecord(*row) for row in rows]
@@ -163,6 +173,14 @@ class SqliteCatalogue:
     def document_text(self, doc_id: str) -> str | None:
         row = self._connection().execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
+
+    def page_spans(self, doc_id: str) -> list[tuple[int, int]]:
+        row = self._connection().execute("SELECT pages FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return [tuple(span) for span in json.loads(row[0])] if row else []
+
+    def find_by_content_hash(self, digest: str) -> DocumentRecord | None:
+        row = self._connection().execute("SELECT doc_id FROM documents WHERE content_hash = ?", (digest,)).fetchone()
+        return self.document(row[0]) if row else None
 
     def known_doc_ids(self, doc_ids: Iterable[str]) -> set[str]:
         doc_ids = list(doc_ids)
@@ -181,11 +199,14 @@ class SqliteCatalogue:
         ids = [int(i) for i in chunk_ids]
         marks = ",".join("?" * len(ids))
         rows = self._connection().execute(
-            "SELECT c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.section, c.text, d.title, d.source"
+            "SELECT c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.section, c.text, d.title, d.source, d.pages"
             f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
             ids,
         )
-        by_id = {row[0]: ChunkRecord(*row[:5], tuple(json.loads(row[5])), *row[6:]) for row in rows}
+        by_id = {}
+        for row in rows:
+            pages = _pages_of(json.loads(row[9]), row[3], row[4])
+            by_id[row[0]] = ChunkRecord(*row[:5], tuple(json.loads(row[5])), *row[6:9], pages)
         return [by_id[i] for i in ids if i in by_id]
 
     def document_chunks(self, doc_id: str) -> list[ChunkRecord]:
@@ -210,3 +231,13 @@ class SqliteCatalogue:
 
     def meta(self) -> dict[str, str]:
         return dict(self._connection().execute("SELECT key, value FROM meta"))
+
+
+def _pages_of(page_spans: list[list[int]], start: int, end: int) -> tuple[int, int] | None:
+    """The first and last page (numbered from 1) that the span [start, end) touches."""
+    if not page_spans:
+        return None
+    starts = [span[0] for span in page_spans]
+    first = max(bisect.bisect_right(starts, start) - 1, 0)
+    last = max(bisect.bisect_right(starts, max(end - 1, start)) - 1, first)
+    return first + 1, last + 1
