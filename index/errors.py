@@ -29,5 +29,9 @@ class UnknownDocumentError(PolicyQAError):
         super().__init__(f"unknown document id(s): {', '.join(doc_ids)}")
 
 
+class NotFoundError(PolicyQAError):
+    code = "not_found"
+
+
 class InvalidInputError(PolicyQAError):
     code = "invalid_input"

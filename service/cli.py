@@ -33,6 +33,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         data_dir=settings.data_dir,
         embedder=passage_embedder(settings),
         chunking=settings.chunking(),
+        carry_over="upload",  # documents added through the API or `policyqa add` stay
         show_progress=not args.quiet,
     )
     print(
@@ -116,6 +117,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    from service.engine import QAEngine
+    from service.kb import KnowledgeBase, prepare_upload
+
+    uploads = [prepare_upload(Path(p).read_bytes(), Path(p).name, args.title) for p in args.files]
+    kb = KnowledgeBase(QAEngine.open(_settings(args), show_progress=True))
+    failed = 0
+    for path, upload in zip(args.files, uploads, strict=True):
+        job = kb.wait(kb.add(upload))
+        if job.state == "failed":
+            failed += 1
+            print(f"{path}: failed: {job.error}", file=sys.stderr)
+        elif job.duplicate:
+            print(f"{path}: already indexed as {job.doc_id}")
+        else:
+            print(f"{path}: added as {job.doc_id} ({job.embedded_passages} passages embedded)")
+    return 1 if failed else 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from service.engine import QAEngine
+    from service.kb import KnowledgeBase
+
+    kb = KnowledgeBase(QAEngine.open(_settings(args)))
+    for doc_id in args.doc_ids:
+        job = kb.delete(doc_id)
+        if job.state != "done":
+            print(f"{doc_id}: failed: {job.error}", file=sys.stderr)
+            return 1
+        print(f"{doc_id}: removed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
     parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
@@ -140,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--doc-id", action="append", help="limit to this document (repeatable)")
         command.add_argument("--json", action="store_true", help="print JSON")
         command.set_defaults(func=func)
+    add = sub.add_parser("add", help="add documents to the index (txt, md, html, docx, pdf)")
+    add.add_argument("files", nargs="+", type=Path)
+    add.add_argument("--title", help="title, for a single file")
+    add.set_defaults(func=cmd_add)
+
+    remove = sub.add_parser("remove", help="remove documents from the index")
+    remove.add_argument("doc_ids", nargs="+")
+    remove.set_defaults(func=cmd_remove)
+
     evaluation = sub.add_parser("eval", help="measure retrieval and answer quality")
     evaluation.add_argument("--dataset", type=Path, help="a BEIR-layout directory (default: the gold set)")
     evaluation.add_argument("--url", help="ask a running service instead of the index in this process")

@@ -6,6 +6,7 @@ The HTTP routes and the CLI are thin wrappers over this.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from service.answer import Answer, AnswerComposer
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+RELOAD_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,54 @@ def passage_embedder(settings: Settings) -> Embedder:
     )
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One build and what answers from it; a request keeps the snapshot it started with."""
+
+    index: LoadedIndex
+    retriever: Retriever
+    composer: AnswerComposer
+
+
 class QAEngine:
     def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.index = index
-        self.retriever = Retriever(index, embedder, fusion=settings.fusion, dense_weight=settings.dense_weight)
-        self.composer = AnswerComposer(index, settings.answer_params())
+        self.index_embedder_name = index.manifest.embedder.name
+        self._snapshot = self._snapshot_of(index)
+        self._reload_lock = threading.Lock()
+        self._checked_at = time.monotonic()
+
+    def _snapshot_of(self, index: LoadedIndex) -> Snapshot:
+        settings = self.settings
+        retriever = Retriever(index, self.embedder, fusion=settings.fusion, dense_weight=settings.dense_weight)
+        return Snapshot(index, retriever, AnswerComposer(index, settings.answer_params()))
+
+    def current(self) -> Snapshot:
+        """The snapshot to answer with; a build made elsewhere (the CLI) is picked up within a second."""
+        now = time.monotonic()
+        if now - self._checked_at >= RELOAD_CHECK_S:
+            self._checked_at = now
+            build_dir = current_build_dir(self.settings.data_dir)
+            if build_dir is not None and build_dir.name != self._snapshot.index.manifest.build_id:
+                self.reload()
+        return self._snapshot
+
+    def reload(self) -> None:
+        """Serve the current build from now on; requests in flight finish on the one they hold."""
+        with self._reload_lock:
+            build_dir = current_build_dir(self.settings.data_dir)
+            if build_dir is None or build_dir.name == self._snapshot.index.manifest.build_id:
+                return
+            index = load_index(
+                self.settings.data_dir, embedder_name=self.index_embedder_name, dimension=self.embedder.dimension
+            )
+            self._snapshot = self._snapshot_of(index)
+            logger.info("now serving index %s", index.manifest.build_id)
+
+    @property
+    def index(self) -> LoadedIndex:
+        return self.current().index
 
     @classmethod
     def open(cls, settings: Settings, *, show_progress: bool = False) -> QAEngine:
@@ -91,25 +135,26 @@ class QAEngine:
         return cls(settings, query_embedder, index)
 
     def close(self) -> None:
-        self.index.close()
+        self._snapshot.index.close()
 
     def search(self, query: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None) -> TimedSearch:
         started = time.perf_counter()
-        result = self.retriever.search(query, top_k=top_k, mode=mode, doc_ids=doc_ids)
+        result = self.current().retriever.search(query, top_k=top_k, mode=mode, doc_ids=doc_ids)
         return TimedSearch(result, (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None) -> TimedAnswer:
         started = time.perf_counter()
-        result = self.retriever.search(question, top_k=top_k, mode=mode, doc_ids=doc_ids)
-        answer = self.composer.compose(question, result)
+        snapshot = self.current()
+        result = snapshot.retriever.search(question, top_k=top_k, mode=mode, doc_ids=doc_ids)
+        answer = snapshot.composer.compose(question, result)
         return TimedAnswer(answer, (time.perf_counter() - started) * 1000)
 
     def documents(self) -> list[DocumentRecord]:
         return self.index.catalogue.documents()
 
     def document(self, doc_id: str) -> tuple[DocumentRecord, str, list[ChunkRecord]] | None:
-        record = self.index.catalogue.document(doc_id)
+        catalogue = self.index.catalogue
+        record = catalogue.document(doc_id)
         if record is None:
             return None
-        text = self.index.catalogue.document_text(doc_id) or ""
-        return record, text, self.index.catalogue.document_chunks(doc_id)
+        return record, catalogue.document_text(doc_id) or "", catalogue.document_chunks(doc_id)

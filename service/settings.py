@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import ChunkingParams
@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         le=500,
         description="Longest sentence repeated at the start of the next chunk.",
     )
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for the admin endpoints (uploads, deletes); unset disables them."
+    )
+    max_upload_mb: float = Field(20.0, gt=0, le=1024, description="Largest file an upload may carry, in MB.")
     host: str = Field("127.0.0.1", description="Address 'serve' listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port 'serve' listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(

@@ -120,7 +120,7 @@ def test_documents_are_listed_with_chunk_counts(client, seed_index):
     body = client.get("/api/documents").json()
     assert body["count"] == 9 == len(body["data"])
     assert sum(d["chunks"] for d in body["data"]) == seed_index.catalogue.count()
-    assert {"doc_id", "title", "source", "chunks"} == set(body["data"][0])
+    assert {"doc_id", "title", "source", "chunks", "origin"} == set(body["data"][0])
 
 
 def test_openapi_docs_are_served(client):

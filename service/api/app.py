@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.errors import install_error_handlers
 from service.api.routes import api_router
 from service.engine import QAEngine
+from service.kb import KnowledgeBase
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -25,10 +26,12 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = engine or await run_in_threadpool(QAEngine.open, settings)
         app.state.engine = opened
+        app.state.kb = KnowledgeBase(opened)
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
         try:
             yield
         finally:
+            app.state.kb.close()
             if engine is None:
                 opened.close()
 

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import InvalidInputError, PolicyQAError, UnknownDocumentError
+from index.errors import InvalidInputError, NotFoundError, PolicyQAError, UnknownDocumentError
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ def error_response(status: int, code: str, message: str, details: list[dict] | N
     return JSONResponse(error_body(code, message, details), status_code=status)
 
 
-class NotFound(PolicyQAError):
-    code = "not_found"
-
-
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -62,7 +58,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 async def _domain_error(request: Request, exc: PolicyQAError) -> JSONResponse:
-    if isinstance(exc, NotFound):
+    if isinstance(exc, NotFoundError):
         status = 404
     elif isinstance(exc, UnknownDocumentError | InvalidInputError):
         status = 422

@@ -18,6 +18,7 @@ def passage(hit: Hit) -> dict:
         "text": chunk.text,
         "start": chunk.start,
         "end": chunk.end,
+        "pages": list(chunk.pages) if chunk.pages else None,
         "score": round(hit.score, 6),
         "dense_score": round(hit.dense, 6),
         "lexical_score": round(hit.lexical, 6),

@@ -45,6 +45,7 @@ class Passage(BaseModel):
     text: str
     start: int = Field(description="Offset of the passage in the cleaned document text.")
     end: int
+    pages: list[int] | None = Field(None, description="First and last page of the passage, for paged formats (PDF).")
     score: float = Field(description="Ranking score of the mode used.")
     dense_score: float = Field(description="Cosine similarity to the question.")
     lexical_score: float = Field(description="BM25 score.")
@@ -76,6 +77,7 @@ class DocumentSummary(BaseModel):
     title: str
     source: str
     chunks: int
+    origin: Literal["corpus", "upload"] = Field("corpus", description="The docs directory, or an upload.")
 
 
 class DocumentList(BaseModel):
@@ -114,3 +116,28 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: Literal["add", "replace", "delete"]
+    doc_id: str
+    filename: str | None
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(description="0 to 1.")
+    message: str
+    error: str | None
+    duplicate: bool = Field(description="The content was already indexed: doc_id names the existing document.")
+    embedded_passages: int = Field(description="Chunks and sentences this change sent to the embedder.")
+    created_at: float
+    finished_at: float | None
+
+
+class JobsOut(BaseModel):
+    jobs: list[JobOut]
+
+
+class DeletedOut(BaseModel):
+    doc_id: str
+    deleted: bool
+    job: JobOut

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from service.api.routes import ask, documents, health, search
+from service.api.routes import ask, documents, health, jobs, search
 
 api_router = APIRouter()
-for module in (ask, search, documents, health):
+for module in (ask, search, documents, jobs, health):
     api_router.include_router(module.router)

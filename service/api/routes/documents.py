@@ -1,8 +1,22 @@
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from index.errors import InvalidInputError, NotFoundError
+from service.api.admin import AdminDep, KnowledgeBaseDep
 from service.api.deps import EngineDep
-from service.api.errors import NotFound
-from service.api.schemas import ChunkSummary, DocumentDetail, DocumentList, DocumentSummary, ErrorBody
+from service.api.schemas import (
+    ChunkSummary,
+    DeletedOut,
+    DocumentDetail,
+    DocumentList,
+    DocumentSummary,
+    ErrorBody,
+    JobOut,
+    JobsOut,
+)
+from service.kb import Upload, prepare_upload
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
@@ -11,7 +25,7 @@ router = APIRouter(prefix="/api/documents", tags=["documents"])
 def list_documents(engine: EngineDep) -> DocumentList:
     """Every indexed document with its number of chunks."""
     data = [
-        DocumentSummary(doc_id=d.doc_id, title=d.title, source=d.source, chunks=d.chunk_count)
+        DocumentSummary(doc_id=d.doc_id, title=d.title, source=d.source, chunks=d.chunk_count, origin=d.origin)
         for d in engine.documents()
     ]
     return DocumentList(data=data, count=len(data))
@@ -22,16 +36,69 @@ def get_document(doc_id: str, engine: EngineDep) -> DocumentDetail:
     """One document with its cleaned text and where each chunk lies in it."""
     found = engine.document(doc_id)
     if found is None:
-        raise NotFound(f"no document with id {doc_id!r}")
+        raise NotFoundError(f"no document with id {doc_id!r}")
     record, text, chunks = found
     return DocumentDetail(
         doc_id=record.doc_id,
         title=record.title,
         source=record.source,
         chunks=record.chunk_count,
+        origin=record.origin,
         content_hash=record.content_hash,
         text=text,
         chunk_spans=[
             ChunkSummary(chunk_id=c.chunk_id, section=list(c.section), start=c.start, end=c.end) for c in chunks
         ],
     )
+
+
+ADMIN_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422)}
+
+
+async def _read_limited(upload: UploadFile, limit_bytes: int) -> bytes:
+    """The file's bytes, refusing it as soon as it passes the limit."""
+    data = await upload.read(limit_bytes + 1)
+    if len(data) > limit_bytes:
+        raise HTTPException(413, f"{upload.filename} is larger than {limit_bytes // 1_000_000} MB")
+    if not data:
+        raise InvalidInputError(f"{upload.filename} is empty")
+    return data
+
+
+async def _prepared(request: Request, upload: UploadFile, title: str | None, doc_id: str | None = None) -> Upload:
+    limit = int(request.app.state.settings.max_upload_mb * 1_000_000)
+    data = await _read_limited(upload, limit)
+    # Reading a PDF or DOCX is CPU work: off the event loop.
+    return await run_in_threadpool(prepare_upload, data, upload.filename, title, doc_id)
+
+
+@router.post("", response_model=JobsOut, status_code=202, responses=ADMIN_ERRORS, dependencies=[AdminDep])
+async def upload_documents(
+    request: Request,
+    kb: KnowledgeBaseDep,
+    files: Annotated[list[UploadFile], File(description="One or more .txt, .md, .html, .docx or .pdf files.")],
+    title: Annotated[str | None, Form(max_length=200)] = None,
+) -> JobsOut:
+    """Add documents; each gets a job to follow at /api/jobs/{id}. Content already indexed is not added twice."""
+    uploads = [await _prepared(request, f, title if len(files) == 1 else None) for f in files]
+    return JobsOut(jobs=[JobOut(**kb.add(u).to_dict()) for u in uploads])
+
+
+@router.put("/{doc_id}", response_model=JobOut, status_code=202, responses=ADMIN_ERRORS, dependencies=[AdminDep])
+async def replace_document(
+    doc_id: str,
+    request: Request,
+    kb: KnowledgeBaseDep,
+    file: Annotated[UploadFile, File(description="The new content.")],
+    title: Annotated[str | None, Form(max_length=200)] = None,
+) -> JobOut:
+    """Replace a document's content, keeping its id; only the new content is embedded."""
+    upload = await _prepared(request, file, title, doc_id)
+    return JobOut(**(await run_in_threadpool(kb.replace, doc_id, upload)).to_dict())
+
+
+@router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS, dependencies=[AdminDep])
+def delete_document(doc_id: str, kb: KnowledgeBaseDep) -> DeletedOut:
+    """Remove a document from the catalogue, the vector index and the lexical index."""
+    job = kb.delete(doc_id)
+    return DeletedOut(doc_id=doc_id, deleted=job.state == "done", job=JobOut(**job.to_dict()))

@@ -1,0 +1,202 @@
+"""Live knowledge-base changes: uploads, replacements and deletes, run one at a time as jobs.
+
+An upload is read and checked in the request (so bad input is a 4xx and
+changes nothing); the embedding runs in a worker thread while the service
+keeps answering from the current build. Each change writes a new build that
+carries over every other document with its vectors, then switches to it:
+a crash leaves the previous build in place, and the change can be retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath, PureWindowsPath
+
+from index.build import build_index, clean_document, content_hash
+from index.documents import SourceDocument, doc_id_for
+from index.embedders import Embedder
+from index.errors import InvalidInputError, NotFoundError, PolicyQAError
+from index.readers import read_bytes
+from service.engine import QAEngine, passage_embedder
+
+logger = logging.getLogger(__name__)
+
+MAX_JOBS_KEPT = 1000
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str  # add | replace | delete
+    doc_id: str
+    filename: str | None
+    state: str = "queued"  # queued | running | done | failed
+    progress: float = 0.0
+    message: str = ""
+    error: str | None = None
+    duplicate: bool = False
+    embedded_passages: int = 0
+    created_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Upload:
+    document: SourceDocument
+    content_hash: str
+
+
+def checked_filename(filename: str | None) -> str:
+    """The bare file name; names carrying a path are refused, never used as paths."""
+    name = (filename or "").strip()
+    if not name or name in (".", ".."):
+        raise InvalidInputError("the upload has no file name")
+    if "\x00" in name or PurePosixPath(name).name != name or PureWindowsPath(name).name != name:
+        raise InvalidInputError(f"file name {name!r} must not contain path components")
+    return name
+
+
+def prepare_upload(data: bytes, filename: str | None, title: str | None, doc_id: str | None = None) -> Upload:
+    """Read and clean an uploaded file; raises InvalidInputError for anything that cannot be indexed."""
+    name = checked_filename(filename)
+    read = read_bytes(data, name)
+    document = SourceDocument(
+        doc_id=doc_id or doc_id_for(name),
+        title=(title or "").strip() or read.title or PurePosixPath(name).stem,
+        source=name,
+        raw_text=read.text,
+        pages=tuple(read.pages),
+        origin="upload",
+    )
+    text, _ = clean_document(document)
+    if not text.strip():
+        raise InvalidInputError(f"{name} holds no text to index")
+    return Upload(document, content_hash(text))
+
+
+class KnowledgeBase:
+    """The one writer of the service's index."""
+
+    def __init__(self, engine: QAEngine) -> None:
+        self.engine = engine
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
+        self._embedder: Embedder | None = None
+        self._worker = threading.Thread(target=self._work, name="policyqa-kb", daemon=True)
+        self._worker.start()
+
+    # -- requests ----------------------------------------------------------
+    def add(self, upload: Upload) -> Job:
+        existing = self.engine.index.catalogue.find_by_content_hash(upload.content_hash)
+        if existing is not None:
+            job = self._new_job("add", existing.doc_id, upload.document.source)
+            job.state, job.duplicate, job.progress = "done", True, 1.0
+            job.message = f"already indexed as {existing.doc_id}"
+            job.finished_at = time.time()
+            return job
+        document = upload.document
+        known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
+        if known:  # same file name, other content: keep both, under distinct ids
+            document = SourceDocument(**{**asdict(document), "doc_id": f"{document.doc_id}-{upload.content_hash[:8]}"})
+        job = self._new_job("add", document.doc_id, document.source)
+        self._queue.put((job, lambda j: self._build(j, sources=[document])))
+        return job
+
+    def replace(self, doc_id: str, upload: Upload) -> Job:
+        self._require(doc_id)
+        document = SourceDocument(**{**asdict(upload.document), "doc_id": doc_id})
+        job = self._new_job("replace", doc_id, document.source)
+        self._queue.put((job, lambda j: self._build(j, sources=[document])))
+        return job
+
+    def delete(self, doc_id: str, *, timeout: float = 120.0) -> Job:
+        self._require(doc_id)
+        job = self._new_job("delete", doc_id, None)
+        done = threading.Event()
+
+        def run(j: Job) -> None:
+            try:
+                self._build(j, sources=[], remove={doc_id})
+            finally:
+                done.set()
+
+        self._queue.put((job, run))
+        done.wait(timeout)
+        return job
+
+    def wait(self, job: Job, timeout: float = 3600.0) -> Job:
+        """Block until the job has finished (for the CLI)."""
+        deadline = time.monotonic() + timeout
+        while job.state in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return job
+
+    def job(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    # -- the worker --------------------------------------------------------
+    def _require(self, doc_id: str) -> None:
+        if not self.engine.index.catalogue.known_doc_ids([doc_id]):
+            raise NotFoundError(f"no document with id {doc_id!r}")
+
+    def _new_job(self, kind: str, doc_id: str, filename: str | None) -> Job:
+        job = Job(id=secrets.token_hex(8), kind=kind, doc_id=doc_id, filename=filename)
+        with self._lock:
+            self._jobs[job.id] = job
+            while len(self._jobs) > MAX_JOBS_KEPT:
+                self._jobs.popitem(last=False)
+        return job
+
+    def _work(self) -> None:
+        for job, run in iter(self._queue.get, None):
+            job.state = "running"
+            try:
+                run(job)
+                job.state, job.progress = "done", 1.0
+            except PolicyQAError as exc:
+                job.state, job.error = "failed", str(exc)
+            except Exception as exc:  # a job must never kill the worker
+                logger.exception("job %s failed", job.id)
+                job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
+            job.finished_at = time.time()
+
+    def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
+        def progress(done: int, total: int) -> None:
+            job.progress = round(0.95 * done / max(total, 1), 3)
+            job.message = f"embedded {done} of {total} passages"
+
+        settings = self.engine.settings
+        report = build_index(
+            sources=sources,
+            data_dir=settings.data_dir,
+            embedder=self._passage_embedder(),
+            chunking=settings.chunking(),
+            carry_over=True,
+            remove=remove or set(),
+            show_progress=False,
+            on_progress=progress,
+        )
+        job.embedded_passages = report.embedded_passages
+        job.message = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"
+        self.engine.reload()
+
+    def _passage_embedder(self) -> Embedder:
+        if self._embedder is None:
+            same = self.engine.embedder.name == self.engine.index_embedder_name
+            self._embedder = self.engine.embedder if same else passage_embedder(self.engine.settings)
+        return self._embedder
+
+    def close(self) -> None:
+        self._queue.put(None)  # type: ignore[arg-type]
