@@ -21,6 +21,12 @@ class IndexMismatchError(PolicyQAError):
     code = "index_mismatch"
 
 
+class IndexFormatError(IndexMismatchError):
+    """The index on disk was written by an older policyqa."""
+
+    code = "index_format"
+
+
 class UnknownDocumentError(PolicyQAError):
     code = "unknown_document"
 

@@ -54,6 +54,8 @@ def open_previous(
     except ValueError:
         logger.warning("ignoring unreadable manifest in %s", build_dir)
         return None
+    if manifest.format_version != storage.FORMAT_VERSION:
+        return None  # its catalogue has other columns: nothing can be carried over or reused
     catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, read_only=True)
     return PreviousBuild(
         manifest=manifest,

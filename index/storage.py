@@ -20,14 +20,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from index.errors import IndexMismatchError, IndexNotFoundError
+from index.errors import IndexFormatError, IndexMismatchError, IndexNotFoundError
 from index.stores.catalogue import SqliteCatalogue
 from index.stores.lexical import Bm25LexicalStore
 from index.stores.vectors import FaissVectorStore
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: documents carry their origin and page spans
 # Bump when cleaning, chunking or embedding input changes, so a rebuild does
 # not reuse vectors computed from differently prepared text.
 PIPELINE_VERSION = 3
@@ -137,6 +137,12 @@ def prune_builds(data_dir: Path, *, keep: int = 2) -> list[Path]:
     return removed
 
 
+def current_format(data_dir: Path) -> int | None:
+    """The format version of the current build, or None when there is none."""
+    build_dir = current_build_dir(data_dir)
+    return read_manifest(build_dir).format_version if build_dir else None
+
+
 def read_manifest(build_dir: Path) -> IndexManifest:
     return IndexManifest.model_validate_json((build_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
 
@@ -160,6 +166,11 @@ def load_index(data_dir: Path, *, embedder_name: str, dimension: int) -> LoadedI
     if build_dir is None:
         raise IndexNotFoundError(f"no index in {index_root(data_dir)}; run 'policyqa ingest' first")
     manifest = read_manifest(build_dir)
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"the index {manifest.build_id} has format {manifest.format_version}, this policyqa reads"
+            f" {FORMAT_VERSION}: rebuild it with 'policyqa ingest'"
+        )
     if manifest.embedder.name != embedder_name or manifest.embedder.dimension != dimension:
         raise IndexMismatchError(
             f"the index {manifest.build_id} was built with embedder {manifest.embedder.name!r}"

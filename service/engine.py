@@ -16,7 +16,7 @@ from index.embedders import Embedder, embedder_name, load_embedder
 from index.embedders.agreement import MIN_COSINE, agrees
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.search import Mode, Retriever, SearchResult
-from index.storage import LoadedIndex, current_build_dir, load_index
+from index.storage import FORMAT_VERSION, LoadedIndex, current_build_dir, current_format, load_index
 from index.stores.catalogue import ChunkRecord, DocumentRecord
 from service.answer import Answer, AnswerComposer
 from service.settings import Settings
@@ -98,10 +98,11 @@ class QAEngine:
     def open(cls, settings: Settings, *, show_progress: bool = False) -> QAEngine:
         """Load the current index and the embedder for questions, building the index first if allowed."""
         embedder = None
-        if current_build_dir(settings.data_dir) is None:
+        stale = current_format(settings.data_dir) not in (None, FORMAT_VERSION)
+        if current_build_dir(settings.data_dir) is None or (stale and settings.build_on_start):
             if not settings.build_on_start:
                 raise IndexNotFoundError(f"no index in {settings.data_dir}; run 'policyqa ingest'")
-            logger.info("no index yet: building it from %s", settings.docs_dir)
+            logger.info("%s: building it from %s", "old index format" if stale else "no index yet", settings.docs_dir)
             embedder = passage_embedder(settings)
             build_index(
                 docs_dir=settings.docs_dir,

@@ -147,3 +147,21 @@ def test_old_builds_are_pruned_keeping_current_and_previous(seed_data_dir, embed
     builds = [p for p in (data_dir / "index").iterdir() if p.is_dir()]
     assert len(builds) == 2
     assert storage.current_build_dir(data_dir) in builds
+
+
+def test_an_index_of_an_older_format_is_refused_or_rebuilt(seed_data_dir, tmp_path):
+    from index.errors import IndexFormatError
+    from service.engine import QAEngine
+    from service.settings import Settings
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(seed_data_dir, data_dir)
+    manifest_path = storage.current_build_dir(data_dir) / storage.MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="policyqa ingest"):
+        QAEngine.open(Settings(data_dir=data_dir, build_on_start=False))
+    engine = QAEngine.open(Settings(data_dir=data_dir, build_on_start=True))
+    assert engine.index.manifest.format_version == storage.FORMAT_VERSION
+    assert engine.index.catalogue.document_count() == 9
+    engine.close()
