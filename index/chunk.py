@@ -21,7 +21,10 @@ _DECIMAL_OUTLINE = re.compile(r"\d{1,2}(?:\.\d{1,2})*[ \u3000]+(?=[" + CJK + "])
 # (rank, pattern): a lower rank is a higher heading. The ranks follow the
 # outline order of Chinese official documents: 第X章 > 第X条 > 一、 > （一） >
 # 1. / 1、 > （1） > 一是.
+# "## 标题" (Markdown, and DOCX heading styles written that way): each # is one level, above 第X章.
+_MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]+(?=\S)")
 _MARKERS: tuple[tuple[float, re.Pattern[str]], ...] = (
+    (-1.0, _MARKDOWN_HEADING),
     (0.0, re.compile(rf"第[{NUMERALS}\d]+章")),
     (0.5, re.compile(rf"第[{NUMERALS}\d]+节")),
     (1.0, re.compile(rf"第[{NUMERALS}\d]+条")),
@@ -77,6 +80,8 @@ def _match_marker(text: str, pos: int) -> tuple[float, int] | None:
         if match:
             if pattern is _DECIMAL_OUTLINE:
                 rank += 0.1 * match.group(0).count(".")
+            elif pattern is _MARKDOWN_HEADING:
+                rank += 0.1 * match.group(0).count("#")
             return rank, match.end()
     return None
 
@@ -107,7 +112,7 @@ def find_headings(text: str) -> list[Heading]:
             glued = _find_glued_child(text, body_start, rank)
             limit = glued if glued is not None else min(len(text), body_start + 200)
             end = _label_end(text, body_start, limit)
-            label = text[pos:end].strip()
+            label = text[pos:end].strip().lstrip("#").strip()
             headings.append(Heading(pos, end, rank, label))
             if glued is None or glued != end:
                 break

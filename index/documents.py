@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import ConfigurationError
-from index.readers import READERS, read_document
+from index.readers import READERS, read_path
 
 MANIFEST_NAME = "manifest.json"
 
@@ -48,9 +48,9 @@ def load_corpus(directory: Path) -> list[SourceDocument]:
         path = directory / entry["file"]
         if not path.is_file():
             raise ConfigurationError(f"{manifest_path} lists {entry['file']}, which does not exist")
-        raw = read_document(path)
-        title = entry.get("title") or _first_line(raw) or path.stem
-        documents.append(SourceDocument(doc_id_for(path.name), title, path.name, raw))
+        read = read_path(path)
+        title = entry.get("title") or read.title or _first_line(read.text) or path.stem
+        documents.append(SourceDocument(doc_id_for(path.name), title, path.name, read.text, tuple(read.pages)))
     return documents
 
 

@@ -92,10 +92,8 @@ def read_txt(data: bytes) -> ReadDocument:
 def read_md(data: bytes) -> ReadDocument:
     lines = _checked_text(data).split("\n")
     title = next((line[2:].strip() for line in lines if line.startswith("# ") and line[2:].strip()), None)
-    # Markdown headings ("## 一、总体要求") keep their own numbering, which the
-    # chunker reads; the hashes themselves carry nothing.
-    text = "\n".join(line.lstrip("#").strip() if line.startswith("#") else line for line in lines)
-    return ReadDocument(text, title)
+    # Heading marks stay: the chunker reads "## 标题" as a second-level heading.
+    return ReadDocument("\n".join(lines), title)
 
 
 # ---------------------------------------------------------------------- HTML
@@ -192,10 +190,22 @@ def _docx_document(data: bytes) -> ReadDocument:
         style = block.style.name if block.style is not None else ""
         if text and first_heading is None and style.startswith(_HEADING_STYLES):
             first_heading = text
+        level = _heading_level(style)
         if text:
-            lines.append(text)
+            # Written as a Markdown heading, so that an unnumbered heading still gives the chunker a section.
+            lines.append(f"{'#' * level} {text}" if level else text)
     title = (document.core_properties.title or "").strip() or first_heading
     return ReadDocument("\n".join(lines), title)
+
+
+def _heading_level(style: str) -> int:
+    """1 to 6 for a heading or title paragraph style ("Heading 2", "标题 2", "Title"), else 0."""
+    if style in ("Title", "标题"):
+        return 1
+    if not style.startswith(_HEADING_STYLES):
+        return 0
+    digits = "".join(ch for ch in style if ch.isdigit())
+    return min(int(digits), 6) if digits else 1
 
 
 def _docx_rows(table) -> list[str]:

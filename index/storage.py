@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: documents carry their origin and page spans
 # Bump when cleaning, chunking or embedding input changes, so a rebuild does
 # not reuse vectors computed from differently prepared text.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 
 CATALOGUE_FILE = "catalogue.sqlite3"
 VECTORS_FILE = "vectors.faiss"

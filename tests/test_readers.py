@@ -11,6 +11,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
+from index.chunk import ChunkingParams
 from index.documents import load_corpus
 from index.errors import InvalidInputError
 from index.readers import (
@@ -57,9 +58,9 @@ def test_docx_keeps_paragraphs_headings_and_tables_in_order():
     assert read.pages == ()
     assert read.text.split("\n") == [
         "各乡镇人民政府：",
-        "一、总体要求",
+        "# 一、总体要求",  # heading styles become Markdown headings: the chunker's sections
         "坚持党的全面领导。",
-        "（一）机构设置",
+        "## （一）机构设置",
         "机构 | 编制 | 备注",
         "党政办 | 5 | 综合",
         "便民服务中心 | 新设",  # the merged cell once, not once per column it spans
@@ -221,7 +222,7 @@ def test_short_gb18030_text_is_not_read_as_korean():
 def test_markdown_title_and_heading_marks():
     read = read_bytes("# 乡镇工作\n\n## 一、总体要求\n乡镇要做好便民服务。".encode("gb18030"), "b.md")
     assert read.title == "乡镇工作"
-    assert read.text == "乡镇工作\n\n一、总体要求\n乡镇要做好便民服务。"
+    assert read.text == "# 乡镇工作\n\n## 一、总体要求\n乡镇要做好便民服务。"  # marks kept for the chunker
 
 
 @pytest.mark.parametrize(
@@ -270,3 +271,19 @@ def test_seed_corpus_still_loads():
     documents = load_corpus(DOCS_RAW)
     assert len(documents) == 9
     assert all(document.raw_text.strip() for document in documents)
+
+
+def test_unnumbered_docx_headings_become_sections():
+    from index.chunk import chunk_text
+    from index.clean import clean_text
+
+    document = docx.Document()
+    document.add_heading("总体要求", level=1)
+    document.add_paragraph("各乡镇要加强组织领导，明确责任分工。")
+    document.add_heading("机构设置", level=2)
+    document.add_paragraph("设立党政综合便民服务中心，实行一窗受理。")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    text = clean_text(read_bytes(buffer.getvalue(), "plan.docx").text)
+    sections = {section for chunk in chunk_text(text, ChunkingParams(30, 60, 0)) for section in [chunk.section]}
+    assert ("总体要求", "机构设置") in sections
