@@ -7,10 +7,10 @@ Read from ``POLICYQA_*`` environment variables (and a ``.env`` file); built in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.chunk import ChunkingParams
 from service.answer import AnswerParams
@@ -69,11 +69,21 @@ class Settings(BaseSettings):
         None, description="Bearer token for the admin endpoints (uploads, deletes); unset disables them."
     )
     max_upload_mb: float = Field(20.0, gt=0, le=1024, description="Largest file an upload may carry, in MB.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [], description="Origins (comma-separated) whose pages may call the API, e.g. the sites embedding the widget."
+    )
     host: str = Field("127.0.0.1", description="Address 'serve' listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port 'serve' listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the service and CLI."
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
 
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import install_error_handlers
@@ -43,5 +44,14 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
     )
     app.state.settings = settings
     install_error_handlers(app)
+    if settings.cors_origins:
+        # Only the configured origins; no credentials: the widget sends none.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
     app.include_router(api_router)
     return app

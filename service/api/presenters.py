@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from index.search import Hit
 from service.answer import Answer
 from service.api import schemas
@@ -35,3 +37,11 @@ def citations(answer: Answer) -> list[schemas.Citation]:
         )
         for c in answer.citations
     ]
+
+
+_PIECE = re.compile(r".+?\[\d+\]|.+$", re.S)
+
+
+def answer_pieces(answer: str) -> list[str]:
+    """The answer cut after each [n] marker, so a marker never straddles two stream events."""
+    return _PIECE.findall(answer)

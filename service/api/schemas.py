@@ -25,6 +25,7 @@ class RetrievalOptions(BaseModel):
 
 class AskRequest(RetrievalOptions):
     question: Question = Field(description="The question, in simplified or traditional Chinese.")
+    stream: bool = Field(False, description="Answer as Server-Sent Events: citations, answer pieces, done.")
 
 
 class SearchRequest(RetrievalOptions):

@@ -1,24 +1,82 @@
-from fastapi import APIRouter
+import json
+from collections.abc import AsyncIterator
 
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from index.errors import PolicyQAError
 from service.api import presenters
 from service.api.deps import EngineDep
+from service.api.errors import error_body
 from service.api.schemas import AskRequest, AskResponse, ErrorBody
+from service.engine import QAEngine, TimedAnswer
 
 router = APIRouter(prefix="/api", tags=["answers"])
 ERRORS = {400: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+STREAM_DOC = {200: {"content": {"text/event-stream": {}}, "description": "With stream: true, Server-Sent Events."}}
 
 
-@router.post("/ask", response_model=AskResponse, responses=ERRORS)
-def ask(request: AskRequest, engine: EngineDep) -> AskResponse:
-    """Answer a question with sentences quoted from the documents, each with its [n] citation."""
-    # A plain def: FastAPI runs it in a worker thread, so embedding does not block the loop.
-    timed = engine.ask(request.question, top_k=request.top_k, mode=request.mode, doc_ids=request.doc_ids)
+@router.post("/ask", response_model=AskResponse, responses={**ERRORS, **STREAM_DOC})
+async def ask(body: AskRequest, request: Request, engine: EngineDep):
+    """Answer a question with sentences quoted from the documents, each with its [n] citation.
+
+    With ``"stream": true`` the answer comes as Server-Sent Events: ``citations``
+    first, then ``delta`` pieces of the answer text, then ``done`` (or ``error``).
+    """
+    if body.stream:
+        return StreamingResponse(
+            _events(body, request, engine),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    # Embedding is CPU work: in a worker thread, so the event loop keeps serving.
+    timed = await run_in_threadpool(_answer, engine, body)
+    return _response(body, timed)
+
+
+def _answer(engine: QAEngine, body: AskRequest) -> TimedAnswer:
+    return engine.ask(body.question, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids)
+
+
+def _response(body: AskRequest, timed: TimedAnswer) -> AskResponse:
     answer = timed.answer
     return AskResponse(
-        question=request.question,
+        question=body.question,
         answer=answer.text,
         answerable=answer.answerable,
         relevance=round(answer.relevance, 6),
         citations=presenters.citations(answer),
         took_ms=round(timed.took_ms, 2),
+    )
+
+
+def _event(name: str, payload: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _events(body: AskRequest, request: Request, engine: QAEngine) -> AsyncIterator[str]:
+    if await request.is_disconnected():
+        return  # the client left before any work was done
+    try:
+        response = _response(body, await run_in_threadpool(_answer, engine, body))
+    except PolicyQAError as exc:
+        yield _event("error", error_body(exc.code, str(exc)))
+        return
+    except Exception:  # the stream is already open: report, never break it
+        yield _event("error", error_body("internal_error", "internal error; the server log has the details"))
+        return
+    yield _event("citations", {"citations": [c.model_dump() for c in response.citations]})
+    for piece in presenters.answer_pieces(response.answer):
+        if await request.is_disconnected():
+            return
+        yield _event("delta", {"text": piece})
+    yield _event(
+        "done",
+        {
+            "answer": response.answer,
+            "answerable": response.answerable,
+            "relevance": response.relevance,
+            "took_ms": response.took_ms,
+        },
     )
