@@ -1,0 +1,431 @@
+/*
+ * policyqa chat widget: one <script> tag puts a floating "ask the policy documents"
+ * button on any page. No framework, no build step, no third-party requests.
+ *
+ *   <script src="https://HOST/widget.js" data-api="https://HOST" data-title="政策问答"
+ *           data-placeholder="…" data-question="(optional)" data-z-index="2147483000" async></script>
+ *
+ * Everything lives in an open shadow root under one host element, so the host
+ * page's styles do not reach the widget and the widget's styles do not leak out.
+ * Document and answer text only ever enters the DOM through textContent or text
+ * nodes: passages are untrusted text, and must never be parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  // document.currentScript is null once the script has finished its first run
+  // (and for some loaders), hence the selector fallback.
+  var script = document.currentScript || document.querySelector('script[src$="widget.js"]');
+  if (!script || window.__policyqaWidget) return; // a second copy of the tag must not add a second widget
+  window.__policyqaWidget = true;
+
+  var scriptUrl = new URL(script.src, document.baseURI);
+  var apiAttr = script.getAttribute("data-api");
+  // Missing data-api: the API is where the script came from. Empty: the page's own origin.
+  var api = (apiAttr === null ? scriptUrl.origin : apiAttr).replace(/\/+$/, "");
+  var config = {
+    askUrl: api + "/api/ask",
+    cssUrl: new URL("widget.css", scriptUrl).href,
+    title: script.getAttribute("data-title") || "政策问答",
+    placeholder: script.getAttribute("data-placeholder") || "请输入您的问题",
+    question: script.getAttribute("data-question") || "",
+    zIndex: parseInt(script.getAttribute("data-z-index"), 10) || 2147483000,
+  };
+  var NOT_COVERED = "文档未涉及此问题";
+  var MARKER = /\[(\d+)\]/g;
+
+  /* ---------- small DOM helpers (text only, never HTML) ---------- */
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      if (name === "text") node.textContent = attrs[name];
+      else if (name === "className") node.className = attrs[name];
+      else node.setAttribute(name, attrs[name]);
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  var uid = 0;
+  function nextId(prefix) {
+    uid += 1;
+    return "pq-" + prefix + "-" + uid;
+  }
+
+  /* ---------- the widget's DOM ---------- */
+
+  function build() {
+    var host = el("div", { id: "policyqa-widget-host" });
+    // Inline, so host-page rules about divs cannot move or hide the host; the
+    // children are position: fixed themselves, so the host takes no space.
+    host.style.cssText =
+      "position:fixed;right:0;bottom:0;width:0;height:0;margin:0;padding:0;border:0;" +
+      "visibility:hidden;z-index:" + config.zIndex;
+    var root = host.attachShadow({ mode: "open" });
+    var link = el("link", { rel: "stylesheet", href: config.cssUrl });
+    // Stay invisible until the styles arrive, so the page never flashes unstyled controls.
+    link.onload = link.onerror = function () { host.style.visibility = "visible"; };
+
+    var launcher = el("button", {
+      type: "button", className: "launcher", "aria-label": "打开政策问答",
+      "aria-expanded": "false", "aria-controls": "pq-panel",
+    });
+    launcher.appendChild(chatIcon());
+
+    var titleEl = el("h2", { id: "pq-title", className: "title", text: config.title });
+    var closeBtn = el("button", { type: "button", className: "close", "aria-label": "关闭", text: "×" });
+    var log = el("div", { className: "log", role: "log", "aria-live": "polite", tabindex: "0",
+      "aria-label": "对话记录" });
+    var input = el("textarea", {
+      className: "input", rows: "2", maxlength: "1000",
+      "aria-label": "输入问题", placeholder: config.placeholder,
+    });
+    input.value = config.question;
+    var send = el("button", { type: "submit", className: "send", text: "发送" });
+    var form = el("form", { className: "composer" }, [input, send]);
+    var panel = el("section", {
+      id: "pq-panel", className: "panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "pq-title",
+    }, [el("header", { className: "header" }, [titleEl, closeBtn]), log, form]);
+    panel.hidden = true;
+
+    root.append(link, launcher, panel);
+    return { host: host, launcher: launcher, panel: panel, closeBtn: closeBtn, log: log,
+      input: input, send: send, form: form };
+  }
+
+  function chatIcon() {
+    // SVG built with createElementNS: no markup strings anywhere in the widget.
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z" +
+      "M7 9h10M7 12.5h7");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  /* ---------- opening, closing, keyboard ---------- */
+
+  function wire(ui) {
+    function open() {
+      ui.panel.hidden = false;
+      ui.launcher.setAttribute("aria-expanded", "true");
+      ui.input.focus();
+    }
+    function close() {
+      ui.panel.hidden = true;
+      ui.launcher.setAttribute("aria-expanded", "false");
+      ui.launcher.focus(); // focus must not be lost inside a hidden panel
+    }
+    ui.launcher.addEventListener("click", function () { (ui.panel.hidden ? open : close)(); });
+    ui.closeBtn.addEventListener("click", close);
+    ui.panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { event.preventDefault(); close(); }
+    });
+    ui.input.addEventListener("keydown", function (event) {
+      // isComposing: Enter that confirms a Chinese IME candidate must not send the question.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
+        submit();
+      }
+    });
+    ui.form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
+
+    var busy = false;
+    function submit() {
+      var question = ui.input.value.trim();
+      if (!question || busy) return;
+      busy = true;
+      ui.send.disabled = true;
+      ui.input.value = "";
+      append(ui.log, el("div", { className: "msg user", text: question }));
+      var message = new AssistantMessage(ui.log);
+      ask(question, message).finally(function () {
+        busy = false;
+        ui.send.disabled = false;
+      });
+    }
+  }
+
+  function append(log, node) {
+    // Follow the conversation unless the reader has scrolled up to read something.
+    var atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    log.appendChild(node);
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  /* ---------- talking to the API ---------- */
+
+  function ask(question, message) {
+    return fetch(config.askUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ question: question, top_k: 5, stream: true }),
+    }).then(function (response) {
+      if (!response.ok) {
+        return response.json().then(
+          function (body) { message.fail(errorText(body, response.status)); },
+          function () { message.fail("请求失败（HTTP " + response.status + "）。"); }
+        );
+      }
+      var type = response.headers.get("content-type") || "";
+      if (type.indexOf("text/event-stream") === -1) {
+        // A server without streaming answers with the whole JSON at once.
+        return response.json().then(function (body) {
+          message.citations(body.citations || []);
+          message.delta(body.answer || "");
+          message.done(body);
+        });
+      }
+      return readEvents(response.body, function (name, data) {
+        if (name === "citations") message.citations(data.citations || []);
+        else if (name === "delta") message.delta(data.text || "");
+        else if (name === "done") message.done(data);
+        else if (name === "error") message.fail(errorText(data, 0));
+      }).then(function () { message.ended(); });
+    }).catch(function () {
+      message.fail("无法连接问答服务，请检查网络后重试。");
+    });
+  }
+
+  function errorText(body, status) {
+    var error = body && body.error;
+    if (error && error.message) return "出错了：" + error.message;
+    return status ? "请求失败（HTTP " + status + "）。" : "出错了，请稍后再试。";
+  }
+
+  // Server-Sent Events over a fetch body: EventSource cannot POST, so the frames
+  // ("event: x" / "data: {...}" lines, ended by a blank line) are parsed here.
+  function readEvents(body, onEvent) {
+    var reader = body.getReader();
+    var decoder = new TextDecoder("utf-8");
+    var buffer = "";
+
+    function dispatch(frame) {
+      var name = "message";
+      var data = [];
+      frame.split("\n").forEach(function (line) {
+        if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+        else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+      });
+      if (!data.length) return;
+      var payload;
+      try { payload = JSON.parse(data.join("\n")); } catch (e) { return; }
+      onEvent(name, payload);
+    }
+
+    function pump() {
+      return reader.read().then(function (chunk) {
+        // stream: true keeps a multi-byte character split across chunks intact.
+        buffer += decoder.decode(chunk.value || new Uint8Array(), { stream: !chunk.done });
+        buffer = buffer.replace(/\r\n?/g, "\n");
+        var end;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+        if (chunk.done) {
+          if (buffer.trim()) dispatch(buffer);
+          return;
+        }
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  /* ---------- one assistant message ---------- */
+
+  function AssistantMessage(log) {
+    this.log = log;
+    this.byNumber = {};
+    this.cards = {};
+    this.text = "";
+    this.pending = ""; // a trailing "[1" held back until its "]" arrives
+    this.finished = false;
+    this.declined = false;
+    this.status = el("p", { className: "status", text: "正在检索…" });
+    this.answer = el("p", { className: "answer" });
+    this.sources = el("div", { className: "sources" });
+    this.node = el("div", { className: "msg bot", "aria-busy": "true" }, [this.status, this.answer, this.sources]);
+    append(log, this.node);
+  }
+
+  AssistantMessage.prototype.citations = function (list) {
+    var self = this;
+    list.forEach(function (c) { self.byNumber[c.n] = c; });
+    // Every passage weak means the question was declined: no marker may look like a cited answer.
+    this.declined = list.length > 0 && list.every(function (c) { return c.weak; });
+  };
+
+  AssistantMessage.prototype.delta = function (piece) {
+    if (this.status.parentNode) this.status.remove();
+    var text = this.pending + piece;
+    var cut = text.search(/\[\d*$/);
+    this.pending = cut === -1 ? "" : text.slice(cut);
+    text = cut === -1 ? text : text.slice(0, cut);
+    this.text += text;
+    this.renderAnswer(text);
+    this.scroll();
+  };
+
+  // Appends answer text as text nodes, with each [n] marker a citation button.
+  AssistantMessage.prototype.renderAnswer = function (text) {
+    var last = 0;
+    var match;
+    MARKER.lastIndex = 0;
+    while ((match = MARKER.exec(text))) {
+      this.answer.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var citation = this.byNumber[match[1]];
+      if (citation && !this.declined) this.answer.appendChild(this.citeButton(citation));
+      else if (!this.declined) this.answer.appendChild(document.createTextNode(match[0]));
+      last = match.index + match[0].length;
+    }
+    this.answer.appendChild(document.createTextNode(text.slice(last)));
+  };
+
+  AssistantMessage.prototype.citeButton = function (citation) {
+    var self = this;
+    var button = el("button", {
+      type: "button", className: "cite", text: String(citation.n),
+      "aria-label": "引用 " + citation.n + "：" + citation.title, "aria-expanded": "false",
+    });
+    button.dataset.n = citation.n;
+    button.addEventListener("click", function () { self.toggle(citation); });
+    return button;
+  };
+
+  AssistantMessage.prototype.done = function (data) {
+    this.finished = true;
+    var full = data.answer || "";
+    if (this.pending) { this.text += this.pending; this.renderAnswer(this.pending); this.pending = ""; }
+    if (data.answerable === false) {
+      this.declined = true;
+      this.showNotCovered(full);
+    } else if (full && full !== this.text) {
+      // Deltas lost or reordered: the full answer in `done` is the authority.
+      this.answer.replaceChildren();
+      this.text = full;
+      this.renderAnswer(full);
+    }
+    this.settle();
+  };
+
+  AssistantMessage.prototype.showNotCovered = function (full) {
+    var self = this;
+    var notice = el("div", { className: "not-covered", role: "note" }, [el("strong", { text: NOT_COVERED })]);
+    this.answer.replaceChildren(document.createTextNode(full.replace(MARKER, "")));
+    this.node.insertBefore(notice, this.answer);
+    var nearest = Object.keys(this.byNumber).map(function (n) { return self.byNumber[n]; });
+    if (!nearest.length) return;
+    var list = el("ul", { className: "nearest-list", "aria-label": "最接近的段落" });
+    nearest.forEach(function (c) {
+      var button = el("button", { type: "button", className: "nearest", "aria-expanded": "false",
+        text: c.title + (c.section && c.section.length ? " › " + c.section.join(" › ") : "") });
+      button.dataset.n = c.n;
+        var item = el("li", {}, [button]);
+      // The card opens right under its own entry, not below the whole list.
+      button.addEventListener("click", function () { self.toggle(c, item); });
+      list.appendChild(item);
+    });
+    this.node.insertBefore(list, this.sources);
+  };
+
+  AssistantMessage.prototype.fail = function (text) {
+    if (this.status.parentNode) this.status.remove();
+    this.finished = true;
+    this.node.classList.add("failed");
+    this.node.appendChild(el("p", { className: "error", role: "alert", text: text }));
+    this.settle();
+  };
+
+  // The stream closed: without a done or error event the answer is incomplete.
+  AssistantMessage.prototype.ended = function () {
+    if (!this.finished) this.fail("回答中断了，请重试。");
+  };
+
+  AssistantMessage.prototype.settle = function () {
+    if (this.status.parentNode) this.status.remove();
+    this.node.removeAttribute("aria-busy");
+    this.scroll();
+  };
+
+  AssistantMessage.prototype.scroll = function () {
+    var log = this.log;
+    if (log.scrollHeight - log.scrollTop - log.clientHeight < 120) log.scrollTop = log.scrollHeight;
+  };
+
+  /* ---------- source cards ---------- */
+
+  AssistantMessage.prototype.toggle = function (citation, container) {
+    var card = this.cards[citation.n];
+    if (!card) {
+      card = this.cards[citation.n] = sourceCard(citation);
+      (container || this.sources).appendChild(card);
+    } else {
+      card.hidden = !card.hidden;
+    }
+    if (!card.hidden) card.scrollIntoView({ block: "nearest" }); // the card opens below the fold otherwise
+    var expanded = String(!card.hidden);
+    // Every button pointing at this passage (a marker may repeat) shows the same state.
+    this.node.querySelectorAll(".cite, .nearest").forEach(function (button) {
+      if (button.dataset.n === String(citation.n)) {
+        button.setAttribute("aria-expanded", expanded);
+        button.setAttribute("aria-controls", card.id);
+      }
+    });
+  };
+
+  function sourceCard(c) {
+    var meta = [];
+    if (c.section && c.section.length) meta.push(c.section.join(" › "));
+    if (c.pages && c.pages.length) {
+      meta.push(c.pages[0] === c.pages[1] || c.pages.length === 1 ?
+        "第 " + c.pages[0] + " 页" : "第 " + c.pages[0] + "–" + c.pages[1] + " 页");
+    }
+    var card = el("article", { id: nextId("card"), className: "card" + (c.weak ? " weak" : "") }, [
+      el("h3", { className: "card-title" }, [
+        el("span", { className: "card-n", text: "[" + c.n + "]" }), " " + (c.title || c.source || ""),
+      ]),
+    ]);
+    if (meta.length) card.appendChild(el("p", { className: "card-meta", text: meta.join(" · ") }));
+    card.appendChild(highlighted(c.text || "", c.highlights || []));
+    return card;
+  }
+
+  // The passage as text slices, the quoted sentences wrapped in <mark>.
+  function highlighted(text, ranges) {
+    var p = el("p", { className: "card-text" });
+    var at = 0;
+    ranges
+      .map(function (r) { return { start: Math.max(0, r.start), end: Math.min(text.length, r.end) }; })
+      .filter(function (r) { return r.end > r.start; })
+      .sort(function (a, b) { return a.start - b.start; })
+      .forEach(function (r) {
+        var start = Math.max(r.start, at); // overlapping ranges: mark each character once
+        if (r.end <= start) return;
+        p.appendChild(document.createTextNode(text.slice(at, start)));
+        p.appendChild(el("mark", { text: text.slice(start, r.end) }));
+        at = r.end;
+      });
+    p.appendChild(document.createTextNode(text.slice(at)));
+    return p;
+  }
+
+  /* ---------- start ---------- */
+
+  function start() {
+    var ui = build();
+    wire(ui);
+    document.body.appendChild(ui.host);
+  }
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,296 @@
+"""The chat widget in a real Chromium against a real server: answers, citations, keyboard, phones, escaping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, start_server, stop_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="the widget tests need playwright: pip install playwright")
+expect = sync_api.expect
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ANSWER_TIMEOUT_MS = 60_000
+QUESTION = "海安县首批下放了多少项行政权力事项？"
+HAIAN_TITLE = "关于中心镇行政管理体制改革的实践与思考"
+XSS_IMG = "<img src=x onerror=alert(1)>"
+XSS_SCRIPT = "<script>alert(2)</script>"
+
+# Deepest focused element, through shadow roots: what a keyboard user is on.
+FOCUSED_LABEL = """() => {
+  let el = document.activeElement;
+  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+  return el ? (el.getAttribute("aria-label") || el.className || el.tagName) : null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser, **context_options):
+    """A page that fails the test on any alert/confirm dialog or uncaught script error."""
+    # Reduced motion: no colour transitions half-way through in the screenshots.
+    context = browser.new_context(
+        **{"viewport": {"width": 1280, "height": 800}, "reduced_motion": "reduce", **context_options}
+    )
+    page = context.new_page()
+    page.problems = []
+    page.on("dialog", lambda dialog: (page.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+    return page
+
+
+@pytest.fixture()
+def page(browser) -> Iterator:
+    page = new_page(browser)
+    yield page
+    problems = page.problems
+    page.context.close()
+    assert not problems
+
+
+def open_widget(page, base_url: str):
+    page.goto(base_url + "/")
+    launcher = page.get_by_role("button", name="打开政策问答")
+    expect(launcher).to_be_visible()  # visible only once widget.css has loaded
+    launcher.click()
+    expect(page.get_by_role("dialog", name="政策问答")).to_be_visible()
+    # By the CSS class: on a phone the open panel covers the button, which is then hidden.
+    expect(page.locator(".launcher")).to_have_attribute("aria-expanded", "true")
+    return launcher
+
+
+def ask(page, question: str):
+    """Type a question, press Enter and wait for the answer to finish; returns the assistant message."""
+    messages = page.locator(".msg.bot")
+    count = messages.count()
+    box = page.get_by_role("textbox", name="输入问题")
+    box.fill(question)
+    box.press("Enter")
+    expect(messages).to_have_count(count + 1)
+    message = messages.last
+    expect(message).not_to_have_attribute("aria-busy", "true", timeout=ANSWER_TIMEOUT_MS)
+    return message
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+def test_answer_streams_in_with_citations_and_highlighted_source(page, server):
+    open_widget(page, server)
+    message = ask(page, QUESTION)
+    answer = message.locator(".answer")
+    expect(answer).to_contain_text("341项")
+    expect(message.locator(".status")).to_have_count(0)
+    assert "[1]" not in answer.inner_text()  # markers became buttons
+
+    first = message.locator("button.cite").first
+    expect(first).to_have_text("1")
+    expect(first).to_have_attribute("aria-label", f"引用 1：{HAIAN_TITLE}")
+    first.click()
+    card = message.locator(".card").first
+    expect(card).to_be_visible()
+    expect(card).to_contain_text(HAIAN_TITLE)
+    expect(card.locator(".card-meta")).to_contain_text("一、主要做法 › （二）推进权力下放")
+    expect(card.locator("mark").filter(has_text="341项")).to_have_count(1)
+    expect(first).to_have_attribute("aria-expanded", "true")
+    screenshot(page, "widget-desktop.png")
+
+    first.press("Enter")  # the keyboard toggles it closed again
+    expect(card).to_be_hidden()
+    expect(first).to_have_attribute("aria-expanded", "false")
+
+
+def test_unanswerable_question_says_so_and_lists_nearest_passages(page, server):
+    open_widget(page, server)
+    message = ask(page, "红烧肉怎么做才好吃？")
+    expect(message.locator(".not-covered")).to_contain_text("文档未涉及此问题")
+    expect(message.locator("button.cite")).to_have_count(0)  # nothing poses as a cited answer
+    nearest = message.locator("button.nearest")
+    assert nearest.count() >= 1
+    nearest.first.click()
+    card = message.locator(".card").first
+    expect(card).to_be_visible()
+    expect(card).to_have_class("card weak")
+    assert card.locator(".card-text").inner_text().strip()
+    screenshot(page, "widget-unanswerable.png")
+
+
+def test_keyboard_only(page, server):
+    page.goto(server + "/")
+    launcher = page.get_by_role("button", name="打开政策问答")
+    expect(launcher).to_be_visible()
+    page.keyboard.press("Tab")  # the demo page has no other focusable element
+    expect(launcher).to_be_focused()
+    page.keyboard.press("Enter")
+    box = page.get_by_role("textbox", name="输入问题")
+    expect(box).to_be_focused()
+
+    page.keyboard.type("第一行")
+    page.keyboard.press("Shift+Enter")  # a newline, not a send
+    assert box.input_value() == "第一行\n"
+    expect(page.locator(".msg")).to_have_count(0)
+    box.fill("")
+
+    page.keyboard.type(QUESTION)
+    page.keyboard.press("Enter")
+    message = page.locator(".msg.bot").last
+    expect(message.locator(".answer")).to_contain_text("341项", timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator(".msg.user")).to_have_text(QUESTION)
+    expect(box).to_have_value("")
+
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED_LABEL) == "send"  # input, then its send button
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+
+
+def test_phone_layout_takes_the_screen_without_horizontal_overflow(browser, server):
+    page = new_page(browser, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        open_widget(page, server)
+        message = ask(page, QUESTION)
+        expect(message.locator(".answer")).to_contain_text("341项")
+        message.locator("button.cite").first.click()
+        expect(message.locator(".card mark").first).to_be_visible()
+
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        box = page.get_by_role("dialog").bounding_box()
+        assert box["width"] <= 375 and box["x"] >= 0
+        assert box["height"] == pytest.approx(740, abs=1)  # the whole screen
+        log_overflow = page.locator(".log").evaluate("el => el.scrollWidth - el.clientWidth")
+        assert log_overflow <= 0
+        screenshot(page, "widget-phone.png")
+        assert not page.problems
+    finally:
+        page.context.close()
+
+
+PARAGRAPH_STYLE = """el => {
+  const s = getComputedStyle(el);
+  return [s.color, s.fontSize, s.fontFamily, s.lineHeight, s.margin, s.backgroundColor].join(" | ");
+}"""
+
+
+def test_host_page_is_untouched(browser, server):
+    bare = new_page(browser)
+    bare.route("**/widget.js", lambda route: route.abort())
+    bare.goto(server + "/")
+    before_style = bare.locator("#host-content").evaluate(PARAGRAPH_STYLE)
+    before_children = bare.evaluate("[...document.body.children].map(e => e.id || e.tagName)")
+    bare.context.close()
+
+    page = new_page(browser)
+    try:
+        launcher = open_widget(page, server)
+        assert page.locator("#host-content").evaluate(PARAGRAPH_STYLE) == before_style
+        after_children = page.evaluate("[...document.body.children].map(e => e.id || e.tagName)")
+        assert after_children == [*before_children, "policyqa-widget-host"]
+        # ...and the page's broad rules (button { hotpink }, div { red border }) do not reach the widget.
+        assert launcher.evaluate("el => getComputedStyle(el).backgroundColor") != "rgb(255, 105, 180)"
+        assert page.locator(".log").evaluate("el => getComputedStyle(el).borderTopStyle") == "none"
+        assert page.locator("#policyqa-widget-host").evaluate("el => getComputedStyle(el).position") == "fixed"
+        assert not page.problems
+    finally:
+        page.context.close()
+
+
+@pytest.fixture()
+def xss_server(tmp_path, embedder) -> Iterator[str]:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "danger.txt").write_text(
+        f"危险字符测试文件\n本文件包含{XSS_SCRIPT}和{XSS_IMG}两段文字，用于检查网页挂件的转义。\n乡镇便民服务中心设在镇政府一楼。\n",
+        encoding="utf-8",
+    )
+    process, base_url = start_server({"POLICYQA_DOCS_DIR": str(docs), "POLICYQA_DATA_DIR": str(tmp_path / "data")})
+    yield base_url
+    output = stop_server(process)
+    assert "Traceback" not in output, output
+
+
+def test_passage_markup_is_shown_as_text_never_run(page, xss_server):
+    open_widget(page, xss_server)
+    message = ask(page, "危险字符测试文件包含什么？")
+    # Answered or declined, the passage is one click away: a marker or a nearest-passage button.
+    message.locator("button.cite, button.nearest").first.click()
+    card = message.locator(".card").first
+    expect(card).to_be_visible()
+    text = card.inner_text()
+    assert XSS_IMG in text and XSS_SCRIPT in text
+    screenshot(page, "widget-xss.png")
+    widget_elements = page.evaluate(
+        """() => [...document.getElementById("policyqa-widget-host").shadowRoot.querySelectorAll("img, script")]
+                 .map(e => e.outerHTML)"""
+    )
+    assert widget_elements == []
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    page.wait_for_timeout(300)  # an onerror handler would have fired by now
+
+
+def sse(*events: tuple[str, dict]) -> str:
+    return "".join(f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for name, data in events)
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [
+        ({"abort": True}, "无法连接问答服务"),
+        (
+            {
+                "status": 503,
+                "content_type": "application/json",
+                "body": '{"error": {"code": "busy", "message": "稍后再试"}}',
+            },
+            "稍后再试",
+        ),
+        ({"status": 500, "content_type": "text/plain", "body": "oops"}, "HTTP 500"),
+        (
+            {
+                "status": 200,
+                "content_type": "text/event-stream",
+                "body": sse(("error", {"error": {"code": "internal_error", "message": "索引不可用"}})),
+            },
+            "索引不可用",
+        ),
+        ({"status": 200, "content_type": "text/event-stream", "body": sse(("citations", {"citations": []}))}, "中断"),
+    ],
+    ids=["network", "json-error", "non-json-500", "error-event", "cut-stream"],
+)
+def test_errors_are_shown_in_the_log(page, server, reply, shown):
+    def handle(route):
+        if reply.get("abort"):
+            route.abort()
+        else:
+            route.fulfill(**reply)
+
+    page.route("**/api/ask", handle)
+    open_widget(page, server)
+    message = ask(page, QUESTION)
+    expect(message.locator(".error")).to_contain_text(shown)
+    expect(page.get_by_role("button", name="发送")).to_be_enabled()  # the next question can be asked
