@@ -70,16 +70,18 @@ class Retriever:
         if allowed is not None and len(allowed) == 0:
             return SearchResult([], query_vector)
         n_candidates = max(top_k * self.oversample, MIN_CANDIDATES)
+        # One BM25 pass serves both the lexical candidates and the lexical score of the dense ones.
+        lexical_scores = self.index.lexical.scores(query, allowed)
         candidates: list[int] = []
         if mode in ("hybrid", "dense"):
             candidates += self.index.vectors.search(query_vector, n_candidates, allowed).ids.tolist()
         if mode in ("hybrid", "lexical"):
-            candidates += self.index.lexical.search(query, n_candidates, allowed).ids.tolist()
+            candidates += self.index.lexical.top(lexical_scores, n_candidates).ids.tolist()
         ids = np.array(list(dict.fromkeys(candidates)), dtype=np.int64)
         if len(ids) == 0:
             return SearchResult([], query_vector)
         dense = self.index.vectors.vectors(ids) @ query_vector
-        lexical = self.index.lexical.score(query, ids)
+        lexical = np.array([lexical_scores.get(int(i), 0.0) for i in ids], dtype=np.float32)
         if mode == "dense":
             scores = dense
         elif mode == "lexical":

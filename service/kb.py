@@ -9,6 +9,7 @@ a crash leaves the previous build in place, and the change can be retried.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import secrets
@@ -108,14 +109,14 @@ class KnowledgeBase:
         document = upload.document
         known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
         if known:  # same file name, other content: keep both, under distinct ids
-            document = SourceDocument(**{**asdict(document), "doc_id": f"{document.doc_id}-{upload.content_hash[:8]}"})
+            document = dataclasses.replace(document, doc_id=f"{document.doc_id}-{upload.content_hash[:8]}")
         job = self._new_job("add", document.doc_id, document.source)
         self._queue.put((job, lambda j: self._build(j, sources=[document])))
         return job
 
     def replace(self, doc_id: str, upload: Upload) -> Job:
         self._require(doc_id)
-        document = SourceDocument(**{**asdict(upload.document), "doc_id": doc_id})
+        document = dataclasses.replace(upload.document, doc_id=doc_id)
         job = self._new_job("replace", doc_id, document.source)
         self._queue.put((job, lambda j: self._build(j, sources=[document])))
         return job

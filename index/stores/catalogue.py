@@ -168,7 +168,17 @@ class SqliteCatalogue:
         return [DocumentRecord(*row) for row in rows]
 
     def document(self, doc_id: str) -> DocumentRecord | None:
-        return next((d for d in self.documents() if d.doc_id == doc_id), None)
+        row = (
+            self._connection()
+            .execute(
+                "SELECT d.doc_id, d.title, d.source, d.content_hash,"
+                " (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id), d.origin"
+                " FROM documents d WHERE d.doc_id = ?",
+                (doc_id,),
+            )
+            .fetchone()
+        )
+        return DocumentRecord(*row) if row else None
 
     def document_text(self, doc_id: str) -> str | None:
         row = self._connection().execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()

@@ -92,13 +92,21 @@ class Bm25LexicalStore:
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + idf * tf * (self.k1 + 1.0) / (tf + norm)
         return scores
 
-    def search(self, query: str, k: int, allowed_ids: Iterable[int] | None = None) -> LexicalHits:
+    def scores(self, query: str, allowed_ids: Iterable[int] | None = None) -> dict[int, float]:
+        """Every matching chunk's BM25 score, in one pass over the query's postings."""
         allowed = set(map(int, allowed_ids)) if allowed_ids is not None else None
-        scores = self._accumulate(query, allowed)
+        return self._accumulate(query, allowed)
+
+    @staticmethod
+    def top(scores: dict[int, float], k: int) -> LexicalHits:
+        """The k best of ``scores``, best first (ties by id)."""
         best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: max(k, 0)]
         return LexicalHits(
             np.array([i for i, _ in best], dtype=np.int64), np.array([s for _, s in best], dtype=np.float32)
         )
+
+    def search(self, query: str, k: int, allowed_ids: Iterable[int] | None = None) -> LexicalHits:
+        return self.top(self.scores(query, allowed_ids), k)
 
     def score(self, query: str, ids: Iterable[int]) -> np.ndarray:
         """BM25 scores of the given ids (0 where no term matches), in the given order."""
