@@ -113,6 +113,8 @@ def find_headings(text: str) -> list[Heading]:
             limit = glued if glued is not None else min(len(text), body_start + 200)
             end = _label_end(text, body_start, limit)
             label = text[pos:end].strip().lstrip("#").strip()
+            if not label:  # "# " before a sentence end labels nothing: not a heading
+                break
             headings.append(Heading(pos, end, rank, label))
             if glued is None or glued != end:
                 break
@@ -162,9 +164,9 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
         window = text[start : start + max_chars]
         cut = max(window.rfind(ch) for ch in "，、,：:")
         cut = start + cut + 1 if cut > max_chars // 3 else start + max_chars
-        pieces.append((start, cut))
+        pieces.extend(_trimmed(text, start, cut))  # a cut can land on spaces: no piece starts, ends or is made of them
         start = cut
-    pieces.append((start, end))
+    pieces.extend(_trimmed(text, start, end))
     return pieces
 
 

@@ -53,8 +53,9 @@ _SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}{CJK_PUNCT}])[ \t\u00a0\u3000]+(?=[{CJK}
 
 # Half-width punctuation inside Chinese text becomes full-width; between
 # digits or Latin letters it stays (9:00-18:30, 2.1, "D630").
-_HALF_TO_FULL = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）"}
-_PUNCT_NEAR_CJK = re.compile(rf"(?<=[{CJK}{CJK_PUNCT}])[,;:?!]|[,;:?!](?=[{CJK}])")
+_HALF_TO_FULL = str.maketrans({",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）"})
+# A whole run ("中,,a", "?!" after Chinese), not one mark: otherwise each pass converted one more.
+_PUNCT_NEAR_CJK = re.compile(rf"(?<=[{CJK}{CJK_PUNCT}])[,;:?!]+|[,;:?!]+(?=[{CJK}])")
 _PAREN_PAIR = re.compile(r"\(([^()\n]{0,40})\)")
 
 
@@ -64,12 +65,19 @@ def remove_boilerplate_lines(text: str) -> str:
     return "\n".join(kept)
 
 
-_REPEATED_OPENING = re.compile(r"\A(.{8,80}?)\1")
+_REPEATED_OPENING = re.compile(r"\A(.{8,80}?)\1+")
 
 
 def remove_repeated_opening(text: str) -> str:
-    """Drop a doubled opening ("关于…的实践与思考关于…的实践与思考海安县…"), a copy-paste slip."""
-    return _REPEATED_OPENING.sub(r"\1", text, count=1)
+    """Drop a doubled opening ("关于…的实践与思考关于…的实践与思考海安县…"), a copy-paste slip.
+
+    Every further copy goes too, and the result is checked again, so that
+    cleaning twice changes nothing more ("乡镇" eighteen times is not halved on
+    each pass).
+    """
+    while (shorter := _REPEATED_OPENING.sub(r"\1", text, count=1)) != text:
+        text = shorter
+    return text
 
 
 def fix_ocr_slips(text: str) -> str:
@@ -94,7 +102,7 @@ def to_full_width_punctuation(text: str) -> str:
         return match.group(0)
 
     text = _PAREN_PAIR.sub(paren, text)
-    return _PUNCT_NEAR_CJK.sub(lambda m: _HALF_TO_FULL[m.group(0)], text)
+    return _PUNCT_NEAR_CJK.sub(lambda m: m.group(0).translate(_HALF_TO_FULL), text)
 
 
 def _touches_cjk(text: str, start: int, end: int) -> bool:
@@ -131,10 +139,24 @@ CLEANING_STEPS = (
 )
 
 
+MAX_CLEANING_ROUNDS = 4
+
+
 def clean_text(text: str) -> str:
-    """Apply every cleaning step in order."""
-    for step in CLEANING_STEPS:
-        text = step(text)
+    """Apply every cleaning step in order, again until nothing changes.
+
+    One rule can make work for another (a comma made full-width now stands
+    between a space and Chinese, so the space goes on a second pass); repeating
+    makes cleaning idempotent, so cleaning cleaned text changes nothing. Every
+    step only removes or narrows, so a few rounds suffice.
+    """
+    for _ in range(MAX_CLEANING_ROUNDS):
+        cleaned = text
+        for step in CLEANING_STEPS:
+            cleaned = step(cleaned)
+        if cleaned == text:
+            break
+        text = cleaned
     return text
 
 
