@@ -76,12 +76,12 @@ class Retriever:
         if mode in ("hybrid", "dense"):
             candidates += self.index.vectors.search(query_vector, n_candidates, allowed).ids.tolist()
         if mode in ("hybrid", "lexical"):
-            candidates += self.index.lexical.top(lexical_scores, n_candidates).ids.tolist()
+            candidates += lexical_scores.top(n_candidates).ids.tolist()
         ids = np.array(list(dict.fromkeys(candidates)), dtype=np.int64)
         if len(ids) == 0:
             return SearchResult([], query_vector)
         dense = self.index.vectors.vectors(ids) @ query_vector
-        lexical = np.array([lexical_scores.get(int(i), 0.0) for i in ids], dtype=np.float32)
+        lexical = lexical_scores.of(ids)
         if mode == "dense":
             scores = dense
         elif mode == "lexical":

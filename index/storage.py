@@ -1,7 +1,7 @@
 """An index on disk: immutable build directories and an atomically switched CURRENT.
 
 DATA_DIR/index/<build_id>/manifest.json, catalogue.sqlite3, vectors.faiss,
-                          sentences.faiss, lexical.json
+                          sentences.npy, lexical.npz
 DATA_DIR/index/CURRENT    the build id being served
 """
 
@@ -23,19 +23,21 @@ from pydantic import BaseModel
 from index.errors import IndexFormatError, IndexMismatchError, IndexNotFoundError
 from index.stores.catalogue import SqliteCatalogue
 from index.stores.lexical import Bm25LexicalStore
+from index.stores.sentence_vectors import SentenceVectorStore
 from index.stores.vectors import FaissVectorStore
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: documents carry their origin and page spans
+# 2: documents carry their origin and page spans; 3: BM25 as arrays, sentence vectors as .npy
+FORMAT_VERSION = 3
 # Bump when cleaning, chunking or embedding input changes, so a rebuild does
 # not reuse vectors computed from differently prepared text.
 PIPELINE_VERSION = 4
 
 CATALOGUE_FILE = "catalogue.sqlite3"
 VECTORS_FILE = "vectors.faiss"
-SENTENCES_FILE = "sentences.faiss"
-LEXICAL_FILE = "lexical.json"
+SENTENCES_FILE = "sentences.npy"
+LEXICAL_FILE = "lexical.npz"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -62,6 +64,7 @@ class IndexManifest(BaseModel):
     versions: dict[str, str]
     # Other embedders measured against this index's vectors (see embedders/agreement.py).
     query_embedders: dict[str, dict[str, float]] = {}
+    vector_index: str = "exact"  # or "ivf<lists>,nprobe=<n>" above the exact-search threshold
 
     def reusable_by(self, embedder: EmbedderInfo, chunking: ChunkingInfo) -> bool:
         """Whether a new build with these settings may copy this build's chunks and vectors."""
@@ -153,7 +156,7 @@ class LoadedIndex:
     manifest: IndexManifest
     catalogue: SqliteCatalogue
     vectors: FaissVectorStore
-    sentence_vectors: FaissVectorStore
+    sentence_vectors: SentenceVectorStore
     lexical: Bm25LexicalStore
 
     def close(self) -> None:
@@ -189,6 +192,6 @@ def load_index(data_dir: Path, *, embedder_name: str, dimension: int) -> LoadedI
         manifest=manifest,
         catalogue=SqliteCatalogue(build_dir / CATALOGUE_FILE, read_only=True),
         vectors=FaissVectorStore.load(build_dir / VECTORS_FILE),
-        sentence_vectors=FaissVectorStore.load(build_dir / SENTENCES_FILE),
+        sentence_vectors=SentenceVectorStore.load(build_dir / SENTENCES_FILE),
         lexical=Bm25LexicalStore.load(build_dir / LEXICAL_FILE),
     )

@@ -325,8 +325,8 @@ def test_lexical_save_load_round_trip(tmp_path):
     store = Bm25LexicalStore(k1=1.5, b=0.6)
     store.add(IDS, SENTENCES)
     store.delete(IDS[3:6])
-    store.save(tmp_path / "lexical.json")
-    loaded = Bm25LexicalStore.load(tmp_path / "lexical.json")
+    store.save(tmp_path / "lexical.npz")
+    loaded = Bm25LexicalStore.load(tmp_path / "lexical.npz")
     assert (loaded.k1, loaded.b, loaded.count()) == (1.5, 0.6, store.count())
     for query in QUERIES:
         before, after = store.search(query, 50), loaded.search(query, 50)
@@ -339,14 +339,31 @@ def test_lexical_save_load_round_trip(tmp_path):
 
 
 def test_lexical_load_rejects_other_format_versions(tmp_path):
-    path = tmp_path / "lexical.json"
+    path = tmp_path / "lexical.npz"
     _lexical(IDS[:3], SENTENCES[:3]).save(path)
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    for version in (payload["version"] + 1, None, "1"):
-        payload["version"] = version
-        path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    arrays = dict(np.load(path))
+    for version in (int(arrays["version"]) + 1, 1):
+        with path.open("wb") as handle:
+            np.savez(handle, **{**arrays, "version": np.array(version)})
         with pytest.raises(ValueError, match="version"):
             Bm25LexicalStore.load(path)
+    path.write_text(json.dumps({"version": 1, "chunks": {}}), encoding="utf-8")  # the old JSON format
+    with pytest.raises(ValueError, match="version"):
+        Bm25LexicalStore.load(path)
+
+
+def test_lexical_scores_accumulate_alike_sparse_and_dense(monkeypatch):
+    """Both ways of summing postings (np.unique for few, bincount over all rows for many) agree."""
+    import index.stores.lexical as lexical
+
+    store = _lexical(IDS, SENTENCES)
+    sparse = {q: _scores(store, q) for q in QUERIES}
+    monkeypatch.setattr(lexical, "DENSE_ACCUMULATION_SHARE", 0.0)
+    dense_store = _lexical(IDS, SENTENCES)
+    for query, expected in sparse.items():
+        got = _scores(dense_store, query)
+        assert list(got) == list(expected)
+        assert all(got[i] == pytest.approx(expected[i], abs=1e-6) for i in expected)
 
 
 # -- SqliteCatalogue ----------------------------------------------------------
