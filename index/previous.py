@@ -13,6 +13,7 @@ import numpy as np
 from index import storage
 from index.documents import SourceDocument
 from index.stores.catalogue import NewChunk, SqliteCatalogue
+from index.stores.sentence_vectors import SentenceVectorStore
 from index.stores.vectors import FaissVectorStore
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class PreviousBuild:
     manifest: storage.IndexManifest
     catalogue: SqliteCatalogue
     vectors: FaissVectorStore
-    sentence_vectors: FaissVectorStore
+    sentence_vectors: SentenceVectorStore
     reusable: bool  # same embedder, chunking and pipeline: its vectors may be copied
     by_key: dict[tuple[str, str], str]  # (content hash, title) -> doc_id
 
@@ -61,7 +62,7 @@ def open_previous(
         manifest=manifest,
         catalogue=catalogue,
         vectors=FaissVectorStore.load(build_dir / storage.VECTORS_FILE),
-        sentence_vectors=FaissVectorStore.load(build_dir / storage.SENTENCES_FILE),
+        sentence_vectors=SentenceVectorStore.load(build_dir / storage.SENTENCES_FILE),
         reusable=manifest.reusable_by(embedder, chunking),
         by_key={(d.content_hash, d.title): d.doc_id for d in catalogue.documents()},
     )
