@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from index.build import build_index
 from index.embedders import Embedder, embedder_name, load_embedder
 from index.embedders.agreement import MIN_COSINE, agrees
+from index.embedders.batching import QueryBatcher
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.search import Mode, Retriever, SearchResult
 from index.storage import FORMAT_VERSION, LoadedIndex, current_build_dir, current_format, load_index
@@ -58,6 +59,7 @@ class QAEngine:
     def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.query_embedder = QueryBatcher(embedder)  # concurrent questions share one encoder call
         self.index_embedder_name = index.manifest.embedder.name
         self._snapshot = self._snapshot_of(index)
         self._reload_lock = threading.Lock()
@@ -65,7 +67,7 @@ class QAEngine:
 
     def _snapshot_of(self, index: LoadedIndex) -> Snapshot:
         settings = self.settings
-        retriever = Retriever(index, self.embedder, fusion=settings.fusion, dense_weight=settings.dense_weight)
+        retriever = Retriever(index, self.query_embedder, fusion=settings.fusion, dense_weight=settings.dense_weight)
         return Snapshot(index, retriever, AnswerComposer(index, settings.answer_params()))
 
     def current(self) -> Snapshot:
@@ -136,6 +138,7 @@ class QAEngine:
         return cls(settings, query_embedder, index)
 
     def close(self) -> None:
+        self.query_embedder.close()
         self._snapshot.index.close()
 
     def search(self, query: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None) -> TimedSearch:
