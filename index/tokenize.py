@@ -32,5 +32,16 @@ def _jieba():
 
 def tokenize(text: str) -> list[str]:
     """Search-mode jieba tokens of the normalised text, without stopwords or punctuation."""
-    words = _jieba().lcut_for_search(normalize_for_matching(text))
-    return [w for w in (w.strip() for w in words) if w and _WORD.search(w) and w not in STOPWORDS]
+    return [word for piece in _SENTENCE.findall(normalize_for_matching(text)) for word in _sentence_tokens(piece)]
+
+
+# jieba segments runs of word characters apart, so cutting at sentence ends first
+# changes nothing, and a sentence seen before (boilerplate, repeated clauses,
+# overlapping chunks) costs a dictionary lookup instead of a segmentation.
+_SENTENCE = re.compile(r"[^。！？；\n]+[。！？；\n]?|[。！？；\n]")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _sentence_tokens(sentence: str) -> tuple[str, ...]:
+    words = _jieba().lcut_for_search(sentence)
+    return tuple(w for w in (w.strip() for w in words) if w and _WORD.search(w) and w not in STOPWORDS)

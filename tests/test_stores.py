@@ -161,6 +161,22 @@ def test_tokenize_folds_traditional_to_simplified():
     assert tokenize("街道辦事處職能轉變") == tokenize("街道办事处职能转变")
 
 
+def test_tokenize_by_sentence_equals_segmenting_the_whole_text():
+    """The per-sentence cache must not change a single token (jieba cuts at punctuation anyway)."""
+    from index.clean import normalize_for_matching
+    from index.documents import load_corpus
+    from index.tokenize import _WORD, _jieba
+
+    def whole(text: str) -> list[str]:
+        words = _jieba().lcut_for_search(normalize_for_matching(text))
+        return [w for w in (w.strip() for w in words) if w and _WORD.search(w) and w not in STOPWORDS]
+
+    texts = [d.raw_text for d in load_corpus(Path(__file__).parents[1] / "docs_raw")]
+    texts += ["", "。。", "a。b\n\nc", "开封市。。乡镇？！", "1.5%的增长；2.0", "第一条\r\n第二条 ", "﹝2019﹞12号。"]
+    for text in texts:
+        assert tokenize(text) == whole(text), text[:40]
+
+
 def test_tokenize_drops_stopwords_and_punctuation():
     assert tokenize("请问开封市的乡镇改革是什么？") == tokenize("开封市乡镇改革")
     tokens = tokenize(SENTENCES[0] + "，（一）“三起来”、《意见》！？")
