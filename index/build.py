@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import platform
 import shutil
 import time
@@ -317,7 +318,7 @@ def _write_stores(
     timings["lexical"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE)
+    catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, bulk=True)
     for d in prepared:
         catalogue.add(
             doc_id=d.source.doc_id,
@@ -331,5 +332,11 @@ def _write_stores(
             page_spans=d.page_spans,
         )
     catalogue.close()
+    _fsync(build_dir / storage.CATALOGUE_FILE)
     timings["catalogue"] = time.perf_counter() - mark
     return vectors.kind, timings
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())

@@ -140,6 +140,40 @@ def test_vectors_wrong_dimension_raises_value_error(vector_store):
     assert store.count() == 12
 
 
+def _clustered(n: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+    points = centres[rng.integers(0, len(centres), n)] + 0.08 * rng.standard_normal((n, centres.shape[1]))
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_vectors_above_exact_max_get_an_ivf_index_with_calibrated_recall(tmp_path):
+    from index.stores.vectors import recall_at_k
+
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((40, 32))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = _clustered(6000, rng, centres)
+    ids = np.arange(1000, 7000, dtype=np.int64)
+    exact = FaissVectorStore.build(ids, vectors, exact_max=6000)
+    assert exact.kind == "exact"
+    store = FaissVectorStore.build(ids, vectors, exact_max=5999)
+    assert store.kind.startswith("ivf") and store.count() == 6000
+    queries = _clustered(100, rng, centres)
+    found = np.stack([store.search(q, 10).ids for q in queries])
+    truth = np.stack([exact.search(q, 10).ids for q in queries])
+    assert recall_at_k(found, truth) >= 0.98
+    np.testing.assert_array_equal(store.vectors(ids[[5, 0, 4321]]), vectors[[5, 0, 4321]])
+    # A filter to a few ids finds them wherever their lists are.
+    allowed = ids[rng.choice(6000, 7, replace=False)]
+    hits = store.search(queries[0], 10, allowed)
+    assert sorted(hits.ids.tolist()) == sorted(allowed.tolist())
+    store.save(tmp_path / "ivf.faiss")
+    loaded = FaissVectorStore.load(tmp_path / "ivf.faiss")
+    assert loaded.kind == store.kind
+    np.testing.assert_array_equal(loaded.search(queries[1], 10).ids, store.search(queries[1], 10).ids)
+    np.testing.assert_array_equal(loaded.vectors(ids[:3]), vectors[:3])
+    assert loaded.delete(ids[:2]) == 2 and loaded.count() == 5998
+
+
 def test_vectors_k_beyond_count_and_empty_store():
     store = FaissVectorStore(4)
     for allowed in (None, np.array([1, 2])):

@@ -89,12 +89,17 @@ class NewChunk:
 class SqliteCatalogue:
     """One connection per thread; opened read-only when serving."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, bulk: bool = False) -> None:
+        """``bulk``: a new build's file, which nobody reads until it is finished: no journal, no fsync
+        per document (the builder syncs the file once at the end; an unfinished build is discarded)."""
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
         if not read_only:
             with self._connection() as conn:
+                if bulk:
+                    conn.execute("PRAGMA journal_mode = OFF")
+                    conn.execute("PRAGMA synchronous = OFF")
                 conn.executescript(SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:

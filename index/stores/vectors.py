@@ -60,10 +60,11 @@ class FaissVectorStore:
         rng = np.random.default_rng(seed)
         sample = vectors[np.sort(rng.choice(len(vectors), min(len(vectors), n_lists * 40), replace=False))]
         ivf.train(sample)
-        ivf.make_direct_map()  # so vectors(ids) can read any stored vector back
-        store = cls(dimension, faiss.IndexIDMap2(ivf))
+        # A hash direct map, so vectors(ids) can read any stored vector back and deletes still work.
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        store = cls(dimension, ivf)  # IVF keeps the ids in its lists: no id map needed
         store.add(ids, vectors)
-        ivf.nprobe = calibrate_nprobe(ivf, vectors, target_recall=target_recall, rng=rng)
+        ivf.nprobe = calibrate_nprobe(ivf, np.asarray(ids, dtype=np.int64), vectors, target_recall, rng)
         return store
 
     @property
@@ -119,8 +120,8 @@ class FaissVectorStore:
         """Memory held for searching: the vectors, the id maps and the IVF centroids."""
         ivf = faiss.try_extract_index_ivf(self._index)
         centroids = ivf.nlist * self.dimension * 4 if ivf is not None else 0
-        # the vectors, the id map (8 bytes) and its reverse hash map (about 32 bytes per id)
-        return self.count() * (self.dimension * 4 + 8 + 32 + (16 if ivf is not None else 0)) + centroids
+        # the vector and its id, plus the id maps: reverse hash (exact) or direct-map hash (IVF)
+        return self.count() * (self.dimension * 4 + 8 + 32) + centroids
 
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
@@ -132,19 +133,20 @@ class FaissVectorStore:
 
 
 def calibrate_nprobe(
-    ivf: faiss.IndexIVF, vectors: np.ndarray, *, target_recall: float, rng: np.random.Generator, k: int = 10
+    ivf: faiss.IndexIVF, ids: np.ndarray, vectors: np.ndarray, target_recall: float, rng: np.random.Generator
 ) -> int:
-    """The smallest nprobe (doubling) whose recall@k against exact search reaches the target."""
+    """The smallest nprobe (doubling) whose recall@10 against exact search reaches the target."""
     queries = vectors[rng.choice(len(vectors), min(CALIBRATION_QUERIES, len(vectors)), replace=False)]
     noise = rng.standard_normal(queries.shape).astype(np.float32)
     noise *= QUERY_NOISE / np.linalg.norm(noise, axis=1, keepdims=True)
     queries = queries + noise
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    _, exact = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+    _, exact = faiss.knn(queries, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    exact = ids[exact]
     nprobe = 1
     while nprobe < ivf.nlist:
         ivf.nprobe = nprobe
-        _, found = ivf.search(queries, k)
+        _, found = ivf.search(queries, 10)
         if recall_at_k(found, exact) >= target_recall:
             return nprobe
         nprobe *= 2
@@ -152,6 +154,6 @@ def calibrate_nprobe(
 
 
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
-    """Share of the exact top-k found, over all queries (positions in ``vectors``)."""
+    """Share of the exact top-k ids found, over all queries (-1 marks an empty slot)."""
     hits = sum(len(set(f[f >= 0]) & set(e[e >= 0])) for f, e in zip(found, exact, strict=True))
     return hits / max(1, int((exact >= 0).sum()))
