@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from index.search import Mode
 
 MAX_QUESTION_CHARS = 1000
+MAX_HISTORY_TURNS = 40
+MAX_TURN_CHARS = 8000
 
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
 DocId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -17,15 +19,29 @@ DocId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 class RetrievalOptions(BaseModel):
     """What /api/ask and /api/search share."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: "stream": 0 or "top_k": 2.0 is refused as the schema says, not coerced (found by schemathesis).
+    model_config = ConfigDict(extra="forbid", strict=True)
     top_k: int = Field(5, ge=1, le=20, description="How many passages to return (and cite).")
     mode: Mode = Field("hybrid", description="hybrid (dense + BM25, fused), dense, or lexical.")
     doc_ids: list[DocId] | None = Field(None, max_length=100, description="Only search these documents.")
 
 
+class HistoryTurn(BaseModel):
+    """One earlier turn of the conversation, as in the OpenAI chat protocol."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
+
+
 class AskRequest(RetrievalOptions):
     question: Question = Field(description="The question, in simplified or traditional Chinese.")
     stream: bool = Field(False, description="Answer as Server-Sent Events: citations, answer pieces, done.")
+    history: list[HistoryTurn] = Field(
+        [],
+        max_length=MAX_HISTORY_TURNS,
+        description="Earlier turns, oldest first: a follow-up (那镇海区呢？) is answered in their context.",
+    )
 
 
 class SearchRequest(RetrievalOptions):
@@ -65,6 +81,9 @@ class AskResponse(BaseModel):
     relevance: float = Field(description="Best sentence relevance; answerable when at least the threshold.")
     citations: list[Citation]
     took_ms: float
+    resolved_question: str | None = Field(
+        None, description="What was retrieved and answered, when the history completed a follow-up question."
+    )
 
 
 class SearchResponse(BaseModel):

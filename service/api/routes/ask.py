@@ -10,7 +10,9 @@ from service.api import presenters
 from service.api.deps import EngineDep
 from service.api.errors import error_body
 from service.api.schemas import AskRequest, AskResponse, ErrorBody
-from service.engine import QAEngine, TimedAnswer
+from service.conversation import ConversationAnswer, ask_in_context
+from service.engine import QAEngine
+from service.followup import Turn
 
 router = APIRouter(prefix="/api", tags=["answers"])
 ERRORS = {400: {"model": ErrorBody}, 422: {"model": ErrorBody}}
@@ -23,6 +25,7 @@ async def ask(body: AskRequest, request: Request, engine: EngineDep):
 
     With ``"stream": true`` the answer comes as Server-Sent Events: ``citations``
     first, then ``delta`` pieces of the answer text, then ``done`` (or ``error``).
+    With ``history`` (the earlier turns), a follow-up question is answered in their context.
     """
     if body.stream:
         return StreamingResponse(
@@ -35,19 +38,23 @@ async def ask(body: AskRequest, request: Request, engine: EngineDep):
     return _response(body, timed)
 
 
-def _answer(engine: QAEngine, body: AskRequest) -> TimedAnswer:
-    return engine.ask(body.question, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids)
+def _answer(engine: QAEngine, body: AskRequest) -> ConversationAnswer:
+    history = [Turn(t.role, t.content) for t in body.history]
+    return ask_in_context(
+        engine, body.question, history=history, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids
+    )
 
 
-def _response(body: AskRequest, timed: TimedAnswer) -> AskResponse:
-    answer = timed.answer
+def _response(body: AskRequest, result: ConversationAnswer) -> AskResponse:
+    answer = result.answer
     return AskResponse(
         question=body.question,
         answer=answer.text,
         answerable=answer.answerable,
         relevance=round(answer.relevance, 6),
         citations=presenters.citations(answer),
-        took_ms=round(timed.took_ms, 2),
+        took_ms=round(result.took_ms, 2),
+        resolved_question=result.query if result.resolution.followup else None,
     )
 
 
@@ -78,5 +85,6 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
             "answerable": response.answerable,
             "relevance": response.relevance,
             "took_ms": response.took_ms,
+            "resolved_question": response.resolved_question,
         },
     )
