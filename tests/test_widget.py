@@ -294,3 +294,21 @@ def test_errors_are_shown_in_the_log(page, server, reply, shown):
     message = ask(page, QUESTION)
     expect(message.locator(".error")).to_contain_text(shown)
     expect(page.get_by_role("button", name="发送")).to_be_enabled()  # the next question can be asked
+
+
+def test_a_followup_is_sent_with_the_conversation_before_it(page, server):
+    bodies = []
+    page.on("request", lambda request: bodies.append(request.post_data_json) if "/api/ask" in request.url else None)
+    open_widget(page, server)
+    first = ask(page, "镇江市除31个镇外共有多少个街道？")
+    expect(first.locator(".answer")).to_contain_text("25个街道")
+    followup = ask(page, "那京口区呢？")
+    expect(followup.locator(".answer")).to_contain_text("京口6个")
+    followup.locator("button.cite").first.click()
+    expect(followup.locator(".card").first).to_contain_text("以镇江市为样本")
+    assert bodies[0]["history"] == []
+    history = bodies[1]["history"]
+    assert [turn["role"] for turn in history] == ["user", "assistant"]
+    assert history[0]["content"] == "镇江市除31个镇外共有多少个街道？"
+    assert "25个街道" in history[1]["content"] and "[1]" in history[1]["content"]
+    screenshot(page, "widget-followup.png")

@@ -32,6 +32,8 @@
     zIndex: parseInt(script.getAttribute("data-z-index"), 10) || 2147483000,
   };
   var NOT_COVERED = "文档未涉及此问题";
+  // Earlier turns sent with each question, so a follow-up (那镇海区呢？) is answered in context.
+  var HISTORY_TURNS = 6;
   var MARKER = /\[(\d+)\]/g;
 
   /* ---------- small DOM helpers (text only, never HTML) ---------- */
@@ -138,6 +140,7 @@
     ui.form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
 
     var busy = false;
+    var history = []; // {role, content} of the answered turns, oldest first
     function submit() {
       var question = ui.input.value.trim();
       if (!question || busy) return;
@@ -146,7 +149,10 @@
       ui.input.value = "";
       append(ui.log, el("div", { className: "msg user", text: question }));
       var message = new AssistantMessage(ui.log);
-      ask(question, message).finally(function () {
+      ask(question, message, history.slice(-HISTORY_TURNS)).finally(function () {
+        if (message.completed !== null) {
+          history.push({ role: "user", content: question }, { role: "assistant", content: message.completed });
+        }
         busy = false;
         ui.send.disabled = false;
       });
@@ -162,11 +168,11 @@
 
   /* ---------- talking to the API ---------- */
 
-  function ask(question, message) {
+  function ask(question, message, history) {
     return fetch(config.askUrl, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ question: question, top_k: 5, stream: true }),
+      body: JSON.stringify({ question: question, top_k: 5, stream: true, history: history }),
     }).then(function (response) {
       if (!response.ok) {
         return response.json().then(
@@ -249,6 +255,7 @@
     this.text = "";
     this.pending = ""; // a trailing "[1" held back until its "]" arrives
     this.finished = false;
+    this.completed = null; // the whole answer, once it has arrived: it joins the conversation's history
     this.declined = false;
     this.status = el("p", { className: "status", text: "正在检索…" });
     this.answer = el("p", { className: "answer" });
@@ -304,6 +311,7 @@
   AssistantMessage.prototype.done = function (data) {
     this.finished = true;
     var full = data.answer || "";
+    this.completed = full;
     if (this.pending) { this.text += this.pending; this.renderAnswer(this.pending); this.pending = ""; }
     if (data.answerable === false) {
       this.declined = true;
