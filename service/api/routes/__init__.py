@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from service.api.routes import ask, documents, health, jobs, search, widget
+from service.api.routes import ask, documents, health, jobs, openai_compat, search, widget
 
 api_router = APIRouter()
-for module in (ask, search, documents, jobs, health, widget):
+for module in (ask, search, documents, jobs, health, widget, openai_compat):
     api_router.include_router(module.router)

@@ -1,0 +1,103 @@
+"""The OpenAI chat-completions protocol: GET /v1/models, POST /v1/chat/completions (plain or streamed).
+
+Point any OpenAI client or chat front end at ``http://HOST:PORT/v1`` with the
+model ``policyqa``. The last user message is answered from the documents, in
+the context of the earlier ones; the reply is the extractive answer with its
+[n] markers and a list of sources, and the structured citations ride along in
+``message.citations`` (in the last chunk's ``delta.citations`` when streamed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import EngineDep
+from service.api.openai_compat import render
+from service.api.openai_compat.auth import require_api_key
+from service.api.openai_compat.errors import OpenAIError, OpenAIRoute
+from service.api.openai_compat.schemas import (
+    MODEL_ID,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Model,
+    ModelList,
+    OpenAIErrorBody,
+)
+from service.conversation import ask_in_context
+from service.engine import QAEngine
+
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute, dependencies=[Depends(require_api_key)])
+ERRORS = {code: {"model": OpenAIErrorBody} for code in (400, 401, 404)}
+STREAM_DOC = {
+    200: {"content": {"text/event-stream": {}}, "description": "With stream: true, chat.completion.chunk events."}
+}
+
+
+def _model(engine: QAEngine) -> Model:
+    built_at = engine.index.manifest.created_at
+    try:
+        created = int(datetime.fromisoformat(str(built_at)).timestamp())
+    except ValueError:
+        created = 0
+    return Model(created=created)
+
+
+@router.get("/models", response_model=ModelList, responses=ERRORS)
+def list_models(engine: EngineDep) -> ModelList:
+    """The one model: ``policyqa`` (created: when the index was built)."""
+    return ModelList(data=[_model(engine)])
+
+
+@router.get("/models/{model}", response_model=Model, responses=ERRORS)
+def retrieve_model(model: str, engine: EngineDep) -> Model:
+    if model != MODEL_ID:
+        raise OpenAIError(
+            404, f"The model '{model}' does not exist; use '{MODEL_ID}'.", param="model", code="model_not_found"
+        )
+    return _model(engine)
+
+
+@router.post("/chat/completions", response_model=ChatCompletion, responses={**ERRORS, **STREAM_DOC})
+async def chat_completions(body: ChatCompletionRequest, request: Request, engine: EngineDep):
+    """Answer the last user message from the documents, in the context of the conversation."""
+    render.check_request(body)
+    turns = render.chat_turns(body)
+    # The answer is ready before anything is sent, so a failure is still a plain error response.
+    result = await run_in_threadpool(
+        ask_in_context,
+        engine,
+        turns.question,
+        history=turns.history,
+        top_k=body.top_k,
+        mode=body.mode,
+        doc_ids=body.doc_ids,
+    )
+    reply = render.make_reply(result, turns, engine.index.manifest.build_id)
+    if not body.stream:
+        return render.completion(reply)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(
+        _stream(reply, request, include_usage=include_usage),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(reply: render.Reply, request: Request, *, include_usage: bool) -> AsyncIterator[str]:
+    for chunk in render.chunks(reply, include_usage=include_usage):
+        if await request.is_disconnected():
+            return  # the client has gone
+        yield chunk
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def unknown(path: str) -> None:
+    """Anything else under /v1 (embeddings, completions, ...): not offered, in the protocol's shape."""
+    raise OpenAIError(
+        404, f"Unknown endpoint /v1/{path}: only /v1/models and /v1/chat/completions are served.", code="unknown_url"
+    )
