@@ -16,6 +16,12 @@ from service.settings import Settings
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    # One JSON object a line, nothing around it: the request log is for machines.
+    requests_handler = logging.StreamHandler()
+    requests_handler.setFormatter(logging.Formatter("%(message)s"))
+    request_log = logging.getLogger("policyqa.requests")
+    request_log.addHandler(requests_handler)
+    request_log.propagate = False
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -56,7 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     engine = QAEngine.open(settings, show_progress=True)
     try:
         uvicorn.run(
-            create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level=settings.log_level
+            create_app(settings, engine=engine),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,  # the app logs each request as one JSON line, with its id
         )
     finally:
         engine.close()

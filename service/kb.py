@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import queue
+import resource
 import secrets
 import threading
 import time
-from collections import OrderedDict
+import unicodedata
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
@@ -30,6 +33,17 @@ from service.engine import QAEngine, passage_embedder
 logger = logging.getLogger(__name__)
 
 MAX_JOBS_KEPT = 1000
+MAX_FILENAME_CHARS = 255
+# Address space a file's reader may add to what it starts with: a zip bomb fails there, not in the server.
+PARSE_MEMORY_BYTES = 2 * 1024**3
+
+
+class ParseTimeoutError(InvalidInputError):
+    code = "parse_timeout"
+
+
+class JobTimeoutError(PolicyQAError):
+    code = "job_timeout"
 
 
 @dataclass
@@ -62,7 +76,11 @@ def checked_filename(filename: str | None) -> str:
     name = (filename or "").strip()
     if not name or name in (".", ".."):
         raise InvalidInputError("the upload has no file name")
-    if "\x00" in name or PurePosixPath(name).name != name or PureWindowsPath(name).name != name:
+    if len(name) > MAX_FILENAME_CHARS:
+        raise InvalidInputError(f"file name longer than {MAX_FILENAME_CHARS} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        raise InvalidInputError(f"file name {name!r} must not contain control characters")
+    if PurePosixPath(name).name != name or PureWindowsPath(name).name != name:
         raise InvalidInputError(f"file name {name!r} must not contain path components")
     return name
 
@@ -85,12 +103,72 @@ def prepare_upload(data: bytes, filename: str | None, title: str | None, doc_id:
     return Upload(document, content_hash(text))
 
 
+def prepare_upload_isolated(
+    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, timeout: float
+) -> Upload:
+    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds.
+
+    A reader stuck on a crafted file (a PDF that loops, a zip bomb) cannot be
+    stopped inside the server, where it would hold a worker thread; a process
+    can be killed, and its memory is capped.
+    """
+    name = checked_filename(filename)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["service.kb"])  # imported once, in the fork server
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(timeout):
+            raise ParseTimeoutError(f"{name} could not be read within {timeout:g} s")
+        outcome, value = receiver.recv()
+    except EOFError:  # the reader died: out of memory, or killed
+        raise InvalidInputError(f"{name} could not be read (the reader ran out of memory or crashed)") from None
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiver.close()
+    if outcome == "error":
+        raise value
+    return value
+
+
+def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _address_space() + PARSE_MEMORY_BYTES
+    if hard == resource.RLIM_INFINITY or limit < hard:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        result: tuple[str, object] = ("ok", prepare_upload(data, filename, title, doc_id))
+    except PolicyQAError as exc:
+        result = ("error", exc)
+    except MemoryError:
+        result = ("error", InvalidInputError(f"{filename} needs more memory to read than an upload may use"))
+    except Exception as exc:  # a reader's own bug: a clean 422, and the log says what
+        logger.exception("reading %r failed", filename)
+        result = ("error", InvalidInputError(f"{filename} could not be read ({type(exc).__name__})"))
+    sender.send(result)
+    sender.close()
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (Linux), or 0 when unknown."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 class KnowledgeBase:
     """The one writer of the service's index."""
 
     def __init__(self, engine: QAEngine) -> None:
         self.engine = engine
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._finished: Counter[str] = Counter()  # done / failed, since the start
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
@@ -105,6 +183,7 @@ class KnowledgeBase:
             job.state, job.duplicate, job.progress = "done", True, 1.0
             job.message = f"already indexed as {existing.doc_id}"
             job.finished_at = time.time()
+            self._count_finished(job)
             return job
         document = upload.document
         known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
@@ -147,6 +226,17 @@ class KnowledgeBase:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def job_counts(self) -> dict[str, int]:
+        """Jobs queued and running now; done and failed since the start."""
+        with self._lock:
+            counts = Counter(job.state for job in self._jobs.values() if job.state in ("queued", "running"))
+            counts.update(self._finished)
+        return dict(counts)
+
+    def _count_finished(self, job: Job) -> None:
+        with self._lock:
+            self._finished[job.state] += 1
+
     # -- the worker --------------------------------------------------------
     def _require(self, doc_id: str) -> None:
         if not self.engine.index.catalogue.known_doc_ids([doc_id]):
@@ -172,13 +262,19 @@ class KnowledgeBase:
                 logger.exception("job %s failed", job.id)
                 job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
             job.finished_at = time.time()
+            self._count_finished(job)
 
     def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
+        settings = self.engine.settings
+        deadline = time.monotonic() + settings.job_timeout_s
+
         def progress(done: int, total: int) -> None:
+            # Each batch reports here: past the deadline, the build stops before anything is written.
+            if time.monotonic() > deadline:
+                raise JobTimeoutError(f"the job ran longer than {settings.job_timeout_s:g} s; nothing was changed")
             job.progress = round(0.95 * done / max(total, 1), 3)
             job.message = f"embedded {done} of {total} passages"
 
-        settings = self.engine.settings
         report = build_index(
             sources=sources,
             data_dir=settings.data_dir,

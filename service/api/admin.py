@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated
 
@@ -9,8 +10,25 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.kb import KnowledgeBase
+from service.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant time, whatever the lengths: the SHA-256 digests are compared, not the strings."""
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest(),
+        hashlib.sha256(expected.encode("utf-8", "surrogatepass")).digest(),
+    )
+
+
+def token_matches(settings: Settings, authorization: str | None) -> bool:
+    """Whether an ``Authorization`` header carries the configured admin token (never, when none is set)."""
+    if settings.admin_token is None or not authorization:
+        return False
+    scheme, _, credentials = authorization.partition(" ")
+    return scheme.lower() == "bearer" and same_secret(credentials.strip(), settings.admin_token.get_secret_value())
 
 
 def require_admin(
@@ -20,7 +38,7 @@ def require_admin(
     if token is None:
         raise HTTPException(403, "admin endpoints are disabled: set POLICYQA_ADMIN_TOKEN to enable them")
     given = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+    if not same_secret(given, token.get_secret_value()):
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +24,7 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
+    503: "unavailable",
 }
 
 
@@ -54,7 +56,23 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
         # FastAPI's own words for a body that is not even text (invalid UTF-8).
         return error_response(400, "malformed_json", "the request body is not valid UTF-8 JSON")
     code = _HTTP_CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, str(exc.detail), None)
+    response = error_response(exc.status_code, code, str(exc.detail), None)
+    response.headers.update(exc.headers or {})  # WWW-Authenticate on a 401
+    if exc.status_code == 405 and (methods := _documented_methods(request)):
+        response.headers["Allow"] = ", ".join(methods)
+    return response
+
+
+def _documented_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI schema gives this path (Starlette's Allow names only the first route's)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods.update(method.upper() for method in item)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def _domain_error(request: Request, exc: PolicyQAError) -> JSONResponse:
@@ -68,7 +86,8 @@ async def _domain_error(request: Request, exc: PolicyQAError) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    request_id = getattr(request.state, "request_id", "-")
+    logger.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id)
     return error_response(500, "internal_error", "internal error; the server log has the details")
 
 
@@ -77,3 +96,60 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PolicyQAError, _domain_error)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+# Answers any operation may give, whatever its own ``responses=`` say: the limits and deadlines.
+COMMON_ERRORS = {
+    "413": "The request body is over the limit (payload_too_large).",
+    "429": "Too many requests from this address; see Retry-After (too_many_requests).",
+    "503": "Busy, timed out or the index is unavailable; see Retry-After where given.",
+}
+REQUEST_ERRORS = {
+    "400": "The body is not valid JSON, or not valid UTF-8 (malformed_json).",
+    "422": "The request does not match the schema (invalid_request), or names unknown documents.",
+}
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Document the errors in the OpenAPI schema as they are sent: our error shape, not FastAPI's.
+
+    FastAPI documents a 422 with its own ``HTTPValidationError`` body, which this
+    service never sends; every operation also gets the limit and deadline errors.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(_error_schemas())
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                _document_operation(operation)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
+def _document_operation(operation: dict) -> None:
+    responses = operation.setdefault("responses", {})
+    takes_input = "requestBody" in operation or operation.get("parameters")
+    errors = {**COMMON_ERRORS, **(REQUEST_ERRORS if takes_input else {})}
+    for status, description in errors.items():
+        responses.setdefault(status, {"description": description})
+    for status, response in responses.items():
+        if status.startswith(("4", "5")):
+            response["content"] = _ERROR_REF
+            response.setdefault("description", "Error")
+
+
+def _error_schemas() -> dict:
+    from service.api.schemas import ErrorBody
+
+    schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = schema.pop("$defs", {})
+    return {**definitions, "ErrorBody": schema}

@@ -1,3 +1,4 @@
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -16,7 +17,7 @@ from service.api.schemas import (
     JobOut,
     JobsOut,
 )
-from service.kb import Upload, prepare_upload
+from service.kb import Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
@@ -66,10 +67,13 @@ async def _read_limited(upload: UploadFile, limit_bytes: int) -> bytes:
 
 
 async def _prepared(request: Request, upload: UploadFile, title: str | None, doc_id: str | None = None) -> Upload:
-    limit = int(request.app.state.settings.max_upload_mb * 1_000_000)
-    data = await _read_limited(upload, limit)
-    # Reading a PDF or DOCX is CPU work: off the event loop.
-    return await run_in_threadpool(prepare_upload, data, upload.filename, title, doc_id)
+    settings = request.app.state.settings
+    data = await _read_limited(upload, int(settings.max_upload_mb * 1_000_000))
+    # Reading a PDF or DOCX is CPU work, and a crafted file may never finish:
+    # in a process of its own, killed at the deadline, waited for off the event loop.
+    return await run_in_threadpool(
+        partial(prepare_upload_isolated, timeout=settings.parse_timeout_s), data, upload.filename, title, doc_id
+    )
 
 
 @router.post("", response_model=JobsOut, status_code=202, responses=ADMIN_ERRORS, dependencies=[AdminDep])
@@ -80,6 +84,9 @@ async def upload_documents(
     title: Annotated[str | None, Form(max_length=200)] = None,
 ) -> JobsOut:
     """Add documents; each gets a job to follow at /api/jobs/{id}. Content already indexed is not added twice."""
+    most = request.app.state.settings.max_upload_files
+    if len(files) > most:
+        raise InvalidInputError(f"{len(files)} files in one upload; at most {most}")
     uploads = [await _prepared(request, f, title if len(files) == 1 else None) for f in files]
     return JobsOut(jobs=[JobOut(**kb.add(u).to_dict()) for u in uploads])
 
