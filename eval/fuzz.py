@@ -73,7 +73,7 @@ def run_schemathesis(
             command += ["--seed", str(seed)]
         if max_time:
             command += ["--max-time", str(max_time)]
-        completed = subprocess.run(command, capture_output=True, text=True)
+        completed = subprocess.run(command, capture_output=True, text=True, cwd=tmp)  # its caches go there too
         if not report.exists():
             raise RuntimeError(f"schemathesis wrote no report:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
         data = json.loads(report.read_text())
