@@ -72,7 +72,7 @@ def run_schemathesis(
         if seed is not None:
             command += ["--seed", str(seed)]
         if max_time:
-            command += ["--max-time", str(max_time)]
+            command += ["--max-time", str(int(max_time))]
         completed = subprocess.run(command, capture_output=True, text=True, cwd=tmp)  # its caches go there too
         if not report.exists():
             raise RuntimeError(f"schemathesis wrote no report:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", help="the running server's admin token")
     parser.add_argument("--data-dir", type=Path, default=Path("var"), help="index to copy and serve (default var)")
     parser.add_argument("--max-examples", type=int, default=100, help="examples per operation and phase")
-    parser.add_argument("--max-time", type=float, help="time budget per run, in seconds")
+    parser.add_argument("--max-time", type=int, help="time budget per run, in seconds")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--verbose", action="store_true", help="print schemathesis' own output")
     args = parser.parse_args(argv)
