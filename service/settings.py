@@ -69,6 +69,34 @@ class Settings(BaseSettings):
         None, description="Bearer token for the admin endpoints (uploads, deletes); unset disables them."
     )
     max_upload_mb: float = Field(20.0, gt=0, le=1024, description="Largest file an upload may carry, in MB.")
+    max_upload_files: int = Field(10, ge=1, le=100, description="Most files one upload request may carry.")
+    max_body_kb: int = Field(
+        64, ge=1, le=100_000, description="Largest request body outside uploads, in KB; a larger one is a 413."
+    )
+    max_streams: int = Field(
+        32, ge=1, le=10_000, description="Most streamed answers open at once; one more is a 503 with Retry-After."
+    )
+    rate_limit_per_minute: float = Field(
+        0.0, ge=0, le=1_000_000, description="Requests a minute each client address may make; 0 turns the limit off."
+    )
+    rate_limit_burst: int = Field(
+        30, ge=1, le=100_000, description="Requests a client may make at once before the rate applies (429 beyond)."
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Deadline of a request (ask, search, ...); past it, a 503 with code timeout."
+    )
+    upload_timeout_s: float = Field(
+        300.0, gt=0, le=86_400, description="Deadline of an upload, replacement or delete request."
+    )
+    parse_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="Longest an uploaded file may take to read (in its own process, then killed)."
+    )
+    job_timeout_s: float = Field(
+        3600.0, gt=0, le=86_400, description="Longest an ingestion job may run; past it, it fails and changes nothing."
+    )
+    openai_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        [], description="API keys (comma-separated) the /v1 OpenAI-compatible endpoints want; empty leaves them open."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         [], description="Origins (comma-separated) whose pages may call the API, e.g. the sites embedding the widget."
     )
@@ -83,6 +111,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value):
         if isinstance(value, str):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("openai_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value):
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
     def resolved_models_dir(self) -> Path:

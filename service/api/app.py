@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import install_error_handlers
+from service.api.hardening import install_hardening
 from service.api.routes import api_router
 from service.engine import QAEngine
 from service.kb import KnowledgeBase
@@ -50,8 +51,9 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type"],
+            allow_headers=["Content-Type", "Authorization"],  # Authorization: the /v1 API keys
             max_age=600,
         )
     app.include_router(api_router)
+    install_hardening(app, settings)
     return app
