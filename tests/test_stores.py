@@ -534,9 +534,20 @@ def test_catalogue_read_only_reads_and_refuses_writes(catalogue):
         with pytest.raises(sqlite3.OperationalError):
             reader.set_meta({"k": "v"})
         assert reader.document_count() == 2 and catalogue.document_count() == 2
-        # A writer's later commits are visible to the reader.
-        catalogue.delete(["haian"])
-        assert reader.document_count() == 1
+    finally:
+        reader.close()
+
+
+def test_catalogue_read_only_keeps_reading_after_its_build_is_pruned(catalogue):
+    """A request still on an old build, in any thread, reads on after a newer build deleted its directory."""
+    reader = SqliteCatalogue(catalogue.path, read_only=True)
+    try:
+        catalogue.close()
+        catalogue.path.unlink()
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            counts = list(pool.map(lambda _: reader.count(), range(6)))
+        assert counts == [3] * 6
+        assert [c.chunk_id for c in reader.document_chunks("kaifeng")] == [30, 10]
     finally:
         reader.close()
 
@@ -553,9 +564,8 @@ def test_catalogue_read_only_path_with_uri_characters(tmp_path):
 
 
 def test_catalogue_read_only_does_not_create_a_missing_file(tmp_path):
-    reader = SqliteCatalogue(tmp_path / "missing.sqlite3", read_only=True)
     with pytest.raises(sqlite3.OperationalError):
-        reader.count()
+        SqliteCatalogue(tmp_path / "missing.sqlite3", read_only=True)
     assert not (tmp_path / "missing.sqlite3").exists()
 
 

@@ -95,7 +95,15 @@ class SqliteCatalogue:
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
-        if not read_only:
+        self._shared: sqlite3.Connection | None = None
+        if read_only:
+            # One connection, opened now and shared by every thread (sqlite3.threadsafety 3): it
+            # holds the file open, so a request still reading this build after a newer build has
+            # pruned its directory keeps working. immutable=1: a finished build never changes.
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+            self._shared = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._shared.execute("SELECT 1 FROM documents LIMIT 1")
+        else:
             with self._connection() as conn:
                 if bulk:
                     conn.execute("PRAGMA journal_mode = OFF")
@@ -103,17 +111,19 @@ class SqliteCatalogue:
                 conn.executescript(SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
+        if self._shared is not None:
+            return self._shared
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if self.read_only:
-                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(self.path, check_same_thread=False)
-                conn.execute("PRAGMA foreign_keys = ON")
+            conn = sqlite3.connect(self.path, check_same_thread=False)
+            conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
         return conn
 
     def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            return
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
