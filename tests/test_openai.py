@@ -210,6 +210,16 @@ def test_malformed_bodies_are_400s_in_openai_shape(server, content, headers):
     assert error["type"] == "invalid_request_error" and error["message"]
 
 
+def test_a_served_path_asked_with_another_method_is_a_405_naming_the_right_one(server):
+    for method, path, allowed in (("PUT", "/v1/chat/completions", "POST"), ("DELETE", "/v1/models/policyqa", "GET"),
+                                  ("POST", "/v1/models", "GET")):  # fmt: skip
+        response = httpx.request(method, f"{server}{path}", json={})
+        assert response.status_code == 405, (method, path)
+        assert response.headers["allow"] == allowed
+        assert response.json()["error"]["code"] == "method_not_allowed"
+    assert httpx.put(f"{server}/v1/embeddings", json={}).status_code == 404
+
+
 def test_other_routes_keep_their_own_error_shape(server):
     assert httpx.post(f"{server}/api/ask", json={}, timeout=30).json()["error"]["code"] == "invalid_request"
     unknown = httpx.post(f"{server}/v1/embeddings", json={"input": "x"}, timeout=30)

@@ -9,6 +9,7 @@ the context of the earlier ones; the reply is the extractive answer with its
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import EngineDep
 from service.api.openai_compat import render
 from service.api.openai_compat.auth import require_api_key
-from service.api.openai_compat.errors import OpenAIError, OpenAIRoute
+from service.api.openai_compat.errors import OpenAIError, OpenAIRoute, openai_error_response
 from service.api.openai_compat.schemas import (
     MODEL_ID,
     ChatCompletion,
@@ -96,8 +97,21 @@ async def _stream(reply: render.Reply, request: Request, *, include_usage: bool)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-def unknown(path: str) -> None:
-    """Anything else under /v1 (embeddings, completions, ...): not offered, in the protocol's shape."""
+def unknown(path: str, request: Request):
+    """Anything else under /v1 (embeddings, completions, ...): not offered, in the protocol's shape.
+
+    A served path asked with another method is a 405 naming the method it takes.
+    """
+    allowed = _ALLOWED.get(path.strip("/")) or ("GET" if _MODEL_PATH.fullmatch(path.strip("/")) else None)
+    if allowed is not None:
+        return openai_error_response(
+            405, f"Method {request.method} is not allowed on /v1/{path}; use {allowed}.",
+            code="method_not_allowed", headers={"Allow": allowed},
+        )  # fmt: skip
     raise OpenAIError(
         404, f"Unknown endpoint /v1/{path}: only /v1/models and /v1/chat/completions are served.", code="unknown_url"
     )
+
+
+_ALLOWED = {"models": "GET", "chat/completions": "POST"}
+_MODEL_PATH = re.compile(r"models/[^/]+")
