@@ -264,11 +264,14 @@ def serve_and_load(data_dir: Path, questions: list[str], duration: float, models
             "ask": [json.dumps({"question": q, "top_k": 5}, ensure_ascii=False) for q in questions],
         }
         wrk(f"{base}/api/search", bodies["search"], 1, 2)  # warm-up: pages, caches, lazy imports
-        for endpoint in ("search", "ask"):
-            for concurrency in CONCURRENCY:
+        # Lightest load first, and a pause after each run: work a load generator left queued
+        # (requests it stopped waiting for) must not land in the next run's figures.
+        for concurrency in CONCURRENCY:
+            for endpoint in ("search", "ask"):
                 figures = wrk(f"{base}/api/{endpoint}", bodies[endpoint], concurrency, duration)
                 result[f"{endpoint}_c{concurrency}"] = figures
                 print(f"    {endpoint} c={concurrency}: {figures}", flush=True)
+                time.sleep(3)
         result["rss_after_mb"] = round(server.memory_info().rss / 2**20, 1)
     finally:
         process.terminate()
