@@ -4,6 +4,7 @@ and, for live changes, the documents themselves."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,12 +58,19 @@ def open_previous(
         return None
     if manifest.format_version != storage.FORMAT_VERSION:
         return None  # its catalogue has other columns: nothing can be carried over or reused
-    catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, read_only=True)
+    try:
+        catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, read_only=True)
+        vectors = FaissVectorStore.load(build_dir / storage.VECTORS_FILE)
+        sentence_vectors = SentenceVectorStore.load(build_dir / storage.SENTENCES_FILE)
+    except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
+        # A damaged build (a file missing or unreadable) is rebuilt from the sources, not reused.
+        logger.warning("not reusing build %s: %s", build_dir.name, exc)
+        return None
     return PreviousBuild(
         manifest=manifest,
         catalogue=catalogue,
-        vectors=FaissVectorStore.load(build_dir / storage.VECTORS_FILE),
-        sentence_vectors=SentenceVectorStore.load(build_dir / storage.SENTENCES_FILE),
+        vectors=vectors,
+        sentence_vectors=sentence_vectors,
         reusable=manifest.reusable_by(embedder, chunking),
         by_key={(d.content_hash, d.title): d.doc_id for d in catalogue.documents()},
     )
