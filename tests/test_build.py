@@ -127,7 +127,8 @@ def test_seed_manifest_lists_nine_documents_verbatim_from_the_seed():
 def test_passages_longer_than_the_model_input_are_refused(tmp_path, embedder):
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "long.txt").write_text("乡镇街道机构改革" * 200, encoding="utf-8")
+    # One long sentence without a break (a repeated phrase would be cleaned away as a doubled opening).
+    (docs / "long.txt").write_text("".join(f"第{i}项乡镇街道机构改革任务" for i in range(150)), encoding="utf-8")
     with pytest.raises(ConfigurationError, match="POLICYQA_CHUNK_MAX_CHARS"):
         build_index(
             docs_dir=docs,
