@@ -11,6 +11,7 @@ from typing import Protocol
 
 import httpx
 
+from service.answer import Answer
 from service.api import presenters
 from service.engine import QAEngine
 
@@ -31,7 +32,8 @@ class Backend(Protocol):
     def ask(self, question: str, *, mode: str, top_k: int) -> Reply: ...
 
 
-def _reply(body: dict, seconds: float) -> Reply:
+def reply_from_json(body: dict, seconds: float) -> Reply:
+    """A reply from an /api/ask response body."""
     citations = body["citations"]
     return Reply(
         doc_ids=[c["doc_id"] for c in citations],
@@ -45,6 +47,17 @@ def _reply(body: dict, seconds: float) -> Reply:
     )
 
 
+def reply_from_answer(answer: Answer, seconds: float) -> Reply:
+    """A reply from an engine's answer, shaped as /api/ask would send it."""
+    body = {
+        "answer": answer.text,
+        "answerable": answer.answerable,
+        "relevance": answer.relevance,
+        "citations": [c.model_dump() for c in presenters.citations(answer)],
+    }
+    return reply_from_json(body, seconds)
+
+
 class EngineBackend:
     def __init__(self, engine: QAEngine) -> None:
         self.engine = engine
@@ -53,14 +66,7 @@ class EngineBackend:
         started = time.perf_counter()
         timed = self.engine.ask(question, top_k=top_k, mode=mode, doc_ids=None)
         seconds = time.perf_counter() - started
-        answer = timed.answer
-        body = {
-            "answer": answer.text,
-            "answerable": answer.answerable,
-            "relevance": answer.relevance,
-            "citations": [c.model_dump() for c in presenters.citations(answer)],
-        }
-        return _reply(body, seconds)
+        return reply_from_answer(timed.answer, seconds)
 
 
 class HttpBackend:
@@ -72,7 +78,7 @@ class HttpBackend:
         response = self.client.post("/api/ask", json={"question": question, "mode": mode, "top_k": top_k})
         seconds = time.perf_counter() - started
         response.raise_for_status()
-        return _reply(response.json(), seconds)
+        return reply_from_json(response.json(), seconds)
 
     def health(self) -> dict:
         return self.client.get("/api/health").raise_for_status().json()

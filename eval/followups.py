@@ -29,11 +29,10 @@ from typing import Protocol
 
 import httpx
 
-from eval.backends import Reply
+from eval.backends import Reply, reply_from_answer, reply_from_json
 from eval.datasets import EvalQuestion
 from eval.runner import TOP_K, QuestionResult, score_question, summarize
 from index.documents import doc_id_for
-from service.api import presenters
 from service.conversation import ask_in_context
 from service.engine import QAEngine
 from service.followup import Turn
@@ -77,20 +76,6 @@ class ConversationBackend(Protocol):
     def ask(self, question: str, *, history: Sequence[Turn], mode: str, top_k: int) -> Reply: ...
 
 
-def _reply(body: dict, seconds: float) -> Reply:
-    citations = body["citations"]
-    return Reply(
-        doc_ids=[c["doc_id"] for c in citations],
-        chunk_ids=[c["chunk_id"] for c in citations],
-        passages=[c["text"] for c in citations],
-        answer=body["answer"],
-        answerable=body["answerable"],
-        relevance=body["relevance"],
-        cited_texts={c["n"]: c["text"] for c in citations},
-        seconds=seconds,
-    )
-
-
 class EngineConversations:
     """Asks the engine in this process, through the same code path as the HTTP routes."""
 
@@ -100,15 +85,7 @@ class EngineConversations:
     def ask(self, question: str, *, history: Sequence[Turn], mode: str, top_k: int) -> Reply:
         started = time.perf_counter()
         result = ask_in_context(self.engine, question, history=history, top_k=top_k, mode=mode, doc_ids=None)
-        seconds = time.perf_counter() - started
-        answer = result.answer
-        body = {
-            "answer": answer.text,
-            "answerable": answer.answerable,
-            "relevance": answer.relevance,
-            "citations": [c.model_dump() for c in presenters.citations(answer)],
-        }
-        return _reply(body, seconds)
+        return reply_from_answer(result.answer, time.perf_counter() - started)
 
 
 class HttpConversations:
@@ -128,7 +105,7 @@ class HttpConversations:
         response = self.client.post("/api/ask", json=payload)
         seconds = time.perf_counter() - started
         response.raise_for_status()
-        return _reply(response.json(), seconds)
+        return reply_from_json(response.json(), seconds)
 
     def close(self) -> None:
         self.client.close()
