@@ -243,6 +243,7 @@ def _embed_missing(
             matrices.sentences[sentence_rows] = document.sentence_vectors
         else:
             pending.append(document)
+        # Views of the matrices: they fill in as the batches are embedded (the agreement check reads them).
         document.chunk_vectors = matrices.chunks[chunk_rows]
         document.sentence_vectors = matrices.sentences[sentence_rows]
     total = sum(len(d.chunks) + len(d.sentences) for d in pending)
@@ -258,10 +259,6 @@ def _embed_missing(
             bar.update(len(batch))
             if on_progress is not None:
                 on_progress(done, total)
-    for document in pending:  # views of the matrices until now; the agreement check reads them
-        chunk_rows, sentence_rows = _rows(document)
-        document.chunk_vectors = matrices.chunks[chunk_rows]
-        document.sentence_vectors = matrices.sentences[sentence_rows]
     return total
 
 
