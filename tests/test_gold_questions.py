@@ -1,5 +1,13 @@
 """Sanity checks for the hand-written gold question set (eval/questions.jsonl).
 
+Besides id, question, doc, answers, type and answerable, a question may carry:
+``answer_type`` (every answerable one: quantity, date, person, organisation,
+place, document, list or text: what the question asks for); ``short`` (span
+types only: the minimal answers a reader wants first, each verbatim in the
+document after whitespace removal, any one counts); ``topic`` (every
+unanswerable one: "near" when the corpus discusses the subject or body but not
+the asked fact, "off" when it has nothing to do with the corpus).
+
 Standard library + pytest only; does not import any project package.
 """
 
@@ -16,6 +24,10 @@ DOCS_DIR = ROOT / "docs_raw"
 MANIFEST_PATH = DOCS_DIR / "manifest.json"
 
 EXPECTED_KEYS = {"id", "question", "doc", "answers", "type", "answerable"}
+OPTIONAL_KEYS = {"answer_type", "short", "topic"}
+ANSWER_TYPES = {"quantity", "date", "person", "organisation", "place", "document", "list", "text"}
+SPAN_TYPES = {"quantity", "date", "person", "organisation", "place", "document"}
+TOPICS = {"near", "off"}
 TYPES = {
     "factual",
     "name",
@@ -70,7 +82,7 @@ def test_at_least_30_questions(questions):
 
 def test_schema(questions):
     for q in questions:
-        assert set(q) == EXPECTED_KEYS, q
+        assert EXPECTED_KEYS <= set(q) <= EXPECTED_KEYS | OPTIONAL_KEYS, q
         assert isinstance(q["question"], str) and q["question"].strip(), q
         assert q["type"] in TYPES, q
         assert isinstance(q["answerable"], bool), q
@@ -137,3 +149,51 @@ def test_unanswerable(questions):
     for q in questions:
         if q["doc"] is None:
             assert not q["answerable"], q["id"]
+
+
+def _num(q):
+    return int(q["id"][1:])
+
+
+def test_answer_types(questions):
+    for q in questions:
+        if q["answerable"]:
+            assert q.get("answer_type") in ANSWER_TYPES, q["id"]
+            if q["answer_type"] not in SPAN_TYPES:
+                assert "short" not in q, q["id"]
+            assert "topic" not in q, q["id"]
+        else:
+            assert "answer_type" not in q and "short" not in q, q["id"]
+
+
+def test_short_answers_occur_in_doc(questions, compact_docs):
+    for q in questions:
+        if "short" not in q:
+            continue
+        assert isinstance(q["short"], list) and q["short"], q["id"]
+        text = compact_docs[q["doc"]]
+        for s in q["short"]:
+            assert isinstance(s, str) and s and "".join(s.split()) == s, (q["id"], s)
+            assert s in text, (q["id"], s, q["doc"])
+
+
+def test_span_questions_mostly_have_short_answers(questions):
+    span = [q for q in questions if q.get("answer_type") in SPAN_TYPES]
+    missing = [q["id"] for q in span if "short" not in q]
+    assert len(span) >= 40 and not missing, missing
+
+
+def test_topics(questions):
+    for q in questions:
+        if not q["answerable"]:
+            assert q.get("topic") in TOPICS, q["id"]
+    topics = Counter(q["topic"] for q in questions if not q["answerable"])
+    assert topics["off"] >= 10 and topics["near"] >= 40, topics
+
+
+def test_enlarged_set(questions):
+    new = [q for q in questions if _num(q) >= 113]
+    near = [q for q in new if not q["answerable"] and q["topic"] == "near"]
+    answerable = [q for q in new if q["answerable"]]
+    assert len(near) >= 30, len(near)
+    assert len(answerable) >= 30, len(answerable)
