@@ -21,6 +21,7 @@ class SourceDocument:
     raw_text: str
     pages: tuple[str, ...] = ()  # a PDF's pages, each cleaned apart so citations can name their page
     origin: str = "corpus"  # "corpus" (the docs directory) or "upload" (added through the API or CLI)
+    page_confidence: tuple[float | None, ...] = ()  # per page: its OCR confidence, None when read as text
 
 
 def doc_id_for(file_name: str) -> str:
@@ -50,7 +51,11 @@ def load_corpus(directory: Path) -> list[SourceDocument]:
             raise ConfigurationError(f"{manifest_path} lists {entry['file']}, which does not exist")
         read = read_path(path)
         title = entry.get("title") or read.title or _first_line(read.text) or path.stem
-        documents.append(SourceDocument(doc_id_for(path.name), title, path.name, read.text, tuple(read.pages)))
+        documents.append(
+            SourceDocument(
+                doc_id_for(path.name), title, path.name, read.text, read.pages, page_confidence=read.page_confidence
+            )
+        )
     return documents
 
 

@@ -86,7 +86,10 @@ def carried_sources(
             continue
         text = previous.catalogue.document_text(record.doc_id) or ""
         pages = tuple(text[s:e] for s, e in previous.catalogue.page_spans(record.doc_id))
-        sources.append(SourceDocument(record.doc_id, record.title, record.source, text, pages, record.origin))
+        confidence = previous.catalogue.page_confidence(record.doc_id)
+        sources.append(
+            SourceDocument(record.doc_id, record.title, record.source, text, pages, record.origin, confidence)
+        )
     return sources
 
 

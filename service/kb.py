@@ -36,6 +36,8 @@ MAX_JOBS_KEPT = 1000
 MAX_FILENAME_CHARS = 255
 # Address space a file's reader may add to what it starts with: a zip bomb fails there, not in the server.
 PARSE_MEMORY_BYTES = 2 * 1024**3
+# A scan's pages are read by OCR: the parse deadline grows by this much for each page it is about to read.
+OCR_SECONDS_PER_PAGE = 15.0
 
 
 class ParseTimeoutError(InvalidInputError):
@@ -58,6 +60,7 @@ class Job:
     error: str | None = None
     duplicate: bool = False
     embedded_passages: int = 0
+    read_summary: str = ""  # what reading the file did ("OCR: 12 pages, mean confidence 0.97")
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -69,6 +72,11 @@ class Job:
 class Upload:
     document: SourceDocument
     content_hash: str
+    summary: str = ""  # what reading did ("OCR: 12 pages, mean confidence 0.97"), shown with the job
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)
 
 
 def checked_filename(filename: str | None) -> str:
@@ -85,10 +93,12 @@ def checked_filename(filename: str | None) -> str:
     return name
 
 
-def prepare_upload(data: bytes, filename: str | None, title: str | None, doc_id: str | None = None) -> Upload:
+def prepare_upload(
+    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, on_ocr_start=None
+) -> Upload:
     """Read and clean an uploaded file; raises InvalidInputError for anything that cannot be indexed."""
     name = checked_filename(filename)
-    read = read_bytes(data, name)
+    read = read_bytes(data, name, on_ocr_start=on_ocr_start)
     document = SourceDocument(
         doc_id=doc_id or doc_id_for(name),
         title=(title or "").strip() or read.title or PurePosixPath(name).stem,
@@ -96,11 +106,12 @@ def prepare_upload(data: bytes, filename: str | None, title: str | None, doc_id:
         raw_text=read.text,
         pages=tuple(read.pages),
         origin="upload",
+        page_confidence=read.page_confidence,
     )
     text, _ = clean_document(document)
     if not text.strip():
         raise InvalidInputError(f"{name} holds no text to index")
-    return Upload(document, content_hash(text))
+    return Upload(document, content_hash(text), read.summary)
 
 
 def prepare_upload_isolated(
@@ -120,9 +131,7 @@ def prepare_upload_isolated(
     process.start()
     sender.close()
     try:
-        if not receiver.poll(timeout):
-            raise ParseTimeoutError(f"{name} could not be read within {timeout:g} s")
-        outcome, value = receiver.recv()
+        outcome, value = _outcome(receiver, name, timeout)
     except EOFError:  # the reader died: out of memory, or killed
         raise InvalidInputError(f"{name} could not be read (the reader ran out of memory or crashed)") from None
     finally:
@@ -135,13 +144,28 @@ def prepare_upload_isolated(
     return value
 
 
+def _outcome(receiver, name: str, timeout: float) -> tuple[str, object]:
+    """The child's result; told that OCR is starting on n pages, the deadline moves n pages further."""
+    deadline = time.monotonic() + timeout
+    allowed = timeout
+    while True:
+        if not receiver.poll(max(deadline - time.monotonic(), 0)):
+            raise ParseTimeoutError(f"{name} could not be read within {allowed:g} s")
+        outcome, value = receiver.recv()
+        if outcome != "ocr":
+            return outcome, value
+        deadline += value * OCR_SECONDS_PER_PAGE
+        allowed += value * OCR_SECONDS_PER_PAGE
+
+
 def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = _address_space() + PARSE_MEMORY_BYTES
     if hard == resource.RLIM_INFINITY or limit < hard:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     try:
-        result: tuple[str, object] = ("ok", prepare_upload(data, filename, title, doc_id))
+        upload = prepare_upload(data, filename, title, doc_id, on_ocr_start=lambda pages: sender.send(("ocr", pages)))
+        result: tuple[str, object] = ("ok", upload)
     except PolicyQAError as exc:
         result = ("error", exc)
     except MemoryError:
@@ -189,14 +213,14 @@ class KnowledgeBase:
         known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
         if known:  # same file name, other content: keep both, under distinct ids
             document = dataclasses.replace(document, doc_id=f"{document.doc_id}-{upload.content_hash[:8]}")
-        job = self._new_job("add", document.doc_id, document.source)
+        job = self._new_job("add", document.doc_id, document.source, upload.summary)
         self._queue.put((job, lambda j: self._build(j, sources=[document])))
         return job
 
     def replace(self, doc_id: str, upload: Upload) -> Job:
         self._require(doc_id)
         document = dataclasses.replace(upload.document, doc_id=doc_id)
-        job = self._new_job("replace", doc_id, document.source)
+        job = self._new_job("replace", doc_id, document.source, upload.summary)
         self._queue.put((job, lambda j: self._build(j, sources=[document])))
         return job
 
@@ -242,8 +266,9 @@ class KnowledgeBase:
         if not self.engine.index.catalogue.known_doc_ids([doc_id]):
             raise NotFoundError(f"no document with id {doc_id!r}")
 
-    def _new_job(self, kind: str, doc_id: str, filename: str | None) -> Job:
-        job = Job(id=secrets.token_hex(8), kind=kind, doc_id=doc_id, filename=filename)
+    def _new_job(self, kind: str, doc_id: str, filename: str | None, read_summary: str = "") -> Job:
+        job = Job(id=secrets.token_hex(8), kind=kind, doc_id=doc_id, filename=filename, read_summary=read_summary)
+        job.message = read_summary
         with self._lock:
             self._jobs[job.id] = job
             while len(self._jobs) > MAX_JOBS_KEPT:
@@ -273,7 +298,7 @@ class KnowledgeBase:
             if time.monotonic() > deadline:
                 raise JobTimeoutError(f"the job ran longer than {settings.job_timeout_s:g} s; nothing was changed")
             job.progress = round(0.95 * done / max(total, 1), 3)
-            job.message = f"embedded {done} of {total} passages"
+            job.message = _joined(job.read_summary, f"embedded {done} of {total} passages")
 
         report = build_index(
             sources=sources,
@@ -286,7 +311,8 @@ class KnowledgeBase:
             on_progress=progress,
         )
         job.embedded_passages = report.embedded_passages
-        job.message = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"
+        built = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"
+        job.message = _joined(job.read_summary, built)
         self.engine.reload()
 
     def _passage_embedder(self) -> Embedder:

@@ -67,6 +67,7 @@ class ChunkRecord:
     title: str
     source: str
     pages: tuple[int, int] | None = None  # first and last page (from 1) of a paged document
+    ocr_confidence: float | None = None  # the lowest OCR confidence of the pages it lies on, for scans
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,18 @@ class SqliteCatalogue:
         sentences: Sequence[tuple[int, int, int]],
         origin: str = "corpus",
         page_spans: Sequence[tuple[int, int]] = (),
+        page_confidence: Sequence[float | None] = (),
     ) -> None:
-        """Store one document with its chunks, ``(sentence_id, start, end)`` sentences and page spans."""
+        """Store one document with its chunks, ``(sentence_id, start, end)`` sentences and page spans;
+        an OCR'd page's span carries its confidence as a third value."""
+        pages = [
+            [*span, conf] if conf is not None else list(span)
+            for span, conf in _with_confidence(page_spans, page_confidence)
+        ]
         with self._connection() as conn:
             conn.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (doc_id, title, source, content_hash, text, origin, json.dumps([list(p) for p in page_spans])),
+                (doc_id, title, source, content_hash, text, origin, json.dumps(pages)),
             )
             conn.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -201,7 +208,14 @@ class SqliteCatalogue:
 
     def page_spans(self, doc_id: str) -> list[tuple[int, int]]:
         row = self._connection().execute("SELECT pages FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return [tuple(span) for span in json.loads(row[0])] if row else []
+        return [(span[0], span[1]) for span in json.loads(row[0])] if row else []
+
+    def page_confidence(self, doc_id: str) -> tuple[float | None, ...]:
+        """Each page's OCR confidence (None for a page read from its text), or () when none was OCR'd."""
+        row = self._connection().execute("SELECT pages FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        spans = json.loads(row[0]) if row else []
+        found = tuple(span[2] if len(span) > 2 else None for span in spans)
+        return found if any(c is not None for c in found) else ()
 
     def find_by_content_hash(self, digest: str) -> DocumentRecord | None:
         row = self._connection().execute("SELECT doc_id FROM documents WHERE content_hash = ?", (digest,)).fetchone()
@@ -230,8 +244,10 @@ class SqliteCatalogue:
         )
         by_id = {}
         for row in rows:
-            pages = _pages_of(json.loads(row[9]), row[3], row[4])
-            by_id[row[0]] = ChunkRecord(*row[:5], tuple(json.loads(row[5])), *row[6:9], pages)
+            spans = json.loads(row[9])
+            pages = _pages_of(spans, row[3], row[4])
+            confidence = _confidence_of(spans, pages)
+            by_id[row[0]] = ChunkRecord(*row[:5], tuple(json.loads(row[5])), *row[6:9], pages, confidence)
         return [by_id[i] for i in ids if i in by_id]
 
     def document_chunks(self, doc_id: str) -> list[ChunkRecord]:
@@ -266,3 +282,16 @@ def _pages_of(page_spans: list[list[int]], start: int, end: int) -> tuple[int, i
     first = max(bisect.bisect_right(starts, start) - 1, 0)
     last = max(bisect.bisect_right(starts, max(end - 1, start)) - 1, first)
     return first + 1, last + 1
+
+
+def _with_confidence(spans: Sequence[tuple[int, int]], confidence: Sequence[float | None]):
+    padded = list(confidence) + [None] * (len(spans) - len(confidence))
+    return zip(spans, padded[: len(spans)], strict=True)
+
+
+def _confidence_of(page_spans: list[list], pages: tuple[int, int] | None) -> float | None:
+    """The lowest OCR confidence among the pages a passage lies on (None when none of them was OCR'd)."""
+    if pages is None:
+        return None
+    found = [span[2] for span in page_spans[pages[0] - 1 : pages[1]] if len(span) > 2]
+    return min(found) if found else None

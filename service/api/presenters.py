@@ -21,6 +21,7 @@ def passage(hit: Hit) -> dict:
         "start": chunk.start,
         "end": chunk.end,
         "pages": list(chunk.pages) if chunk.pages else None,
+        "ocr_confidence": chunk.ocr_confidence,
         "score": round(hit.score, 6),
         "dense_score": round(hit.dense, 6),
         "lexical_score": round(hit.lexical, 6),

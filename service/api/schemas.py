@@ -63,6 +63,9 @@ class Passage(BaseModel):
     start: int = Field(description="Offset of the passage in the cleaned document text.")
     end: int
     pages: list[int] | None = Field(None, description="First and last page of the passage, for paged formats (PDF).")
+    ocr_confidence: float | None = Field(
+        None, description="For a passage read by OCR (a scan): the lowest confidence, 0-1, of its pages."
+    )
     score: float = Field(description="Ranking score of the mode used.")
     dense_score: float = Field(description="Cosine similarity to the question.")
     lexical_score: float = Field(description="BM25 score.")
@@ -149,6 +152,9 @@ class JobOut(BaseModel):
     error: str | None
     duplicate: bool = Field(description="The content was already indexed: doc_id names the existing document.")
     embedded_passages: int = Field(description="Chunks and sentences this change sent to the embedder.")
+    read_summary: str = Field(
+        "", description="What reading the file did, e.g. 'OCR: 12 pages, mean confidence 0.97' or 'workbook: 40 rows'."
+    )
     created_at: float
     finished_at: float | None
 
