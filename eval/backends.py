@@ -26,6 +26,8 @@ class Reply:
     relevance: float
     cited_texts: dict[int, str]  # n -> passage text
     seconds: float
+    short_answer: str | None = None
+    declined_reason: str | None = None
 
 
 class Backend(Protocol):
@@ -44,6 +46,8 @@ def reply_from_json(body: dict, seconds: float) -> Reply:
         relevance=body["relevance"],
         cited_texts={c["n"]: c["text"] for c in citations},
         seconds=seconds,
+        short_answer=(body.get("short_answer") or {}).get("text"),
+        declined_reason=body.get("declined_reason"),
     )
 
 
@@ -54,6 +58,8 @@ def reply_from_answer(answer: Answer, seconds: float) -> Reply:
         "answerable": answer.answerable,
         "relevance": answer.relevance,
         "citations": [c.model_dump() for c in presenters.citations(answer)],
+        "short_answer": short.model_dump() if (short := presenters.short_answer(answer)) else None,
+        "declined_reason": answer.declined_reason,
     }
     return reply_from_json(body, seconds)
 

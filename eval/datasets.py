@@ -1,7 +1,8 @@
 """Evaluation datasets: the gold set for docs_raw/, or any corpus in BEIR layout.
 
 BEIR layout: ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
-(``_id``, ``text``, optional ``answers``: list of strings) and
+(``_id``, ``text``, optional ``answers``: list of strings, ``short``: short answers,
+``answer_type`` and, for unanswerable queries, ``topic``: near / off) and
 ``qrels/test.tsv`` (``query-id``, ``corpus-id``, ``score``, with a header).
 """
 
@@ -26,6 +27,9 @@ class EvalQuestion:
     relevant: dict[str, int]  # doc_id -> grade; empty when the corpus cannot answer it
     answers: tuple[str, ...]  # gold answer strings, possibly none
     type: str
+    answer_type: str | None = None
+    short: tuple[str, ...] = ()  # gold short answers
+    topic: str | None = None  # for unanswerable questions: "near" or "off"
 
     @property
     def answerable(self) -> bool:
@@ -42,7 +46,10 @@ class Dataset:
 
 def gold_dataset() -> Dataset:
     questions = [
-        EvalQuestion(q.id, q.question, {q.doc_id: 1} if q.doc_id else {}, q.answers, q.type) for q in load_questions()
+        EvalQuestion(
+            q.id, q.question, {q.doc_id: 1} if q.doc_id else {}, q.answers, q.type, q.answer_type, q.short, q.topic
+        )
+        for q in load_questions()
     ]
     return Dataset("gold", questions, docs_dir=REPO_DOCS)
 
@@ -81,6 +88,9 @@ def load_beir(directory: Path, split: str = "test") -> Dataset:
             {doc: grade for doc, grade in qrels.get(str(row["_id"]), {}).items() if grade > 0},
             tuple(row.get("answers") or ()),
             "beir",
+            row.get("answer_type"),
+            tuple(row.get("short") or ()),
+            row.get("topic"),
         )
         for row in _read_jsonl(directory / "queries.jsonl")
         if str(row["_id"]) in qrels

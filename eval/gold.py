@@ -18,6 +18,9 @@ class GoldQuestion:
     doc_id: str | None  # None for a question the corpus cannot answer
     answers: tuple[str, ...]
     type: str
+    answer_type: str | None = None  # what it asks for: quantity, date, place, ... (index.question)
+    short: tuple[str, ...] = ()  # acceptable short answers, for span types
+    topic: str | None = None  # unanswerable ones: "near" (the corpus discusses the subject) or "off"
 
     @property
     def answerable(self) -> bool:
@@ -30,7 +33,18 @@ def load_questions(path: Path = QUESTIONS_PATH) -> list[GoldQuestion]:
         if line.strip():
             row = json.loads(line)
             doc_id = doc_id_for(row["doc"]) if row["doc"] else None
-            questions.append(GoldQuestion(row["id"], row["question"], doc_id, tuple(row["answers"]), row["type"]))
+            questions.append(
+                GoldQuestion(
+                    row["id"],
+                    row["question"],
+                    doc_id,
+                    tuple(row["answers"]),
+                    row["type"],
+                    row.get("answer_type"),
+                    tuple(row.get("short", ())),
+                    row.get("topic"),
+                )
+            )
     return questions
 
 

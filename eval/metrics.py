@@ -7,6 +7,7 @@ Rankings are lists of ids, best first; relevance is a mapping id -> grade
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -52,3 +53,22 @@ def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple
     precision = true_positive / predicted_positive if predicted_positive else float("nan")
     recall = true_positive / actual_positive if actual_positive else float("nan")
     return precision, recall
+
+
+def char_f1(predicted: str, gold: str) -> float:
+    """Character-level F1 of two strings (SQuAD's token F1 with characters as the tokens of Chinese)."""
+    predicted, gold = "".join(predicted.split()), "".join(gold.split())
+    if not predicted or not gold:
+        return float(predicted == gold)
+    common = sum((Counter(predicted) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_char_f1(predicted: str | None, golds: Sequence[str]) -> float:
+    """The F1 against the closest of several acceptable answers; 0 when nothing was predicted."""
+    if not predicted or not golds:
+        return 0.0
+    return max(char_f1(predicted, gold) for gold in golds)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from eval.runner import QuestionResult, summarize
 
-QUALITY = ("doc@1", "doc@3", "passage@1", "passage@3", "mrr@10", "ndcg@10", "answer")
+QUALITY = ("doc@1", "passage@1", "passage@3", "mrr@10", "answer", "short_f1", "abstain_r_near", "abstain_r_off")
 
 
 def format_table(summary: dict[str, dict[str, float]]) -> str:
@@ -34,6 +34,22 @@ def by_type(results: list[QuestionResult]) -> dict[str, dict[str, dict[str, floa
     return table
 
 
+def by_answer_type(results: list[QuestionResult]) -> dict[str, dict[str, dict[str, float]]]:
+    """Short-answer figures per expected answer type, over the questions with a gold short answer."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for mode in dict.fromkeys(r.mode for r in results):
+        rows = [r for r in results if r.mode == mode and r.short_f1 is not None]
+        for kind in sorted({r.answer_type or "" for r in rows}):
+            of_kind = [r for r in rows if (r.answer_type or "") == kind]
+            table.setdefault(mode, {})[kind] = {
+                "n": len(of_kind),
+                "short_em": sum(r.short_f1 == 1.0 for r in of_kind) / len(of_kind),
+                "short_f1": sum(r.short_f1 for r in of_kind) / len(of_kind),
+                "answered": sum(r.answered for r in of_kind) / len(of_kind),
+            }
+    return table
+
+
 def misses(results: list[QuestionResult], mode: str) -> list[QuestionResult]:
     """Answerable questions whose top three passages hold no gold answer."""
     return [r for r in results if r.mode == mode and r.answerable and not any(r.passage_hits[:3])]
@@ -49,6 +65,7 @@ def write_report(
         **meta,
         "summary": summary,
         "by_type": by_type(results),
+        "by_answer_type": by_answer_type(results),
         "questions": [{**r.to_json(), "question": questions.get(r.id, "")} for r in results],
     }
     (folder / "report.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")

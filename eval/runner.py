@@ -8,12 +8,22 @@ from dataclasses import asdict, dataclass
 from eval.backends import Backend, Reply
 from eval.datasets import Dataset, EvalQuestion
 from eval.gold import contains_answer
-from eval.metrics import distinct, hit_at, mean, ndcg_at, percentile, precision_recall, reciprocal_rank
+from eval.metrics import (
+    best_char_f1,
+    distinct,
+    hit_at,
+    mean,
+    ndcg_at,
+    percentile,
+    precision_recall,
+    reciprocal_rank,
+)
 from index.progress import progress_bar
 
 TOP_K = 20  # passages asked for: enough distinct documents for the @10 metrics
 MARKED_SENTENCE = re.compile(r"(.+?)\[(\d+)\]", re.S)
 CUTOFFS = (1, 3, 5)
+WRONG_SHORT_F1 = 0.3  # a short answer below this character F1 is counted wrong
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,12 @@ class QuestionResult:
     faithful: bool  # every quoted sentence is in the passage its marker cites
     relevance: float
     latency_ms: float
+    answer_type: str | None = None
+    topic: str | None = None  # unanswerable questions: near / off
+    short_gold: tuple[str, ...] = ()
+    short_answer: str | None = None
+    short_f1: float | None = None  # None when the question has no gold short answer
+    declined_reason: str | None = None
 
     @property
     def doc_rank(self) -> int | None:
@@ -42,13 +58,16 @@ class QuestionResult:
 
 
 def is_faithful(reply: Reply) -> bool:
-    """Whether the answer is nothing but sentences found verbatim in the passages they cite."""
+    """Whether the answer is nothing but sentences found verbatim in the passages they cite,
+    and the short answer a piece of one of them."""
     if not reply.answerable:
         return True
     pieces = MARKED_SENTENCE.findall(reply.answer)
     if not pieces or "".join(f"{s}[{n}]" for s, n in pieces) != reply.answer:
         return False
-    return all(sentence in reply.cited_texts.get(int(n), "") for sentence, n in pieces)
+    if not all(sentence in reply.cited_texts.get(int(n), "") for sentence, n in pieces):
+        return False
+    return reply.short_answer is None or any(reply.short_answer in sentence for sentence, _ in pieces)
 
 
 def score_question(question: EvalQuestion, mode: str, reply: Reply) -> QuestionResult:
@@ -74,6 +93,12 @@ def score_question(question: EvalQuestion, mode: str, reply: Reply) -> QuestionR
         faithful=is_faithful(reply),
         relevance=reply.relevance,
         latency_ms=reply.seconds * 1000,
+        answer_type=question.answer_type,
+        topic=question.topic,
+        short_gold=question.short,
+        short_answer=reply.short_answer,
+        short_f1=best_char_f1(reply.short_answer, question.short) if question.short else None,
+        declined_reason=reply.declined_reason,
     )
 
 
@@ -104,6 +129,15 @@ def summarize(results: list[QuestionResult]) -> dict[str, float]:
     summary["answer"] = mean([float(r.answer_correct) for r in graded])
     precision, recall = precision_recall([not r.answered for r in results], [not r.answerable for r in results])
     summary["abstain_p"], summary["abstain_r"] = precision, recall
+    summary["false_abstain"] = mean([float(not r.answered) for r in answerable])
+    for topic in ("near", "off"):
+        of_topic = [r for r in results if not r.answerable and r.topic == topic]
+        summary[f"abstain_r_{topic}"] = mean([float(not r.answered) for r in of_topic])
+    with_short = [r for r in answerable if r.short_f1 is not None]
+    summary["short_f1"] = mean([r.short_f1 for r in with_short])
+    summary["short_em"] = mean([float(r.short_f1 == 1.0) for r in with_short])
+    given = [r for r in with_short if r.short_answer]
+    summary["short_wrong"] = mean([float(r.short_f1 < WRONG_SHORT_F1) for r in given]) if given else 0.0
     summary["faithful"] = mean([float(r.faithful) for r in results if r.answered])
     summary["p50_ms"] = percentile([r.latency_ms for r in results], 50)
     summary["p95_ms"] = percentile([r.latency_ms for r in results], 95)

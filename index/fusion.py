@@ -22,7 +22,7 @@ def reciprocal_rank_fusion(dense: np.ndarray, lexical: np.ndarray, *, dense_weig
 
 def weighted_sum(dense: np.ndarray, lexical: np.ndarray, *, dense_weight: float = 0.5) -> np.ndarray:
     """Convex combination of min-max normalised scores."""
-    return (dense_weight * _min_max(dense) + (1.0 - dense_weight) * _min_max(lexical)).astype(np.float32)
+    return (dense_weight * min_max(dense) + (1.0 - dense_weight) * min_max(lexical)).astype(np.float32)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -32,7 +32,7 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _min_max(scores: np.ndarray) -> np.ndarray:
+def min_max(scores: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) == 0:
         return scores

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense and BM25 candidates, oversampled, fused, de-duplicated."""
+"""Hybrid retrieval: dense and BM25 candidates, oversampled, fused, re-ranked by their evidence, de-duplicated."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import numpy as np
 from index.clean import normalize_for_matching
 from index.embedders.base import Embedder
 from index.errors import UnknownDocumentError
+from index.evidence import EvidenceParams, EvidenceScorer, PassageEvidence, combined_scores
 from index.fusion import FUSIONS
+from index.question import QuestionAnalysis, analyze
 from index.storage import LoadedIndex
 from index.stores.catalogue import ChunkRecord
 
@@ -26,12 +28,14 @@ class Hit:
     score: float  # the ranking score of the mode used
     dense: float  # cosine similarity to the question
     lexical: float  # BM25 score
+    evidence: PassageEvidence | None = None  # its sentences, judged against the question
 
 
 @dataclass(frozen=True)
 class SearchResult:
     hits: list[Hit]
     query_vector: np.ndarray
+    analysis: QuestionAnalysis | None = None
 
 
 class Retriever:
@@ -45,6 +49,7 @@ class Retriever:
         fusion: str = "weighted",
         dense_weight: float = 0.5,
         oversample: int = 4,
+        evidence: EvidenceParams = EvidenceParams(),
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; choose from {sorted(FUSIONS)}")
@@ -53,6 +58,11 @@ class Retriever:
         self.fusion = fusion
         self.dense_weight = dense_weight
         self.oversample = oversample
+        self.scorer = EvidenceScorer(index, evidence)  # keeps documents' matching text between questions
+
+    @property
+    def evidence_params(self) -> EvidenceParams:
+        return self.scorer.params
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.embedder.embed_queries([normalize_for_matching(query)])[0]
@@ -67,8 +77,9 @@ class Retriever:
     ) -> SearchResult:
         allowed = self._allowed_chunk_ids(doc_ids)
         query_vector = self.embed_query(query)
+        analysis = analyze(query)
         if allowed is not None and len(allowed) == 0:
-            return SearchResult([], query_vector)
+            return SearchResult([], query_vector, analysis)
         n_candidates = max(top_k * self.oversample, MIN_CANDIDATES)
         # One BM25 pass serves both the lexical candidates and the lexical score of the dense ones.
         lexical_scores = self.index.lexical.scores(query, allowed)
@@ -79,7 +90,7 @@ class Retriever:
             candidates += lexical_scores.top(n_candidates).ids.tolist()
         ids = np.array(list(dict.fromkeys(candidates)), dtype=np.int64)
         if len(ids) == 0:
-            return SearchResult([], query_vector)
+            return SearchResult([], query_vector, analysis)
         dense = self.index.vectors.vectors(ids) @ query_vector
         lexical = lexical_scores.of(ids)
         if mode == "dense":
@@ -89,19 +100,31 @@ class Retriever:
         else:
             scores = FUSIONS[self.fusion](dense, lexical, dense_weight=self.dense_weight)
         order = np.argsort(-scores, kind="stable")
-        return SearchResult(self._hits(ids, order, scores, dense, lexical, top_k), query_vector)
+        judged = self.evidence_params.reranked if mode == "hybrid" else top_k * 2
+        order = order[: max(judged, top_k * 2)]
+        records = {c.chunk_id: c for c in self.index.catalogue.chunks([int(ids[i]) for i in order])}
+        order = np.array([i for i in order if int(ids[i]) in records], dtype=np.int64)
+        head = order[:judged]
+        evidence = self.scorer.judge(query, analysis, query_vector, [records[int(ids[i])] for i in head])
+        by_candidate = dict(zip(head.tolist(), evidence, strict=True))
+        if mode == "hybrid" and len(head):
+            support = np.array([e.best.support if e.best else -1.0 for e in evidence])
+            scores = scores.copy()
+            scores[head] = combined_scores(scores[head], support, self.evidence_params.evidence_weight)
+            head = head[np.argsort(-scores[head], kind="stable")]
+            order = np.concatenate([head, order[judged:]])
+        hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, top_k)
+        return SearchResult(hits, query_vector, analysis)
 
-    def _hits(self, ids, order, scores, dense, lexical, top_k: int) -> list[Hit]:
-        ranked = [int(ids[i]) for i in order[: top_k * 2]]
-        records = {c.chunk_id: c for c in self.index.catalogue.chunks(ranked)}
+    def _hits(self, ids, order, records, scores, dense, lexical, evidence, top_k: int) -> list[Hit]:
         hits: list[Hit] = []
         seen_texts: set[str] = set()
-        for i in order:
-            chunk = records.get(int(ids[i]))
-            if chunk is None or chunk.text in seen_texts:
+        for i in order.tolist():
+            chunk = records[int(ids[i])]
+            if chunk.text in seen_texts:
                 continue  # an identical passage from a duplicate document adds nothing
             seen_texts.add(chunk.text)
-            hits.append(Hit(chunk, float(scores[i]), float(dense[i]), float(lexical[i])))
+            hits.append(Hit(chunk, float(scores[i]), float(dense[i]), float(lexical[i]), evidence.get(i)))
             if len(hits) == top_k:
                 break
         return hits

@@ -75,7 +75,7 @@ class QAEngine:
     def _snapshot_of(self, index: LoadedIndex) -> Snapshot:
         settings = self.settings
         retriever = Retriever(index, self.query_embedder, fusion=settings.fusion, dense_weight=settings.dense_weight)
-        return Snapshot(index, retriever, AnswerComposer(index, settings.answer_params()))
+        return Snapshot(index, retriever, AnswerComposer(settings.answer_params()))
 
     def current(self) -> Snapshot:
         """The snapshot to answer with; a build made elsewhere (the CLI) is picked up within a second."""

@@ -60,7 +60,9 @@ def test_same_citations_as_api_ask(client, server):
     completion = client.chat.completions.create(model="policyqa", messages=[user(QUESTION)])
     asked = httpx.post(f"{server}/api/ask", json={"question": QUESTION}, timeout=60).json()
     assert completion.choices[0].message.citations == asked["citations"]
-    assert completion.choices[0].message.content.startswith(asked["answer"] + "\n\n")
+    lead = f"答：{asked['short_answer']['text']}\n\n" if asked["short_answer"] else ""
+    assert lead == "答：341项\n\n"  # the short answer comes first, then the quotes that prove it
+    assert completion.choices[0].message.content.startswith(lead + asked["answer"] + "\n\n")
 
 
 def test_streamed_completion(client):

@@ -16,7 +16,7 @@ def retriever(seed_index, embedder):
 
 @pytest.fixture(scope="module")
 def composer(seed_index):
-    return AnswerComposer(seed_index)
+    return AnswerComposer()
 
 
 def test_hybrid_reports_both_components(retriever):
@@ -66,10 +66,10 @@ def test_answer_quotes_sentences_and_highlights_them(retriever, composer):
 def test_abstention_follows_the_threshold(seed_index, retriever):
     question = "红烧肉怎么做才好吃？"
     result = retriever.search(question, top_k=3)
-    declined = AnswerComposer(seed_index).compose(question, result)
+    declined = AnswerComposer().compose(question, result)
     assert not declined.answerable and declined.text == NOT_COVERED
     assert all(c.weak for c in declined.citations)
-    forced = AnswerComposer(seed_index, AnswerParams(min_relevance=0.0)).compose(question, result)
+    forced = AnswerComposer(AnswerParams(min_relevance=0.0)).compose(question, result)
     assert forced.answerable and forced.quoted
 
 
@@ -78,3 +78,62 @@ def test_no_hits_means_no_answer(composer, retriever, seed_index):
     assert empty == []
     answer = composer.compose("街道", retriever.search("街道", doc_ids=[]))
     assert not answer.answerable and answer.citations == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "镇江市有多少个街道？",
+        "海安县首批下放了多少项行政权力事项？",
+        "乡镇机构为什么会比较臃肿？",
+        "广东为深化乡镇街道体制改革出台了什么意见？",
+    ],
+)
+def test_the_answer_leads_with_citation_one_which_is_the_first_search_result(retriever, composer, question):
+    result = retriever.search(question, top_k=5)
+    answer = composer.compose(question, result)
+    assert answer.answerable and answer.text.split("[", 1)[1].startswith("1]")
+    assert answer.citations[0].hit.chunk.chunk_id == result.hits[0].chunk.chunk_id
+    for hit in result.hits:  # each result carries its best sentence, inside its text
+        best = hit.evidence.best
+        assert 0 <= best.start < best.end <= len(hit.chunk.text) and hit.chunk.text[best.start : best.end] == best.text
+
+
+def test_short_answers_are_spans_of_the_lead_quote(retriever, composer):
+    for question, expected in [
+        ("镇江市有多少个街道？", "25个街道"),
+        ("海安县首批下放了多少项行政权力事项？", "341项"),
+        ("广东为深化乡镇街道体制改革出台了什么意见？", "《关于深化乡镇街道体制改革完善基层治理体系的意见》"),
+    ]:
+        answer = composer.compose(question, retriever.search(question, top_k=5))
+        short = answer.short_answer
+        assert short is not None and short.text == expected
+        assert short.n == answer.quoted[0].citation
+        assert answer.citations[short.n - 1].hit.chunk.text[short.start : short.end] == expected
+        assert expected in answer.quoted[0].text
+    why = "乡镇机构为什么会比较臃肿？"
+    assert composer.compose(why, retriever.search(why, top_k=5)).short_answer is None  # no span answers a why
+
+
+def test_quotes_hold_no_heading_label_or_title(retriever, composer):
+    question = "海安县是按照什么要求推进权力下放的？"
+    answer = composer.compose(question, retriever.search(question, top_k=5))
+    assert answer.answerable and "（二）推进权力下放" not in answer.text
+    assert "关于中心镇行政管理体制改革的实践与思考" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("乡镇公务员每月基本工资是多少元？", {"missing_answer_type", "missing_subject"}),
+        ("朝阳区第二批下放了多少项行政权力事项？", {"missing_qualifier"}),
+        ("海安县2024年下放了多少项行政权力事项？", {"missing_qualifier"}),
+        ("红烧肉怎么做才好吃？", {"off_topic"}),
+    ],
+)
+def test_near_topic_questions_are_declined_with_their_reason(retriever, composer, question, reason):
+    answer = composer.compose(question, retriever.search(question, top_k=5))
+    assert not answer.answerable and answer.declined_reason in reason
+    assert all(c.weak for c in answer.citations) and answer.short_answer is None
+    if answer.declined_reason != "off_topic":
+        assert answer.text.startswith("文档提到了") and "但没有" in answer.text

@@ -28,12 +28,14 @@ def test_stream_sends_citations_then_pieces_then_done(client):
     assert response.headers["content-type"].startswith("text/event-stream")
     events = read_events(response)
     names = [name for name, _ in events]
-    assert names[0] == "citations" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
+    assert names[:2] == ["citations", "short_answer"] and names[-1] == "done" and set(names[2:-1]) == {"delta"}
+    assert events[1][1]["text"] == "341项"  # the short answer goes before the quotes that prove it
     done = events[-1][1]
     assert "".join(data["text"] for name, data in events if name == "delta") == done["answer"]
     assert done["answerable"] and "341项" in done["answer"] and done["took_ms"] > 0
     plain = client.post("/api/ask", json={"question": QUESTION}).json()
     assert events[0][1]["citations"] == plain["citations"] and done["answer"] == plain["answer"]
+    assert events[1][1] == plain["short_answer"] == done["short_answer"]
 
 
 def test_every_marker_arrives_whole(client):

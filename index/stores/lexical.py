@@ -128,10 +128,14 @@ class Bm25LexicalStore:
     def count(self) -> int:
         return self._log.count() if self._log is not None else len(self._columns.row_ids)
 
-    def idf(self, term: str) -> float:
+    def document_frequency(self, term: str) -> int:
+        """How many chunks hold the term."""
         columns = self._ready()
         term_id = self._vocabulary.get(term)
-        df = int(columns.df[term_id]) if term_id is not None else 0
+        return int(columns.df[term_id]) if term_id is not None else 0
+
+    def idf(self, term: str) -> float:
+        df = self.document_frequency(term)
         return math.log(1.0 + (self.count() - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str, allowed_ids: Iterable[int] | None = None) -> LexicalScores:

@@ -25,7 +25,18 @@ def passage(hit: Hit) -> dict:
         "score": round(hit.score, 6),
         "dense_score": round(hit.dense, 6),
         "lexical_score": round(hit.lexical, 6),
+        "evidence": _evidence(hit),
     }
+
+
+def _evidence(hit: Hit) -> schemas.Highlight | None:
+    best = hit.evidence.best if hit.evidence else None
+    return schemas.Highlight(start=best.start, end=best.end) if best else None
+
+
+def short_answer(answer: Answer) -> schemas.ShortAnswer | None:
+    short = answer.short_answer
+    return schemas.ShortAnswer(text=short.text, n=short.n, start=short.start, end=short.end) if short else None
 
 
 def citations(answer: Answer) -> list[schemas.Citation]:

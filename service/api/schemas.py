@@ -69,6 +69,9 @@ class Passage(BaseModel):
     score: float = Field(description="Ranking score of the mode used.")
     dense_score: float = Field(description="Cosine similarity to the question.")
     lexical_score: float = Field(description="BM25 score.")
+    evidence: Highlight | None = Field(
+        None, description="The passage's sentence that best supports the question (offsets inside text)."
+    )
 
 
 class Citation(Passage):
@@ -77,11 +80,28 @@ class Citation(Passage):
     weak: bool = Field(description="True when the question was judged not answerable from the documents.")
 
 
+class ShortAnswer(BaseModel):
+    text: str = Field(description="The span of a quoted sentence that answers the question: a figure, date or name.")
+    n: int = Field(description="The citation whose text holds it.")
+    start: int = Field(description="Offset inside that citation's text.")
+    end: int
+
+
 class AskResponse(BaseModel):
     question: str
     answer: str
     answerable: bool
     relevance: float = Field(description="Best sentence relevance; answerable when at least the threshold.")
+    short_answer: ShortAnswer | None = Field(
+        None, description="The answering span, for questions that ask for a figure, date, name, place or document."
+    )
+    declined_reason: str | None = Field(
+        None,
+        description="Why the question was declined: off_topic (nothing relevant), missing_qualifier (a year,"
+        " batch, place or title it names is not in the documents), missing_answer_type (the passages"
+        " discuss the subject but hold no figure, date or name of the kind asked) or missing_subject"
+        " (they hold such a figure, but not about the thing asked: 工资 in 每月工资是多少).",
+    )
     citations: list[Citation]
     took_ms: float
     resolved_question: str | None = Field(

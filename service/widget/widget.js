@@ -185,12 +185,14 @@
         // A server without streaming answers with the whole JSON at once.
         return response.json().then(function (body) {
           message.citations(body.citations || []);
+          if (body.short_answer) message.shortAnswer(body.short_answer);
           message.delta(body.answer || "");
           message.done(body);
         });
       }
       return readEvents(response.body, function (name, data) {
         if (name === "citations") message.citations(data.citations || []);
+        else if (name === "short_answer") message.shortAnswer(data);
         else if (name === "delta") message.delta(data.text || "");
         else if (name === "done") message.done(data);
         else if (name === "error") message.fail(errorText(data, 0));
@@ -271,6 +273,16 @@
     this.declined = list.length > 0 && list.every(function (c) { return c.weak; });
   };
 
+  // The span that answers ("25个街道") goes first, above the quotes that prove it.
+  AssistantMessage.prototype.shortAnswer = function (short) {
+    if (this.short || !short || !short.text) return;
+    var citation = this.byNumber[short.n];
+    var children = [el("span", { className: "short-label", text: "答：" }), el("strong", { text: short.text })];
+    if (citation) children.push(this.citeButton(citation));
+    this.short = el("p", { className: "short-answer" }, children);
+    this.node.insertBefore(this.short, this.answer);
+  };
+
   AssistantMessage.prototype.delta = function (piece) {
     if (this.status.parentNode) this.status.remove();
     var text = this.pending + piece;
@@ -313,6 +325,7 @@
     var full = data.answer || "";
     this.completed = full;
     if (this.pending) { this.text += this.pending; this.renderAnswer(this.pending); this.pending = ""; }
+    if (data.short_answer && data.answerable !== false) this.shortAnswer(data.short_answer);
     if (data.answerable === false) {
       this.declined = true;
       this.showNotCovered(full);

@@ -144,7 +144,8 @@ class Reply:
 def make_reply(result: ConversationAnswer, turns: ChatTurns, build_id: str) -> Reply:
     answer = result.answer
     citations = presenters.citations(answer)
-    pieces = [*presenters.answer_pieces(answer.text), sources_block(answer.text, citations, answer.answerable)]
+    lead = f"答：{answer.short_answer.text}\n\n" if answer.short_answer else ""
+    pieces = [lead, *presenters.answer_pieces(answer.text), sources_block(answer.text, citations, answer.answerable)]
     pieces = [p for p in pieces if p]
     completion = sum(len(p) for p in pieces)
     return Reply(

@@ -52,6 +52,8 @@ def _response(body: AskRequest, result: ConversationAnswer) -> AskResponse:
         answer=answer.text,
         answerable=answer.answerable,
         relevance=round(answer.relevance, 6),
+        short_answer=presenters.short_answer(answer),
+        declined_reason=answer.declined_reason,
         citations=presenters.citations(answer),
         took_ms=round(result.took_ms, 2),
         resolved_question=result.query if result.resolution.followup else None,
@@ -74,6 +76,8 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
         yield _event("error", error_body("internal_error", "internal error; the server log has the details"))
         return
     yield _event("citations", {"citations": [c.model_dump() for c in response.citations]})
+    if response.short_answer is not None:
+        yield _event("short_answer", response.short_answer.model_dump())
     for piece in presenters.answer_pieces(response.answer):
         if await request.is_disconnected():
             return
@@ -84,6 +88,8 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
             "answer": response.answer,
             "answerable": response.answerable,
             "relevance": response.relevance,
+            "short_answer": response.short_answer.model_dump() if response.short_answer else None,
+            "declined_reason": response.declined_reason,
             "took_ms": response.took_ms,
             "resolved_question": response.resolved_question,
         },
