@@ -14,9 +14,10 @@ QUALITY = ("doc@1", "passage@1", "passage@3", "mrr@10", "answer", "short_f1", "a
 def format_table(summary: dict[str, dict[str, float]]) -> str:
     """A plain-text table, one row per mode."""
     columns = list(next(iter(summary.values())))
-    lines = [f"{'mode':<10}" + "".join(f"{c:>11}" for c in columns)]
+    widths = [max(11, len(c) + 2) for c in columns]
+    lines = [f"{'mode':<10}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))]
     for mode, figures in summary.items():
-        lines.append(f"{mode:<10}" + "".join(f"{figures[c]:>11.3f}" for c in columns))
+        lines.append(f"{mode:<10}" + "".join(f"{figures[c]:>{w}.3f}" for c, w in zip(columns, widths, strict=True)))
     return "\n".join(lines)
 
 

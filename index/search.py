@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -114,6 +115,13 @@ class Retriever:
             head = head[np.argsort(-scores[head], kind="stable")]
             order = np.concatenate([head, order[judged:]])
         hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, top_k)
+        return SearchResult(hits, query_vector, analysis)
+
+    def rejudged(self, query: str, result: SearchResult, query_vector: np.ndarray) -> SearchResult:
+        """The same passages, in the same order, with their sentences judged against another vector."""
+        analysis = result.analysis or analyze(query)
+        evidence = self.scorer.judge(query, analysis, query_vector, [hit.chunk for hit in result.hits])
+        hits = [dataclasses.replace(hit, evidence=e) for hit, e in zip(result.hits, evidence, strict=True)]
         return SearchResult(hits, query_vector, analysis)
 
     def _hits(self, ids, order, records, scores, dense, lexical, evidence, top_k: int) -> list[Hit]:

@@ -54,12 +54,12 @@ def ask_in_context(
                 query = name_document(resolution.question, previous.hits[0].chunk.title)
     result = retriever.search(query, top_k=top_k, mode=mode, doc_ids=scope)
     if query != resolution.question and not resolution.name_document:
-        result = _leaning_on_the_question(retriever, resolution.question, result)
+        result = _leaning_on_the_question(retriever, query, resolution.question, result)
     answer = snapshot.composer.compose(query, result)
     return ConversationAnswer(answer, resolution, query, (time.perf_counter() - started) * 1000)
 
 
-def _leaning_on_the_question(retriever, question: str, result: SearchResult) -> SearchResult:
+def _leaning_on_the_question(retriever, query: str, question: str, result: SearchResult) -> SearchResult:
     """Sentences picked by the completed question and the follow-up's own words alike.
 
     The carried words find the passages; without the follow-up's own vector the
@@ -69,4 +69,4 @@ def _leaning_on_the_question(retriever, question: str, result: SearchResult) -> 
     norm = float(np.linalg.norm(mixed))
     if norm == 0.0:
         return result
-    return SearchResult(result.hits, (mixed / norm).astype(np.float32))
+    return retriever.rejudged(query, result, (mixed / norm).astype(np.float32))

@@ -35,12 +35,18 @@ def gold_eval(settings):
 
 def test_gold_set_meets_its_floors(gold_eval):
     floors = tomllib.loads(FLOORS.read_text(encoding="utf-8"))
-    assert set(floors) == {"hybrid", "dense", "lexical"}
+    ceilings = floors.pop("ceilings")
+    assert set(floors) == {"hybrid", "dense", "lexical"} >= set(ceilings)
     failures = [
         f"{mode} {metric}: {gold_eval.summary[mode][metric]:.3f} < floor {floor}"
         for mode, metrics in floors.items()
         for metric, floor in metrics.items()
         if not gold_eval.summary[mode][metric] >= floor
+    ] + [
+        f"{mode} {metric}: {gold_eval.summary[mode][metric]:.3f} > ceiling {ceiling}"
+        for mode, metrics in ceilings.items()
+        for metric, ceiling in metrics.items()
+        if not gold_eval.summary[mode][metric] <= ceiling
     ]
     assert not failures, "\n".join(failures)
 
