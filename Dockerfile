@@ -9,6 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     POLICYQA_DATA_DIR=/data \
     POLICYQA_DOCS_DIR=/app/docs_raw
 
+# LibreOffice reads uploaded .doc and .wps files (OCR and the other formats are pip-only).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libreoffice-writer-nogui \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY index ./index

@@ -53,6 +53,7 @@ def get_document(doc_id: str, engine: EngineDep) -> DocumentDetail:
     )
 
 
+UPLOAD_TYPES = "One or more documents: text, HTML, Word, WPS, PDF (scans too), OFD, spreadsheets, slides or images."
 ADMIN_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422)}
 
 
@@ -80,7 +81,7 @@ async def _prepared(request: Request, upload: UploadFile, title: str | None, doc
 async def upload_documents(
     request: Request,
     kb: KnowledgeBaseDep,
-    files: Annotated[list[UploadFile], File(description="One or more .txt, .md, .html, .docx or .pdf files.")],
+    files: Annotated[list[UploadFile], File(description=UPLOAD_TYPES)],
     title: Annotated[str | None, Form(max_length=200)] = None,
 ) -> JobsOut:
     """Add documents; each gets a job to follow at /api/jobs/{id}. Content already indexed is not added twice."""
