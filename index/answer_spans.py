@@ -18,15 +18,16 @@ from index.question import (
     entity_spans,
 )
 
-_CN_NUMBER = "零〇一二两三四五六七八九十百千万亿"
+_CN_NUMBER = "零〇一二两三四五六七八九十百千万亿半"
 _UNITS = (
-    "万元|亿元|千元|元|万人|人次|人|名|个|项|次|批|类|种|家|所|条|户|件|位|岁|倍|套|辆|台|张|本|册|篇|支|座|间|处|平方公里|"
-    "公里|亩|公顷|小时|天|周|个月|年|级|层|%|％|‰|成|万|亿"
+    "个多?世纪|万元|亿元|千元|元|万人|人次|人|名|个|项|次|批|类|种|家|所|条|户|件|位|岁|倍|套|辆|台|张|本|册|篇|支|座|间|处|平方公里|"
+    "公里|亩|公顷|小时|天|周|个月|世纪|年|级|层|%|％|‰|成|万|亿"
 )
 # A number with its unit: "341项", "25个街道", "63.6%", "2万~7万人", "一办四中心" is no quantity.
 _QUANTITY = re.compile(
     rf"(?:\d+(?:\.\d+)?|[{_CN_NUMBER}]{{1,6}})(?:[万亿千百])?(?:[~～\-至到](?:\d+(?:\.\d+)?|[{_CN_NUMBER}]+)[万亿千百]?)?"
     rf"[多余来]?(?:{_UNITS})"
+    r"|(?:无|没有|零)一?(?:起|例|人|个|件|项|名)"  # "无一起上访事件": none is a count too
 )
 _DATE = re.compile(
     r"(?:(?:19|20)\d{2}年(?:第\d{1,2}期|\d{1,2}月(?:\d{1,2}日)?|[上下]半年|底|初|末)?"
@@ -40,7 +41,7 @@ _ORG_SUFFIX = re.compile(
 )
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # Characters an organisation's name does not start with: "由乡镇党委", "报市县委组织部".
-_FUNCTION_CHARACTERS = frozenset("由报经向在并将对的是为从把被让给于等自")
+_FUNCTION_CHARACTERS = frozenset("由报经向在并将对的是为从把被让给于等自有原")
 MAX_ORG_CHARS = 14
 _AUTHOR = re.compile(r"作者[:：]\s*([\u4e00-\u9fff·]{2,6}?)(?=来源|[\s，,（(；;]|$)")
 _COORDINATED = re.compile(r"^[和与及、]$")
@@ -74,12 +75,17 @@ def typed_spans(text: str, answer_type: str) -> list[tuple[int, int]]:
             return bodies
         # 谁 is answered by a body as often as by a person: "由乡镇党委进行资格审查".
         authors = [m.span(1) for m in _AUTHOR.finditer(text)]
-        people = [(s, e) for s, e, kind in entity_spans(text) if kind == PERSON and not _PLACE_END.search(text[s:e])]
+        people = [
+            (s, e)
+            for s, e, kind in entity_spans(text)
+            if kind == PERSON and not _PLACE_END.search(text[s:e]) and not _PLACE_AFTER.match(text, e)
+        ]
         return sorted(set(authors + people + bodies))
     return []
 
 
 _LEVEL_BODY = re.compile(r"[省市县区乡镇](?:委|政府)")
+_PLACE_AFTER = re.compile(r"(?:省|市|县|区|镇|乡|村|街道|社区)")  # "金山" + "街道" is a place, not a person
 _PLACE_END = re.compile(r"(?:省|市|县|区|镇|乡|村|街道)$")
 
 
@@ -119,9 +125,16 @@ def _is_year(text: str, match: re.Match[str]) -> bool:
 
 
 def _is_ordinal(text: str, match: re.Match[str]) -> bool:
-    """ "第二批", "一是", "一办四中心": counting words that are not answers."""
+    """ "第二批", "二次会议", "一办一所五科室", "七站八所": counting words that are not answers."""
     before = text[match.start() - 1 : match.start()]
-    return before == "第" or bool(re.fullmatch(rf"[{_CN_NUMBER}]个", match.group(0)) and before in "这那每")
+    if before == "第" or bool(re.fullmatch(rf"[{_CN_NUMBER}]个", match.group(0)) and before in "这那每"):
+        return True
+    if match.group(0).endswith("次") and text.startswith(("会议", "全会", "大会", "全体会议"), match.end()):
+        return True
+    # A Chinese numeral beside another one is a set phrase's: 一办一所五科室, 七站八所, 一办四中心.
+    cn_only = match.group(0)[0] in _CN_NUMBER
+    beside = text[match.start() - 2 : match.start() - 1] + text[match.end() : match.end() + 1]
+    return cn_only and any(ch in _CN_NUMBER for ch in beside)
 
 
 def new_spans(text: str, answer_type: str, question: str, unit: str | None = None) -> list[tuple[int, int]]:

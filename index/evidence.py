@@ -21,12 +21,13 @@ from index.answer_spans import new_spans
 from index.chunk import find_headings
 from index.clean import normalize_for_matching
 from index.fusion import min_max
-from index.question import Qualifier, QuestionAnalysis
+from index.question import DATE, QUANTITY, Qualifier, QuestionAnalysis
 from index.storage import LoadedIndex
 from index.stores.catalogue import ChunkRecord
 from index.tokenize import tokenize
 
 MIN_SENTENCE_CHARS = 8
+FOCUS_CHECKED = frozenset({QUANTITY, DATE})  # answer types whose passage must name the question's focus
 TITLE_WINDOW = 40  # a title glued to the text stands within this many characters of its start
 MAX_CACHED_DOCUMENTS = 256  # documents whose matching text is kept between questions
 
@@ -151,11 +152,11 @@ class EvidenceScorer:
         return judged
 
     def _missing_focus(self, analysis: QuestionAnalysis, passage_text: str) -> tuple[str, ...]:
-        """The focus words a typed question's passage lacks: a figure must sit in a passage about the
-        asked thing (工资 for 每月工资是多少). Free-text questions are often worded apart from their
-        answer (信心, 分量: measured, checking them declined 5% of answerable questions), so they are not checked.
+        """The focus words a figure's or date's passage lacks: a figure must sit in a passage about the
+        asked thing (工资 for 每月工资是多少). Other questions are often worded apart from their answer
+        (信心, 分量, 先行先试: measured, checking them declined 5% of answerable questions), so they are not.
         """
-        if not analysis.wants_span:
+        if analysis.answer_type not in FOCUS_CHECKED:
             return ()
         return tuple(w for w in analysis.focus if not _mentions(passage_text, _flat(w)))
 

@@ -114,6 +114,8 @@ def expected_answer_type(question: str) -> str:
 
 def asked_unit(question: str) -> str | None:
     """The unit after 多少 / 几: "多少元" -> "元", "多少个街道" -> "个街道", "多少项" -> "项"."""
+    if re.search(r"多少钱|多少工资|几块钱", question):
+        return "元"  # money, whatever the currency word
     match = re.search(r"(?:多少|几)([个名人项次批类种家所条户件位元万亿]{1,2})?([\u4e00-\u9fff]{0,4})", question)
     if not match or not match.group(1):
         return None
@@ -204,6 +206,8 @@ def analyze(question: str) -> QuestionAnalysis:
     return QuestionAnalysis(answer_type, found, unit, focus_words(question, answer_type, found))
 
 
+# One-character words that jieba may tag as nouns but that modify nothing: "干部里", "光事业站所".
+_NOT_MODIFIERS = frozenset("里 光 就 都 也 还 只 才 又 内 中 上 下 外 前 后 们".split())
 _CUE_OF = {kind: cue for kind, cue in _TYPE_CUES}
 _FOCUS_FLAGS = frozenset({"n", "nz", "nr", "j", "ng", "vn"})
 _CLAUSE = re.compile(r"[，,。；;？?！!\s]")
@@ -226,7 +230,9 @@ def focus_words(question: str, answer_type: str, found: tuple[Qualifier, ...] = 
     named = "".join(q.text for q in found)
     after_start = match.end()
     unit = asked_unit(text) if answer_type == QUANTITY else None
-    if unit and text.startswith(unit[0], after_start):
+    if unit and text.startswith(unit, after_start):
+        after_start += len(unit)  # "多少户居民": the counted noun is checked with the unit, not as the focus
+    elif unit and text.startswith(unit[0], after_start):
         after_start += 1
     before = _noun_phrases(text[clause_start : match.start()], named)
     after = _noun_phrases(text[after_start:clause_end], named)
@@ -244,8 +250,8 @@ def _noun_phrases(text: str, named: str) -> list[list[str]]:
         if flag in _FOCUS_FLAGS or (flag in ("b", "a") and len(word) == 1):
             run.append((word, flag))
             continue
-        glued: list[str] = []
-        for w, f in run:
+        glued: list[tuple[str, str]] = []
+        for w, f in [(w, f) for w, f in run if w not in _NOT_MODIFIERS]:
             if glued and len(glued[-1][0]) == 1:
                 glued[-1] = (glued[-1][0] + w, "n")
             else:
