@@ -69,6 +69,23 @@ def test_csv_in_gbk_with_semicolons():
     assert read.text.split("\n") == ["街道：骆驼街道；社区数：12。", "街道：庄市街道；社区数：9。"]
 
 
+def test_xls_with_numbers_and_dates():
+    import datetime as dt
+
+    xlwt = pytest.importorskip("xlwt")
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("编制表")
+    for col, value in enumerate(["乡镇", "2035年核定编制", "批复日期"]):
+        sheet.write(0, col, value)
+    sheet.write(1, 0, "石榴镇")
+    sheet.write(1, 1, 41)
+    sheet.write(1, 2, dt.datetime(2019, 3, 1), xlwt.easyxf(num_format_str="YYYY-MM-DD"))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    read = read_bytes(buffer.getvalue(), "编制.xls")
+    assert read.text.split("\n") == ["# 编制表", "乡镇：石榴镇；2035年核定编制：41；批复日期：2019-03-01。"]
+
+
 def test_too_many_rows_is_refused_before_anything_is_indexed(monkeypatch):
     monkeypatch.setattr(sheets_module, "MAX_ROWS", 2)
     with pytest.raises(FileTooLargeError, match="more than 2 rows"):

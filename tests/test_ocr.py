@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import warnings
+import zipfile
 
 import httpx
 import numpy as np
@@ -79,6 +81,44 @@ def test_a_page_scanned_sideways_is_turned_upright():
     read = read_bytes(data, "sideways.jpg")
     assert cer(read.text, page_text(lines)) <= 0.05
     assert "1 page turned upright" in read.summary
+
+
+def test_a_page_scanned_upside_down_is_turned_upright():
+    lines = seed_page(6)
+    read = read_bytes(image_bytes(render_page(lines, Scan(dpi=150, rotate=180)), "PNG", 150), "upside-down.png")
+    assert cer(read.text, page_text(lines)) <= 0.05
+    assert "1 page turned upright" in read.summary
+
+
+def test_an_ofd_page_that_is_only_a_scan_is_ocrd():
+    from tests.test_formats import OFD_NS, _ofd
+
+    lines = seed_page(6)
+    buffer = io.BytesIO(_ofd([[(25, 40, 4.2, "第一页有文字层，不需要识别。")]]))
+    page = '<ofd:Layer ID="0"><ofd:ImageObject ID="9" ResourceID="77" Boundary="0 0 210 297"/></ofd:Layer>'
+    res = '<ofd:MultiMedia ID="77" Type="Image"><ofd:MediaFile>scan.png</ofd:MediaFile></ofd:MultiMedia>'
+    pages = '<ofd:Page ID="1" BaseLoc="Pages/Page_0/Content.xml"/><ofd:Page ID="2" BaseLoc="Pages/Page_1/Content.xml"/>'
+    # The page list is written again: the archive keeps both, and readers take the last (a warning says so).
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "a") as archive:
+        warnings.simplefilter("ignore", UserWarning)
+        archive.writestr(
+            "Doc_0/Pages/Page_1/Content.xml",
+            f'<ofd:Page xmlns:ofd="{OFD_NS}"><ofd:Content>{page}</ofd:Content></ofd:Page>',
+        )
+        archive.writestr(
+            "Doc_0/DocumentRes.xml",
+            f'<ofd:Res xmlns:ofd="{OFD_NS}" BaseLoc="Res"><ofd:MultiMedias>{res}</ofd:MultiMedias></ofd:Res>',
+        )
+        archive.writestr("Doc_0/Res/scan.png", image_bytes(render_page(lines, Scan(dpi=150)), "PNG", 150))
+        archive.writestr(
+            "Doc_0/Document.xml",
+            f'<ofd:Document xmlns:ofd="{OFD_NS}"><ofd:CommonData><ofd:DocumentRes>DocumentRes.xml</ofd:DocumentRes>'
+            f"</ofd:CommonData><ofd:Pages>{pages}</ofd:Pages></ofd:Document>",
+        )
+    read = read_bytes(buffer.getvalue(), "scan.ofd")
+    assert read.pages[0] == "第一页有文字层，不需要识别。"
+    assert cer(read.pages[1], page_text(lines)) <= 0.03
+    assert read.page_confidence[0] is None and read.page_confidence[1] > 0.9
 
 
 def test_a_scan_with_too_many_pages_is_refused_before_ocr(monkeypatch):
