@@ -106,6 +106,9 @@ def test_answer_streams_in_with_citations_and_highlighted_source(page, server):
     expect(answer).to_contain_text("341项")
     expect(message.locator(".status")).to_have_count(0)
     assert "[1]" not in answer.inner_text()  # markers became buttons
+    short = message.locator(".short-answer")  # the short answer first, above the quotes that prove it
+    expect(short.locator("strong")).to_have_text("341项")
+    assert short.evaluate("(node) => node.nextElementSibling.classList.contains('answer')")
 
     first = message.locator("button.cite").first
     expect(first).to_have_text("1")
