@@ -116,7 +116,7 @@ def write_plot(path: Path, summary: dict, results: list[QuestionResult], *, titl
         values = [summary[mode][m] for m in QUALITY]
         positions = [j + (i - (len(modes) - 1) / 2) * width for j in range(len(QUALITY))]
         quality.bar(positions, values, width, label=mode)
-    quality.set_xticks(range(len(QUALITY)), QUALITY)
+    quality.set_xticks(range(len(QUALITY)), QUALITY, rotation=20, ha="right")
     quality.set_ylim(0, 1.15)
     quality.set_ylabel("score")
     quality.set_title("retrieval and answer quality")
