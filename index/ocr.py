@@ -28,6 +28,8 @@ ENGINES = ("rapidocr", "tesseract")
 # Below this, a page may be upside down: it is read again turned by 180 degrees, the better kept.
 RETRY_CONFIDENCE = 0.75
 MIN_LINE_CONFIDENCE = 0.3
+_SENTENCE_ENDS = tuple("。！？；：”」』）!?;:)")
+_NOISE = " .,·*'`"
 MAX_SKEW_DEG = 6.0
 SKEW_STEP_DEG = 0.25
 
@@ -234,25 +236,37 @@ def rotate(grey: np.ndarray, skew_deg: float) -> np.ndarray:
 
 
 def paragraphs(lines: list[OcrLine]) -> str:
-    """Lines in reading order, joined into paragraphs: a line that starts indented, or follows a short
-    one, opens a new paragraph; Chinese lines are joined without a space."""
+    """Lines in reading order, joined into paragraphs; Chinese lines are joined without a space.
+
+    A line opens a paragraph when it starts indented (the two-character indent of Chinese
+    documents), or when the line before it ended a sentence short of the right margin, or fell
+    far short of it (a heading). A full line that merely holds narrower digits does not.
+    """
     rows = _rows(lines)
     if not rows:
         return ""
     height = float(np.median([line.box[3] - line.box[1] for row in rows for line in row]))
-    left = min(row[0].box[0] for row in rows)
-    right = max(row[-1].box[2] for row in rows)
+    # Percentiles, not extremes: a stray box in the margin must not move the margins.
+    left = float(np.percentile([row[0].box[0] for row in rows], 10))
+    right = float(np.percentile([row[-1].box[2] for row in rows], 90))
     out: list[str] = []
-    previous_end = right
+    previous: tuple[float, str] | None = None
     for row in rows:
         text = _row_text(row, height)
-        starts_paragraph = row[0].box[0] > left + 1.2 * height or previous_end < right - 2.0 * height
-        if out and not starts_paragraph:
+        if out and previous is not None and not _opens_paragraph(row, previous, left, right, height):
             out[-1] += text
         else:
             out.append(text)
-        previous_end = row[-1].box[2]
+        previous = (row[-1].box[2], text)
     return "\n".join(out)
+
+
+def _opens_paragraph(row: list[OcrLine], previous: tuple[float, str], left: float, right: float, height: float) -> bool:
+    end, text = previous
+    if row[0].box[0] > left + 1.2 * height:
+        return True
+    ended_sentence = text.rstrip(_NOISE).endswith(_SENTENCE_ENDS)
+    return (ended_sentence and end < right - 2.0 * height) or end < right - 0.25 * (right - left)
 
 
 def _rows(lines: list[OcrLine]) -> list[list[OcrLine]]:
