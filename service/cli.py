@@ -87,17 +87,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     engine = QAEngine.open(_settings(args), show_progress=True)
     timed = engine.ask(args.question, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
-    citations = [c.model_dump() for c in presenters.citations(timed.answer)]
+    answer = timed.answer
+    citations = [c.model_dump() for c in presenters.citations(answer)]
+    short = presenters.short_answer(answer)
     if args.json:
-        print(
-            json.dumps(
-                {"answer": timed.answer.text, "answerable": timed.answer.answerable, "citations": citations},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        body = {
+            "answer": answer.text,
+            "answerable": answer.answerable,
+            "short_answer": short.model_dump() if short else None,
+            "declined_reason": answer.declined_reason,
+            "citations": citations,
+        }
+        print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
-    print(timed.answer.text)
+    if short:
+        print(f"答：{short.text}")
+    print(answer.text)
     _print_passages(citations)
     return 0
 

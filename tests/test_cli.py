@@ -22,6 +22,7 @@ def test_ask_prints_the_answer_and_its_citations(seed_data_dir):
     result = run_cli("ask", "海安县首批下放了多少项行政权力事项？", data_dir=seed_data_dir)
     assert result.returncode == 0, result.stderr
     assert "341项" in result.stdout and "[1]" in result.stdout
+    assert result.stdout.startswith("答：341项\n")  # the short answer first
     assert "关于中心镇行政管理体制改革的实践与思考" in result.stdout
 
 
@@ -29,6 +30,7 @@ def test_ask_json(seed_data_dir):
     result = run_cli("ask", "镇江市共有多少个街道", "--json", "--top-k", "2", data_dir=seed_data_dir)
     body = json.loads(result.stdout)
     assert body["answerable"] and len(body["citations"]) == 2
+    assert body["short_answer"]["text"] == "25个街道" and body["declined_reason"] is None
 
 
 def test_search_with_a_document_filter(seed_data_dir):
@@ -36,7 +38,9 @@ def test_search_with_a_document_filter(seed_data_dir):
         "search", "机构改革", "--json", "--doc-id", "kaifeng-township-subdistrict-reform", data_dir=seed_data_dir
     )
     assert result.returncode == 0, result.stderr
-    assert {r["doc_id"] for r in json.loads(result.stdout)} == {"kaifeng-township-subdistrict-reform"}
+    results = json.loads(result.stdout)
+    assert {r["doc_id"] for r in results} == {"kaifeng-township-subdistrict-reform"}
+    assert all(0 <= r["evidence"]["start"] < r["evidence"]["end"] <= len(r["text"]) for r in results)
 
 
 def test_ingest_reuses_unchanged_documents(seed_data_dir, tmp_path):

@@ -29,9 +29,10 @@ def passage(hit: Hit) -> dict:
     }
 
 
-def _evidence(hit: Hit) -> schemas.Highlight | None:
+def _evidence(hit: Hit) -> dict | None:
+    """The passage's best sentence, as plain data: passages are printed as JSON by the CLI too."""
     best = hit.evidence.best if hit.evidence else None
-    return schemas.Highlight(start=best.start, end=best.end) if best else None
+    return {"start": best.start, "end": best.end} if best else None
 
 
 def short_answer(answer: Answer) -> schemas.ShortAnswer | None:
