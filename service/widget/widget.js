@@ -410,6 +410,8 @@
       meta.push(c.pages[0] === c.pages[1] || c.pages.length === 1 ?
         "第 " + c.pages[0] + " 页" : "第 " + c.pages[0] + "–" + c.pages[1] + " 页");
     }
+    // A scanned page: how sure the OCR was, so the reader knows to check the original.
+    if (typeof c.ocr_confidence === "number") meta.push("扫描识别置信度 " + Math.round(c.ocr_confidence * 100) + "%");
     var card = el("article", { id: nextId("card"), className: "card" + (c.weak ? " weak" : "") }, [
       el("h3", { className: "card-title" }, [
         el("span", { className: "card-n", text: "[" + c.n + "]" }), " " + (c.title || c.source || ""),
