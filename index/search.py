@@ -117,9 +117,11 @@ class Retriever:
         hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, top_k)
         return SearchResult(hits, query_vector, analysis)
 
-    def rejudged(self, query: str, result: SearchResult, query_vector: np.ndarray) -> SearchResult:
+    def rejudged(
+        self, query: str, result: SearchResult, query_vector: np.ndarray, analysis: QuestionAnalysis | None = None
+    ) -> SearchResult:
         """The same passages, in the same order, with their sentences judged against another vector."""
-        analysis = result.analysis or analyze(query)
+        analysis = analysis or result.analysis or analyze(query)
         evidence = self.scorer.judge(query, analysis, query_vector, [hit.chunk for hit in result.hits])
         hits = [dataclasses.replace(hit, evidence=e) for hit, e in zip(result.hits, evidence, strict=True)]
         return SearchResult(hits, query_vector, analysis)

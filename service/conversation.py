@@ -7,12 +7,15 @@ unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from index.clean import normalize_for_matching
+from index.question import analyze
 from index.search import Mode, SearchResult
 from service.answer import Answer
 from service.engine import QAEngine
@@ -69,4 +72,9 @@ def _leaning_on_the_question(retriever, query: str, question: str, result: Searc
     norm = float(np.linalg.norm(mixed))
     if norm == 0.0:
         return result
-    return retriever.rejudged(query, result, (mixed / norm).astype(np.float32))
+    # The answer must hold what the user named now; a place carried from an earlier turn found the passages,
+    # but a question wrongly taken for a follow-up must not be declined for lacking it.
+    analysis = analyze(query)
+    own = tuple(q for q in analysis.qualifiers if q.text in normalize_for_matching(question))
+    analysis = dataclasses.replace(analysis, qualifiers=own)
+    return retriever.rejudged(query, result, (mixed / norm).astype(np.float32), analysis)
