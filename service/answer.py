@@ -139,9 +139,7 @@ class AnswerComposer:
         evidence = candidate.hit.evidence
         if evidence is not None and (evidence.missing_qualifiers or evidence.missing_focus):
             return False
-        if not analysis.wants_span:
-            return True
-        return candidate.sentence.has_type and candidate.sentence.has_focus
+        return candidate.sentence.has_type or not analysis.wants_span
 
     def _declined_reason(self, supporting: list[_Candidate], analysis: QuestionAnalysis | None) -> str:
         if not supporting or analysis is None:
@@ -189,14 +187,19 @@ class AnswerComposer:
             present = "、".join(q.text for q in analysis.qualifiers if q not in missing)
             subject = f"{present}的相关内容" if present else "相关内容"
             return f"文档提到了{subject}，但没有提到{named}。以下是最接近的段落，仅供参考。"
-        covered = sorted(supporting[0].sentence.covered, key=len, reverse=True)[:3]
-        subject = "、".join(covered) if covered else "相关内容"
+        subject = "、".join(_outermost(supporting[0].sentence.covered)[:3]) or "相关内容"
         if reason == MISSING_SUBJECT and analysis.focus:
             evidence = supporting[0].hit.evidence
             absent = (evidence.missing_focus if evidence else ()) or analysis.focus
             return f"文档提到了{subject}，但没有提到{''.join(absent)}。以下是最接近的段落，仅供参考。"
         wanted = _TYPE_WORDS.get(analysis.answer_type, "所问的内容")
         return f"文档提到了{subject}，但没有给出所问的{wanted}。以下是最接近的段落，仅供参考。"
+
+
+def _outermost(words: frozenset[str]) -> list[str]:
+    """Longest first, without the pieces of a longer one: 海安县, not 海安县、安县、海安."""
+    ordered = sorted(words, key=len, reverse=True)
+    return [w for i, w in enumerate(ordered) if not any(w in longer for longer in ordered[:i])]
 
 
 def _continues(lead: _Candidate, other: _Candidate) -> bool:
