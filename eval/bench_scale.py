@@ -285,15 +285,15 @@ def serve_and_load(data_dir: Path, questions: list[str], duration: float, models
 def indexing_ratio(embedder, n_chunks: int) -> dict:
     """End-to-end build with the real embedder vs the embedder alone on the same chunk texts."""
     from eval.scale_corpus import generate_sources, seed_templates
-    from index.build import _prepare, build_index, clean_document, content_hash, passage_input
-    from index.chunk import ChunkingParams
+    from index.build import build_index, clean_document, passage_input
+    from index.chunk import ChunkingParams, chunk_text
 
     sources = list(generate_sources(seed_templates(REPO / "docs_raw"), n_chunks, seed=7))
     inputs = []
     for source in sources:
-        text, spans = clean_document(source)
-        document = _prepare(source, text, content_hash(text), spans, ChunkingParams(), 1, 1)
-        inputs += [passage_input(source.title, c.section, c.text) for c in document.chunks]
+        text, _ = clean_document(source)
+        spans = chunk_text(text, ChunkingParams())
+        inputs += [passage_input(source.title, c.section, text[c.start : c.end]) for c in spans]
     started = time.perf_counter()
     embedder.embed_passages(inputs)
     raw = len(inputs) / (time.perf_counter() - started)
@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or REPO / "eval" / "reports" / f"scale-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="policyqa-scale-"))
+    work.mkdir(parents=True, exist_ok=True)  # a --work-dir that does not exist yet is made
     models_dir = Settings().resolved_models_dir().resolve()
     embedder = load_embedder("e5-small", models_dir=models_dir)
     questions = [q.question for q in load_questions()]

@@ -69,6 +69,7 @@ def evaluate(
                 embedder=embedder,
                 chunking=settings.chunking(),
                 show_progress=show_progress,
+                late_chunking=settings.late_chunking,
             )
             temporary = {
                 "data_dir": Path(data_dir),

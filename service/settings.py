@@ -38,6 +38,16 @@ class Settings(BaseSettings):
         "auto",
         description="Batch precision for torch embedders; auto picks bfloat16 where the CPU or GPU is fast at it.",
     )
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="What runs e5-small: torch, onnx (ONNX Runtime, int8 unless float32), or auto (the fastest each).",
+    )
+    late_chunking: bool = Field(
+        False, description="Pool sentence vectors from their chunk's encoder pass instead of encoding each sentence."
+    )
+    compute_slots: int = Field(
+        0, ge=0, le=256, description="Requests that compute at once (0: two per core); more wait their turn."
+    )
     models_dir: Path | None = Field(None, description="Where converted models are kept (default: DATA_DIR/models).")
     build_on_start: bool = Field(
         True, description="Build the index from docs_dir when the service starts and none exists."

