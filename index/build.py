@@ -332,6 +332,7 @@ def _write_stores(
             sentences=d.sentences,
             origin=d.source.origin,
             page_spans=d.page_spans,
+            page_confidence=d.source.page_confidence,
         )
     catalogue.close()
     _fsync(build_dir / storage.CATALOGUE_FILE)
