@@ -74,7 +74,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(env_overrides: dict[str, str], *, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+def start_server(
+    env_overrides: dict[str, str], *, timeout: float = 120.0, ready: tuple[int, ...] = (200,)
+) -> tuple[subprocess.Popen, str]:
     """``policyqa serve`` in a subprocess, polled until /api/health answers.
 
     Its output goes to a file: a pipe nobody reads fills up after 64 KiB of
@@ -94,7 +96,7 @@ def start_server(env_overrides: dict[str, str], *, timeout: float = 120.0) -> tu
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{Path(log_path).read_text()}")
         try:
-            if httpx.get(f"{base_url}/api/health", timeout=1.0).status_code == 200:
+            if httpx.get(f"{base_url}/api/health", timeout=1.0).status_code in ready:
                 return process, base_url
         except httpx.TransportError:
             time.sleep(0.2)
