@@ -44,14 +44,15 @@ def test_onnx_float32_and_int8_agree_with_torch(embedder, onnx_embedder, models_
     cosines = np.concatenate([
         np.sum(int8.embed_queries(questions) * want_q, axis=1), np.sum(int8.embed_passages(passages) * want_p, axis=1)
     ])  # fmt: skip
-    assert cosines.min() >= 0.99
+    assert cosines.min() >= 0.997  # 0.995 with every MatMul quantised; see e5_onnx.kept_float32
     assert onnx_embedder.name == reference.name == embedder.name  # one model, whichever runs it
 
 
 def test_auto_backends():
     assert resolve_backends("auto", "auto", "cuda") == (("torch", "float32"), ("torch", "float32"))
     queries, passages = resolve_backends("auto", "auto", "cpu")
-    assert queries == ("onnx", "float32") and passages[0] == "torch"
+    assert queries == ("onnx", "int8") and passages[0] == "torch"
+    assert resolve_backends("auto", "float32", "cpu")[0] == ("onnx", "float32")
     assert resolve_backends("onnx", "auto", "cpu") == (("onnx", "int8"), ("onnx", "int8"))
     with pytest.raises(ConfigurationError):
         resolve_backends("onnx", "auto", "cuda")
