@@ -6,6 +6,7 @@ question asks for, and cut the short answer out of it.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from index.question import (
@@ -60,6 +61,16 @@ _PERCENT_CUE = re.compile(r"比例|比重|百分|占.{0,12}(?:多少|几)")
 
 def typed_spans(text: str, answer_type: str) -> list[tuple[int, int]]:
     """Every span of ``text`` of the given answer type, in order; empty for list and free-text types."""
+    return list(_typed_spans(text, answer_type))
+
+
+# Candidate sentences recur from question to question: their spans are computed once.
+@functools.lru_cache(maxsize=1 << 16)
+def _typed_spans(text: str, answer_type: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_find_typed_spans(text, answer_type))
+
+
+def _find_typed_spans(text: str, answer_type: str) -> list[tuple[int, int]]:
     if answer_type == QUANTITY:
         return [m.span() for m in _QUANTITY.finditer(text) if not _is_year(text, m) and not _is_ordinal(text, m)]
     if answer_type == DATE:
@@ -140,7 +151,7 @@ def _is_ordinal(text: str, match: re.Match[str]) -> bool:
 def new_spans(text: str, answer_type: str, question: str, unit: str | None = None) -> list[tuple[int, int]]:
     """Typed spans that say something the question does not already say, in the unit it asks in."""
     flat_question = "".join(question.split())
-    spans = [(s, e) for s, e in typed_spans(text, answer_type) if text[s:e] not in flat_question]
+    spans = [(s, e) for s, e in _typed_spans(text, answer_type) if text[s:e] not in flat_question]
     if answer_type == PLACE and (level := _ASKED_LEVEL.search(flat_question)):
         spans = [(s, e) for s, e in spans if text[s:e].endswith(level.group(1))]
     if answer_type == QUANTITY:

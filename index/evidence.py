@@ -30,6 +30,7 @@ MIN_SENTENCE_CHARS = 8
 FOCUS_CHECKED = frozenset({QUANTITY, DATE})  # answer types whose passage must name the question's focus
 TITLE_WINDOW = 40  # a title glued to the text stands within this many characters of its start
 MAX_CACHED_DOCUMENTS = 256  # documents whose matching text is kept between questions
+MAX_CACHED_PASSAGES = 8192  # passages whose quotable sentences are kept between questions
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ class PassageEvidence:
     def best(self) -> SentenceEvidence | None:
         return max(self.sentences, key=lambda s: s.support, default=None)
 
+    def can_answer(self, analysis: QuestionAnalysis) -> bool:
+        """Whether the passage could be quoted as the answer: the asked type in a sentence, nothing asked missing."""
+        if self.missing_qualifiers or self.missing_focus:
+            return False
+        return not analysis.wants_span or any(s.has_type for s in self.sentences)
+
 
 def quotable_span(text: str, start: int, end: int, title: str) -> tuple[int, int]:
     """The part of ``text[start:end]`` worth quoting: without a leading heading label or document title."""
@@ -103,12 +110,18 @@ _SEPARATORS = frozenset(" \u3000：:，,•·")
 
 
 class EvidenceScorer:
-    """Scores the sentences of passages against one question; holds nothing between questions."""
+    """Scores the sentences of passages against one question.
+
+    Between questions it keeps only what does not depend on the question (a
+    passage's quotable sentences, a document's matching text), for the life of
+    the index snapshot it was made for.
+    """
 
     def __init__(self, index: LoadedIndex, params: EvidenceParams = EvidenceParams()) -> None:
         self.index = index
         self.params = params
         self._document_texts: dict[str, str] = {}
+        self._quotable_sentences = functools.lru_cache(maxsize=MAX_CACHED_PASSAGES)(self._find_quotable_sentences)
 
     def judge(
         self, question: str, analysis: QuestionAnalysis, query_vector: np.ndarray, chunks: list[ChunkRecord]
@@ -160,7 +173,7 @@ class EvidenceScorer:
             return ()
         return tuple(w for w in analysis.focus if not _mentions(passage_text, _flat(w)))
 
-    def _quotable_sentences(self, chunk: ChunkRecord) -> list[tuple[int, int, int]]:
+    def _find_quotable_sentences(self, chunk: ChunkRecord) -> tuple[tuple[int, int, int], ...]:
         """(sentence id, start, end) inside the chunk's text, of each sentence long enough to quote."""
         found = []
         for sentence in self.index.catalogue.sentences_within(chunk.doc_id, chunk.start, chunk.end):
@@ -169,7 +182,7 @@ class EvidenceScorer:
             )
             if end - start >= MIN_SENTENCE_CHARS:
                 found.append((sentence.sentence_id, start, end))
-        return found
+        return tuple(found)
 
     def missing_qualifiers(self, chunk: ChunkRecord, analysis: QuestionAnalysis) -> tuple[Qualifier, ...]:
         if not analysis.qualifiers:

@@ -149,7 +149,8 @@ def qualifiers(question: str) -> tuple[Qualifier, ...]:
     return tuple(result)
 
 
-def entity_spans(text: str) -> list[tuple[int, int, str]]:
+@functools.lru_cache(maxsize=1 << 16)
+def entity_spans(text: str) -> tuple[tuple[int, int, str], ...]:
     """Named places, bodies and people as (start, end, kind): jieba's part-of-speech tags, and place suffixes."""
     entities: list[tuple[int, int, str]] = []
     tags = _pos_tags(text)
@@ -174,7 +175,7 @@ def entity_spans(text: str) -> list[tuple[int, int, str]]:
         if kind and len(name) >= 2 and not _generic_place(name):
             entities.append((pos, pos + len(name), kind))
         pos += len(word)
-    return entities
+    return tuple(entities)
 
 
 def _single_characters_before(tags: tuple[tuple[str, str], ...], i: int) -> int:

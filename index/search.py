@@ -21,6 +21,7 @@ from index.stores.catalogue import ChunkRecord
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 MIN_CANDIDATES = 20
+ANSWER_TIE = 0.02  # combined scores (min-max over the candidates) this close are a tie
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Retriever:
             scores = scores.copy()
             scores[head] = combined_scores(scores[head], support, self.evidence_params.evidence_weight)
             head = head[np.argsort(-scores[head], kind="stable")]
+            head = _answering_first(head, scores, by_candidate, analysis)
             order = np.concatenate([head, order[judged:]])
         hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, top_k)
         return SearchResult(hits, query_vector, analysis)
@@ -148,3 +150,15 @@ class Retriever:
         if missing:
             raise UnknownDocumentError(missing)
         return np.array(self.index.catalogue.chunk_ids(wanted), dtype=np.int64)
+
+
+def _answering_first(
+    head: np.ndarray, scores: np.ndarray, evidence: dict[int, PassageEvidence], analysis: QuestionAnalysis
+) -> np.ndarray:
+    """The first passage that could answer goes first when it is all but tied with those above it: the
+    answer quotes it, so it should be citation [1], not a distractor that won by a rounding error."""
+    can = [evidence[int(i)].can_answer(analysis) for i in head]
+    first = next((n for n, ok in enumerate(can) if ok), 0)
+    if first == 0 or scores[head[0]] - scores[head[first]] > ANSWER_TIE:
+        return head
+    return np.concatenate([head[first : first + 1], head[:first], head[first + 1 :]])

@@ -137,3 +137,33 @@ def test_near_topic_questions_are_declined_with_their_reason(retriever, composer
     assert all(c.weak for c in answer.citations) and answer.short_answer is None
     if answer.declined_reason != "off_topic":
         assert answer.text.startswith("文档提到了") and "但没有" in answer.text
+
+
+def _passage(text: str, *, has_type: bool, missing_focus: tuple[str, ...] = ()):
+    from index.evidence import PassageEvidence, SentenceEvidence
+
+    sentence = SentenceEvidence(0, 0, len(text), text, 0.9, 0.5, has_type, 1.0)
+    return PassageEvidence((sentence,), (), missing_focus)
+
+
+def test_a_passage_that_can_answer_goes_first_only_from_a_tie():
+    import numpy as np
+
+    from index.question import analyze
+    from index.search import _answering_first
+
+    analysis = analyze("这家公司去年的营业收入是多少？")
+    evidence = {
+        0: _passage("公司去年业务稳步发展，客户遍及全国。", has_type=False),
+        1: _passage("公司去年实现营业收入12亿元。", has_type=True),
+        2: _passage("营业收入同比增长，达到3亿元。", has_type=True),
+    }
+    head = np.array([0, 1, 2])
+    tied = np.array([0.901, 0.895, 0.5])
+    assert _answering_first(head, tied, evidence, analysis).tolist() == [1, 0, 2]
+    apart = np.array([0.95, 0.80, 0.5])
+    assert _answering_first(head, apart, evidence, analysis).tolist() == [0, 1, 2]
+    evidence[1] = _passage("公司去年实现营业收入12亿元。", has_type=True, missing_focus=("营业收入",))
+    assert _answering_first(head, tied, evidence, analysis).tolist() == [0, 1, 2]  # 2 is not tied
+    free_text = analyze("这家公司为什么发展得好？")
+    assert _answering_first(head, tied, evidence, free_text).tolist() == [0, 1, 2]  # any passage can answer
