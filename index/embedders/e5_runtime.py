@@ -42,9 +42,11 @@ class TorchRunner:
     def __init__(self, model_dir: Path, *, device: str, precision: str) -> None:
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as transformers_logging
 
         self._torch = torch
         self.device, self.precision = device, precision
+        transformers_logging.disable_progress_bar()  # "Loading weights" would sit above the build's own bars
         self._model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).to(device).eval()
         self.description = f"torch-{precision}@{device}"
 
