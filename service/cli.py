@@ -31,15 +31,33 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from index.build import build_index
+    from index.live import update_index
     from index.threads import apply, build_plan
     from service.engine import passage_embedder
 
     settings = _settings(args)
     apply(build_plan())  # every core to this build, before the encoder is made
+    embedder = passage_embedder(settings)
+    # An index that can take changes gets only the added, edited and removed files.
+    changed = update_index(
+        data_dir=settings.data_dir,
+        embedder=embedder,
+        docs_dir=args.directory or settings.docs_dir,
+        chunking=settings.chunking(),
+        show_progress=not args.quiet,
+        late_chunking=settings.late_chunking,
+    )
+    if changed is not None:
+        print(
+            f"updated {changed.build_dir.name}: {changed.documents} documents, {changed.chunks} chunks;"
+            f" added or changed {changed.added}, removed {changed.removed}"
+            f" ({changed.timings_s.get('total', 0.0):.1f} s)"
+        )
+        return 0
     report = build_index(
         docs_dir=args.directory or settings.docs_dir,
         data_dir=settings.data_dir,
-        embedder=passage_embedder(settings),
+        embedder=embedder,
         chunking=settings.chunking(),
         carry_over="upload",  # documents added through the API or `policyqa add` stay
         show_progress=not args.quiet,

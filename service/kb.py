@@ -2,9 +2,11 @@
 
 An upload is read and checked in the request (so bad input is a 4xx and
 changes nothing); the embedding runs in a worker thread while the service
-keeps answering from the current build. Each change writes a new build that
-carries over every other document with its vectors, then switches to it:
-a crash leaves the previous build in place, and the change can be retried.
+keeps answering from the current build. Each change writes one small
+segment (what was added) and tombstones (what was removed) into a new
+generation of the index and switches to it (``index/live.py``): a crash
+leaves the previous generation in place, and the change can be retried.
+Segments are merged in the background (``index/merge.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
-from index.build import build_index, clean_document, content_hash
+from index.build import clean_document, content_hash
 from index.documents import SourceDocument, doc_id_for
 from index.embedders import Embedder
 from index.errors import InvalidInputError, NotFoundError, PolicyQAError
+from index.live import change_index
 from index.readers import read_bytes
 from service.engine import QAEngine, passage_embedder
 
@@ -300,15 +303,13 @@ class KnowledgeBase:
             job.progress = round(0.95 * done / max(total, 1), 3)
             job.message = _joined(job.read_summary, f"embedded {done} of {total} passages")
 
-        report = build_index(
+        report = change_index(
             sources=sources,
             data_dir=settings.data_dir,
             embedder=self._passage_embedder(),
             chunking=settings.chunking(),
             late_chunking=settings.late_chunking,
-            carry_over=True,
             remove=remove or set(),
-            show_progress=False,
             on_progress=progress,
         )
         job.embedded_passages = report.embedded_passages

@@ -217,6 +217,13 @@ class SqliteCatalogue:
         found = tuple(span[2] if len(span) > 2 else None for span in spans)
         return found if any(c is not None for c in found) else ()
 
+    def doc_ids(self) -> list[str]:
+        return [row[0] for row in self._connection().execute("SELECT doc_id FROM documents")]
+
+    def doc_ids_with_content_hash(self, digest: str) -> list[str]:
+        rows = self._connection().execute("SELECT doc_id FROM documents WHERE content_hash = ?", (digest,))
+        return [row[0] for row in rows]
+
     def find_by_content_hash(self, digest: str) -> DocumentRecord | None:
         row = self._connection().execute("SELECT doc_id FROM documents WHERE content_hash = ?", (digest,)).fetchone()
         return self.document(row[0]) if row else None

@@ -2,7 +2,8 @@
 
 The answer composer reads a dozen rows per question, so a million chunks'
 worth of sentences (gigabytes) stays on disk and in the page cache instead of
-in the server's heap. Sentence ids are dense from 1, so row = id - 1.
+in the server's heap. A segment's sentence ids are dense from its ``first_id``
+(1 for a whole build), so row = id - first_id.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import numpy as np
 
 
 class SentenceVectorStore:
-    def __init__(self, matrix: np.ndarray) -> None:
+    def __init__(self, matrix: np.ndarray, first_id: int = 1) -> None:
         self._matrix = matrix
+        self.first_id = first_id
 
     @staticmethod
     def create(path: Path, count: int, dimension: int) -> np.ndarray:
@@ -22,8 +24,8 @@ class SentenceVectorStore:
         return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dimension))
 
     @classmethod
-    def load(cls, path: Path) -> SentenceVectorStore:
-        return cls(np.load(path, mmap_mode="r"))
+    def load(cls, path: Path, *, first_id: int = 1) -> SentenceVectorStore:
+        return cls(np.load(path, mmap_mode="r"), first_id)
 
     @property
     def dimension(self) -> int:
@@ -34,6 +36,7 @@ class SentenceVectorStore:
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
-        if len(ids) and (ids.min() < 1 or ids.max() > self.count()):
-            raise KeyError(f"sentence ids outside 1..{self.count()}")
-        return np.asarray(self._matrix[ids - 1], dtype=np.float32)
+        first, last = self.first_id, self.first_id + self.count() - 1
+        if len(ids) and (ids.min() < first or ids.max() > last):
+            raise KeyError(f"sentence ids outside {first}..{last}")
+        return np.asarray(self._matrix[ids - first], dtype=np.float32)
