@@ -129,7 +129,9 @@ def _as_source(index, doc_id: str) -> SourceDocument:
 
 def _keyed(index, hits) -> dict[tuple[str, int], float]:
     records = {c.chunk_id: c for c in index.catalogue.chunks(hits.ids.tolist())}
-    return {(records[i].doc_id, records[i].ordinal): float(s) for i, s in zip(hits.ids.tolist(), hits.scores)}
+    return {
+        (records[i].doc_id, records[i].ordinal): float(s) for i, s in zip(hits.ids.tolist(), hits.scores, strict=True)
+    }
 
 
 def test_ingest_touches_only_changed_files(data_dir, embedder, tmp_path):
