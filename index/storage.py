@@ -110,10 +110,12 @@ def write_generation(data_dir: Path, manifest: IndexManifest) -> Path:
     build_dir = new_build_dir(data_dir)
     manifest = manifest.model_copy(update={"build_id": build_dir.name})
     path = build_dir / MANIFEST_FILE
-    with path.open("w", encoding="utf-8") as handle:
+    temporary = path.with_name(MANIFEST_FILE + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
         handle.write(manifest.model_dump_json(indent=2))
         handle.flush()
         os.fsync(handle.fileno())
+    os.replace(temporary, path)  # a manifest is there whole or not at all
     switch_current(data_dir, build_dir)
     prune_builds(data_dir)
     return build_dir
@@ -140,18 +142,27 @@ def write_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _generation_dirs(data_dir: Path) -> list[Path]:
+def generation_dirs(data_dir: Path) -> list[Path]:
     root = index_root(data_dir)
     dirs = [p for p in root.iterdir() if p.is_dir() and p.name != seg.SEGMENTS_DIR] if root.exists() else []
     return sorted(dirs, reverse=True)
 
 
+def orphaned_generations(data_dir: Path) -> list[Path]:
+    """Generations newer than the current one: written, but a crash came before CURRENT was switched.
+    (Every switch is made under the write lock, so under it none is in the making.)"""
+    current = current_build_dir(data_dir)
+    return [p for p in generation_dirs(data_dir) if current is not None and p.name > current.name]
+
+
 def remove_unfinished_builds(data_dir: Path) -> list[Path]:
     """Generations without a manifest and segments without segment.json: what a crash left.
 
-    Call under the write lock. A merge's segments are left to the merger.
+    Also generations never made current. Call under the write lock. A merge's segments are left to
+    the merger.
     """
-    unfinished = [p for p in _generation_dirs(data_dir) if not (p / MANIFEST_FILE).exists()]
+    unfinished = [p for p in generation_dirs(data_dir) if not (p / MANIFEST_FILE).exists()]
+    unfinished += orphaned_generations(data_dir)
     for path in unfinished:
         logger.warning("removing unfinished build %s", path.name)
         shutil.rmtree(path, ignore_errors=True)
@@ -168,7 +179,7 @@ def prune_builds(data_dir: Path, *, keep: int = 2) -> list[Path]:
     operator rolling back, finds it intact. Call under the write lock.
     """
     current = current_build_dir(data_dir)
-    builds = [p for p in _generation_dirs(data_dir) if (p / MANIFEST_FILE).exists()]
+    builds = [p for p in generation_dirs(data_dir) if (p / MANIFEST_FILE).exists()]
     removed = [p for p in builds[keep:] if p != current]
     for path in removed:
         shutil.rmtree(path, ignore_errors=True)

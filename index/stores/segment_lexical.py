@@ -180,3 +180,43 @@ class SegmentedLexicalStore:
 
     def nbytes(self) -> int:
         return sum(s.postings.nbytes() for s in self.segments) + sum(n.nbytes for n in self._norms)
+
+
+def merge_postings(parts: list[tuple[SegmentPostings, np.ndarray | None]], path: Path) -> int:
+    """Write the live rows of several segments (ascending chunk ids, in this order) as one segment's
+    postings, in ``Bm25LexicalStore``'s file format; each part is (postings, live-row mask or None).
+    The number of rows written."""
+    vocabulary: dict[str, int] = {}
+    row_ids, lengths, rows, terms, tfs = [], [], [], [], []
+    offset = 0
+    for postings, live in parts:
+        n_rows = len(postings.row_ids)
+        live = np.ones(n_rows, dtype=bool) if live is None else live
+        new_row = np.cumsum(live) - 1 + offset  # a live row's number in the merged segment
+        to_global = np.array([vocabulary.setdefault(t, len(vocabulary)) for t in postings.terms], dtype=np.int32)
+        local_terms = np.repeat(np.arange(len(postings.terms), dtype=np.int32), np.diff(postings.pointers))
+        keep = live[postings.rows]
+        rows.append(new_row[postings.rows[keep]].astype(np.int32))
+        terms.append(to_global[local_terms[keep]] if len(to_global) else local_terms[keep])
+        tfs.append(postings.tfs[keep])
+        row_ids.append(postings.row_ids[live])
+        lengths.append(postings.lengths[live])
+        offset += int(live.sum())
+    k1, b = (parts[0][0].k1, parts[0][0].b) if parts else (1.2, 0.75)
+    all_terms = np.concatenate(terms) if terms else np.zeros(0, np.int32)
+    order = np.argsort(all_terms, kind="stable")  # rows stay ascending within a term
+    pointers = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(all_terms, minlength=len(vocabulary)), out=pointers[1:])
+    with Path(path).open("wb") as handle:
+        np.savez(
+            handle,
+            version=np.array(FORMAT_VERSION),
+            params=np.array([k1, b]),
+            terms=np.frombuffer("\n".join(vocabulary).encode("utf-8"), dtype=np.uint8),
+            row_ids=np.concatenate(row_ids).astype(np.int64) if row_ids else np.zeros(0, np.int64),
+            lengths=np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, np.int32),
+            pointers=pointers,
+            rows=(np.concatenate(rows) if rows else np.zeros(0, np.int32))[order],
+            tfs=(np.concatenate(tfs) if tfs else np.zeros(0, np.uint16)).astype(np.uint16)[order],
+        )
+    return offset

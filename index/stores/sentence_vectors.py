@@ -3,7 +3,9 @@
 The answer composer reads a dozen rows per question, so a million chunks'
 worth of sentences (gigabytes) stays on disk and in the page cache instead of
 in the server's heap. A segment's sentence ids are dense from its ``first_id``
-(1 for a whole build), so row = id - first_id.
+(1 for a whole build), so row = id - first_id. A merged segment keeps its
+sentences' ids, which have gaps where deleted documents' were: it stores them
+beside the matrix (``ids_path``), and a row is found by ``searchsorted``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import numpy as np
 
 
 class SentenceVectorStore:
-    def __init__(self, matrix: np.ndarray, first_id: int = 1) -> None:
+    def __init__(self, matrix: np.ndarray, first_id: int = 1, ids: np.ndarray | None = None) -> None:
         self._matrix = matrix
         self.first_id = first_id
+        self._ids = ids  # sorted int64 sentence ids, one per row; None when dense from first_id
 
     @staticmethod
     def create(path: Path, count: int, dimension: int) -> np.ndarray:
@@ -25,7 +28,13 @@ class SentenceVectorStore:
 
     @classmethod
     def load(cls, path: Path, *, first_id: int = 1) -> SentenceVectorStore:
-        return cls(np.load(path, mmap_mode="r"), first_id)
+        ids_path = cls.ids_path(path)
+        ids = np.load(ids_path) if ids_path.exists() else None
+        return cls(np.load(path, mmap_mode="r"), first_id, ids)
+
+    @staticmethod
+    def ids_path(path: Path) -> Path:
+        return Path(path).with_name(Path(path).stem + "-ids.npy")
 
     @property
     def dimension(self) -> int:
@@ -36,6 +45,11 @@ class SentenceVectorStore:
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
+        if self._ids is not None:
+            rows = np.minimum(np.searchsorted(self._ids, ids), max(len(self._ids) - 1, 0))
+            if len(ids) and (len(self._ids) == 0 or np.any(self._ids[rows] != ids)):
+                raise KeyError("sentence ids not in this store")
+            return np.asarray(self._matrix[rows], dtype=np.float32)
         first, last = self.first_id, self.first_id + self.count() - 1
         if len(ids) and (ids.min() < first or ids.max() > last):
             raise KeyError(f"sentence ids outside {first}..{last}")
