@@ -11,6 +11,7 @@ removed by the next writer).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -53,6 +54,7 @@ class ChangeReport:
     embedded_passages: int = 0
     segment_id: str | None = None  # the segment written for the added documents
     rebuilt: bool = False  # the index could not take a change (other format or settings): rebuilt whole
+    unchanged: int = 0  # for an ingest: corpus documents left as they were
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -220,6 +222,8 @@ def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **option
         catalogue.close()
     if not changes.changed and not changes.removed:
         counts = manifest.counts
-        return ChangeReport(build_dir, counts["documents"], counts["chunks"], counts.get("sentences", 0), 0, 0)
-    return change_index(data_dir=data_dir, embedder=embedder, sources=changes.changed, remove=changes.removed,
-                        **options)  # fmt: skip
+        return ChangeReport(build_dir, counts["documents"], counts["chunks"], counts.get("sentences", 0), 0, 0,
+                            unchanged=changes.unchanged)  # fmt: skip
+    report = change_index(data_dir=data_dir, embedder=embedder, sources=changes.changed, remove=changes.removed,
+                          **options)  # fmt: skip
+    return dataclasses.replace(report, unchanged=changes.unchanged)

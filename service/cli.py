@@ -50,7 +50,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if changed is not None:
         print(
             f"updated {changed.build_dir.name}: {changed.documents} documents, {changed.chunks} chunks;"
-            f" added or changed {changed.added}, removed {changed.removed}"
+            f" embedded {changed.added} (added or changed), removed {changed.removed}, reused {changed.unchanged}"
             f" ({changed.timings_s.get('total', 0.0):.1f} s)"
         )
         return 0
@@ -186,6 +186,22 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from index.merge import merge_segments
+
+    settings = _settings(args)
+    merged = 0
+    while report := merge_segments(settings.data_dir, full=args.full):
+        merged += 1
+        print(f"merged {len(report.merged)} segments into {report.segment_id}: {report.chunks} chunks,"
+              f" {report.dropped_chunks} deleted chunks dropped ({report.timings_s['total']:.1f} s)")  # fmt: skip
+        if args.full:
+            break
+    if not merged:
+        print("nothing to merge")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
     parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
@@ -218,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="remove documents from the index")
     remove.add_argument("doc_ids", nargs="+")
     remove.set_defaults(func=cmd_remove)
+
+    merging = sub.add_parser("merge", help="merge the index's segments now (the service merges by itself)")
+    merging.add_argument("--full", action="store_true", help="merge every segment into one")
+    merging.set_defaults(func=cmd_merge)
 
     evaluation = sub.add_parser("eval", help="measure retrieval and answer quality")
     evaluation.add_argument("--dataset", type=Path, help="a BEIR-layout directory (default: the gold set)")

@@ -11,9 +11,11 @@ Segments are merged in the background (``index/merge.py``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import os
 import queue
 import resource
 import secrets
@@ -30,6 +32,7 @@ from index.documents import SourceDocument, doc_id_for
 from index.embedders import Embedder
 from index.errors import InvalidInputError, NotFoundError, PolicyQAError
 from index.live import change_index
+from index.merge import merge_segments
 from index.readers import read_bytes
 from service.engine import QAEngine, passage_embedder
 
@@ -199,6 +202,7 @@ class KnowledgeBase:
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
+        self._merger: threading.Thread | None = None
         self._worker = threading.Thread(target=self._work, name="policyqa-kb", daemon=True)
         self._worker.start()
 
@@ -316,6 +320,33 @@ class KnowledgeBase:
         built = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"
         job.message = _joined(job.read_summary, built)
         self.engine.reload()
+        self._schedule_merge()
+
+    def _schedule_merge(self) -> None:
+        """Merge segments in a thread of its own: changes and questions go on meanwhile."""
+        with self._lock:
+            if self._merger is not None and self._merger.is_alive():
+                return  # it plans again after each merge, so it sees this change too
+            self._merger = threading.Thread(target=self._merge, name="policyqa-merge", daemon=True)
+            self._merger.start()
+
+    def _merge(self) -> None:
+        with contextlib.suppress(OSError):  # below the requests' threads, where the OS allows it
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        while True:
+            try:
+                report = merge_segments(self.engine.settings.data_dir)
+            except Exception:  # the merged segments stay in service; the next change tries again
+                logger.exception("merging segments failed")
+                return
+            if report is None:
+                return
+            self.engine.reload()
+
+    def wait_for_merges(self, timeout: float = 600.0) -> None:
+        merger = self._merger
+        if merger is not None:
+            merger.join(timeout)
 
     def _passage_embedder(self) -> Embedder:
         if self._embedder is None:
