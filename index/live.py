@@ -124,7 +124,17 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
     next_ids = (manifest.next_chunk_id, manifest.next_sentence_id)
     if sources:
         prepared, _, tokens = prepare_all(sources, None, chunking, options)
-        info, _ = write_segment(data_dir, prepared, tokens, embedder, None, options, timings, first_ids=next_ids)
+        info, _ = write_segment(
+            data_dir,
+            prepared,
+            tokens,
+            embedder,
+            None,
+            options,
+            timings,
+            first_ids=next_ids,
+            agreement=manifest.query_embedders,
+        )  # measured once, for the whole index
         embedded = int(timings.pop("embedded_inputs"))
         infos.append(info)
         added = (info.chunks, info.end_sentence - info.first_sentence)
