@@ -142,6 +142,7 @@ def _write_merged(data_dir: Path, merged: list[seg.SegmentInfo], seen: dict[str,
         )  # fmt: skip
         chunk_ids = np.array(catalogue.all_chunk_ids(), dtype=np.int64)
         sentence_ids = np.array(catalogue.all_sentence_ids(), dtype=np.int64)
+        catalogue.compact()
         catalogue.close()
         timings["catalogue"] = time.perf_counter() - mark
 
@@ -176,7 +177,8 @@ def _write_merged(data_dir: Path, merged: list[seg.SegmentInfo], seen: dict[str,
         segment_id=segment_dir.name,
         first_chunk=merged[0].first_chunk,
         end_chunk=merged[-1].end_chunk,
-        first_sentence=min(s.first_sentence for s in merged),
+        # Dense ids are read as row = id - first_sentence, so the range then starts at the first one kept.
+        first_sentence=int(sentence_ids[0]) if _dense(sentence_ids) else min(s.first_sentence for s in merged),
         end_sentence=max(s.end_sentence for s in merged),
         documents=documents,
         chunks=len(chunk_ids),
@@ -204,7 +206,12 @@ def _copy_sentences(path: Path, sources: list[seg.Segment], ids: np.ndarray) -> 
             matrix[at : at + len(batch)] = s.sentence_vectors.vectors(batch)
             at += len(batch)
     matrix.flush()
-    np.save(SentenceVectorStore.ids_path(path), ids)
+    if not _dense(ids):  # gaps where deleted sentences were: the rows need their ids
+        np.save(SentenceVectorStore.ids_path(path), SentenceVectorStore.runs_of(ids))
+
+
+def _dense(ids: np.ndarray) -> bool:
+    return len(ids) > 0 and int(ids[-1] - ids[0]) + 1 == len(ids)
 
 
 def _switch(data_dir: Path, merged: list[seg.SegmentInfo], seen: dict[str, seg.Tombstone], info: seg.SegmentInfo):

@@ -185,6 +185,10 @@ class SqliteCatalogue:
             self._connection().execute("DETACH DATABASE source")
         return copied
 
+    def compact(self) -> None:
+        """Rewrite the file without free space (after a bulk copy)."""
+        self._connection().execute("VACUUM")
+
     def all_chunk_ids(self) -> list[int]:
         return [row[0] for row in self._connection().execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
 

@@ -204,9 +204,17 @@ def merge_postings(parts: list[tuple[SegmentPostings, np.ndarray | None]], path:
         offset += int(live.sum())
     k1, b = (parts[0][0].k1, parts[0][0].b) if parts else (1.2, 0.75)
     all_terms = np.concatenate(terms) if terms else np.zeros(0, np.int32)
+    # Terms only the dropped rows held are dropped too: the merged file is what a build of its rows writes.
+    df = np.bincount(all_terms, minlength=len(vocabulary))
+    kept = np.flatnonzero(df)
+    renumber = np.full(len(vocabulary), -1, dtype=np.int32)
+    renumber[kept] = np.arange(len(kept), dtype=np.int32)
+    all_terms = renumber[all_terms]
+    words = list(vocabulary)
+    vocabulary = {words[i]: n for n, i in enumerate(kept.tolist())}
     order = np.argsort(all_terms, kind="stable")  # rows stay ascending within a term
     pointers = np.zeros(len(vocabulary) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(all_terms, minlength=len(vocabulary)), out=pointers[1:])
+    np.cumsum(df[kept], out=pointers[1:])
     with Path(path).open("wb") as handle:
         np.savez(
             handle,
