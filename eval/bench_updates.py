@@ -6,7 +6,8 @@ sees it; add ten small documents (ten delta segments) and compare search
 latency with the merged index; run a full merge while searching, for search
 p50/p99 during the merge against idle. Searches are hybrid
 ``Retriever.search`` calls with the questions' vectors computed beforehand,
-so the figures are the index's, not the encoder's. The directory is left
+so the figures are the index's, not the encoder's; FAISS searches on one thread and the
+merge runs at a lower OS priority, as in the service. The directory is left
 merged and servable.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from index.clean import normalize_for_matching
 from index.documents import SourceDocument
 from index.live import change_index
-from index.merge import merge_segments
+from index.merge import lower_priority, merge_segments
 from index.search import Retriever
 from index.storage import load_index
 
@@ -66,14 +67,19 @@ def _p(times: list[float], q: float) -> float:
 
 
 def measure_updates(data_dir: Path, embedder, questions: list[str], seed_texts: list[str]) -> dict:
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # as the service searches (service/engine.py): tiny segments cost no thread wake-ups
     queries = _KnownQuestions(embedder, [normalize_for_matching(q) for q in questions])
 
     def load(reuse=None):
         return load_index(data_dir, embedder_name=embedder.name, dimension=embedder.dimension, reuse=reuse)
 
     index = load()
+    _latencies(Retriever(index, queries), questions, 1)  # warm-up: pages, caches
     idle = _latencies(Retriever(index, queries), questions, 2)
     document = ten_page_document(seed_texts)
+    embedder.embed_passages([p[:300] for p in document.pages[:4]])  # warm-up: a server has embedded before
     before_chunks = index.catalogue.count()
     started = time.perf_counter()
     added = change_index(data_dir=data_dir, embedder=embedder, sources=[document])
@@ -101,7 +107,12 @@ def measure_updates(data_dir: Path, embedder, questions: list[str], seed_texts: 
     index = load(index)
 
     during, merge_report = [], {}
-    merging = threading.Thread(target=lambda: merge_report.update(r=merge_segments(data_dir, full=True)))
+
+    def merge() -> None:
+        lower_priority()  # as the service's merger runs
+        merge_report.update(r=merge_segments(data_dir, full=True))
+
+    merging = threading.Thread(target=merge)
     retriever = Retriever(index, queries)
     started = time.perf_counter()
     merging.start()

@@ -11,11 +11,9 @@ Segments are merged in the background (``index/merge.py``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import multiprocessing
-import os
 import queue
 import resource
 import secrets
@@ -32,7 +30,7 @@ from index.documents import SourceDocument, doc_id_for
 from index.embedders import Embedder
 from index.errors import InvalidInputError, NotFoundError, PolicyQAError
 from index.live import change_index
-from index.merge import merge_segments
+from index.merge import lower_priority, merge_segments
 from index.readers import read_bytes
 from service.engine import QAEngine, passage_embedder
 
@@ -331,8 +329,7 @@ class KnowledgeBase:
             self._merger.start()
 
     def _merge(self) -> None:
-        with contextlib.suppress(OSError):  # below the requests' threads, where the OS allows it
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        lower_priority()  # below the requests' threads
         while True:
             try:
                 report = merge_segments(self.engine.settings.data_dir)
