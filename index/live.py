@@ -139,11 +139,7 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
         infos.append(info)
         added = (info.chunks, info.end_sentence - info.first_sentence)
         next_ids = (info.end_chunk, info.end_sentence)
-    counts = dict(manifest.counts)
-    counts["documents"] = counts.get("documents", 0) + len(sources) - dropped[0]
-    counts["chunks"] = counts.get("chunks", 0) + added[0] - dropped[1]
-    counts["sentences"] = counts.get("sentences", 0) + added[1] - dropped[2]
-    counts["embedded_documents"] = len(sources)
+    counts = _counts(manifest.counts, (len(sources), *added), dropped)
     timings["total"] = time.perf_counter() - started
     new = manifest.model_copy(
         update={
@@ -162,6 +158,15 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
         build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(sources), dropped[0], embedded,
         infos[-1].segment_id if sources else None, timings_s=timings,
     )  # fmt: skip
+
+
+def _counts(before: dict[str, int], added: tuple[int, int, int], dropped: tuple[int, int, int]) -> dict[str, int]:
+    """Live documents, chunks and sentences after adding and dropping (each a triple in that order)."""
+    counts = dict(before)
+    for key, plus, minus in zip(("documents", "chunks", "sentences"), added, dropped, strict=True):
+        counts[key] = counts.get(key, 0) + plus - minus
+    counts["embedded_documents"] = added[0]
+    return counts
 
 
 def catalogue_view(data_dir: Path, manifest: storage.IndexManifest) -> SegmentedCatalogue:

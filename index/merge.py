@@ -24,6 +24,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +91,16 @@ def plan_merge(
 
 
 def merge_segments(
-    data_dir: Path, *, full: bool = False, exact_max: int = EXACT_MAX, run: tuple[int, int] | None = None
+    data_dir: Path,
+    *,
+    full: bool = False,
+    exact_max: int = EXACT_MAX,
+    run: tuple[int, int] | None = None,
+    reuse: Iterable[seg.Segment] = (),
 ) -> MergeReport | None:
     """Merge what the policy picks (``full``: every segment into one); None when nothing needed it,
-    or when the index changed under the merge so that its run is no longer listed."""
+    or when the index changed under the merge so that its run is no longer listed. Segments in
+    ``reuse`` (the service's, already loaded) are read from memory instead of opened again."""
     with seg.merge_lock(data_dir):
         _remove_merge_leftovers(data_dir)
         build_dir = storage.current_build_dir(data_dir)
@@ -109,7 +116,7 @@ def merge_segments(
         started = time.perf_counter()
         merged = manifest.segments[run[0] : run[1]]
         seen = {s.segment_id: manifest.tombstones.get(s.segment_id, seg.Tombstone()) for s in merged}
-        info, timings = _write_merged(data_dir, merged, seen, exact_max)
+        info, timings = _write_merged(data_dir, merged, seen, exact_max, reuse)
         with storage.write_lock(data_dir):
             committed = _switch(data_dir, merged, seen, info)
         timings["total"] = time.perf_counter() - started
@@ -136,51 +143,34 @@ def _remove_merge_leftovers(data_dir: Path) -> None:
     seg.remove_segments(data_dir, keep=keep, merges=True)
 
 
-def _write_merged(data_dir: Path, merged: list[seg.SegmentInfo], seen: dict[str, seg.Tombstone], exact_max: int):
+def _write_merged(data_dir: Path, merged, seen: dict[str, seg.Tombstone], exact_max: int, reuse=()):
+    """The merged segment, finished (its info, stage timings); segments in ``reuse`` are read as loaded."""
     timings: dict[str, float] = {}
     segment_dir = seg.new_segment_dir(data_dir, prefix=seg.MERGE_PREFIX)
-    sources = [seg.open_segment(data_dir, info) for info in merged]
+    reuse = list(reuse)
+    sources = seg.open_segments(data_dir, merged, reuse)
     try:
         mark = time.perf_counter()
-        catalogue = SqliteCatalogue(segment_dir / seg.CATALOGUE_FILE, bulk=True)
-        documents = sum(
-            catalogue.add_from(seg.segments_root(data_dir) / s.segment_id / seg.CATALOGUE_FILE,
-                               exclude=seen[s.segment_id].doc_ids)
-            for s in sources
-        )  # fmt: skip
-        chunk_ids = np.array(catalogue.all_chunk_ids(), dtype=np.int64)
-        sentence_ids = np.array(catalogue.all_sentence_ids(), dtype=np.int64)
-        catalogue.compact()
-        catalogue.close()
+        documents, chunk_ids, sentence_ids = _copy_catalogues(data_dir, segment_dir, sources, seen)
         timings["catalogue"] = time.perf_counter() - mark
-
         mark = time.perf_counter()
         vectors = np.concatenate([_owned(s.vectors, s.info, chunk_ids) for s in sources])
         store = FaissVectorStore.build(chunk_ids, vectors, exact_max=exact_max)
         store.save(segment_dir / seg.VECTORS_FILE)
         timings["vectors"] = time.perf_counter() - mark
-
         mark = time.perf_counter()
         _copy_sentences(segment_dir / seg.SENTENCES_FILE, sources, sentence_ids)
         timings["sentences"] = time.perf_counter() - mark
-
         mark = time.perf_counter()
-        parts = []
-        for s in sources:
-            dead = s.postings.rows_of(seen[s.segment_id].chunk_ids)
-            live = None
-            if len(dead):
-                live = np.ones(len(s.postings.row_ids), dtype=bool)
-                live[dead] = False
-            parts.append((s.postings, live))
-        merge_postings(parts, segment_dir / seg.LEXICAL_FILE)
+        merge_postings([_live_postings(s, seen) for s in sources], segment_dir / seg.LEXICAL_FILE)
         timings["lexical"] = time.perf_counter() - mark
     except BaseException:
         shutil.rmtree(segment_dir, ignore_errors=True)
         raise
     finally:
         for s in sources:
-            s.close()
+            if all(s is not r for r in reuse):
+                s.close()
     info = seg.SegmentInfo(
         segment_id=segment_dir.name,
         first_chunk=merged[0].first_chunk,
@@ -194,6 +184,30 @@ def _write_merged(data_dir: Path, merged: list[seg.SegmentInfo], seen: dict[str,
     )
     seg.finish_segment(segment_dir, info)
     return info, timings
+
+
+def _copy_catalogues(data_dir: Path, segment_dir: Path, sources: list[seg.Segment], seen):
+    """The live documents' rows, copied in SQL: (documents, chunk ids, sentence ids), ids ascending."""
+    catalogue = SqliteCatalogue(segment_dir / seg.CATALOGUE_FILE, bulk=True)
+    documents = sum(
+        catalogue.add_from(seg.segments_root(data_dir) / s.segment_id / seg.CATALOGUE_FILE,
+                           exclude=seen[s.segment_id].doc_ids)
+        for s in sources
+    )  # fmt: skip
+    chunk_ids = np.array(catalogue.all_chunk_ids(), dtype=np.int64)
+    sentence_ids = np.array(catalogue.all_sentence_ids(), dtype=np.int64)
+    catalogue.compact()
+    catalogue.close()
+    return documents, chunk_ids, sentence_ids
+
+
+def _live_postings(segment: seg.Segment, seen: dict[str, seg.Tombstone]):
+    dead = segment.postings.rows_of(seen[segment.segment_id].chunk_ids)
+    if not len(dead):
+        return segment.postings, None
+    live = np.ones(len(segment.postings.row_ids), dtype=bool)
+    live[dead] = False
+    return segment.postings, live
 
 
 def _owned(vectors: FaissVectorStore, info: seg.SegmentInfo, ids: np.ndarray) -> np.ndarray:

@@ -332,7 +332,7 @@ class KnowledgeBase:
         lower_priority()  # below the requests' threads
         while True:
             try:
-                report = merge_segments(self.engine.settings.data_dir)
+                report = merge_segments(self.engine.settings.data_dir, reuse=self.engine.index.segments)
             except Exception:  # the merged segments stay in service; the next change tries again
                 logger.exception("merging segments failed")
                 return
