@@ -6,6 +6,7 @@ import math
 from collections import Counter
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,3 +129,43 @@ def test_allowed_ids_and_scores_of_given_ids(tmp_path):
     assert store.scores(["a", "b"], allowed_ids=[3, 2]).ids.tolist() == [3]
     scores = store.score(["a"], [4, 3, 1, 2])
     assert scores[0] == 0 and scores[3] == 0 and scores[1] > 0 and scores[2] > 0
+
+
+def test_merged_postings_score_like_the_segments_they_replace(tmp_path):
+    from index.stores.segment_lexical import merge_postings
+
+    rng = np.random.default_rng(3)
+    batches, next_id = [], 1
+    for size in (20, 5, 7):
+        batches.append(
+            {next_id + i: rng.choice(VOCABULARY, size=int(rng.integers(0, 15))).tolist() for i in range(size)}
+        )
+        next_id += size
+    deleted = {2, 3, 21, 30}
+    before = segmented(tmp_path, batches, deleted)
+    parts = []
+    for segment in before.segments:
+        live = np.ones(len(segment.postings.row_ids), dtype=bool)
+        live[segment.dead_rows] = False
+        parts.append((segment.postings, live))
+    assert merge_postings(parts, tmp_path / "merged.npz") == 32 - len(deleted)
+    merged = SegmentPostings.load(tmp_path / "merged.npz")
+    after = SegmentedLexicalStore([LiveSegment(merged, np.zeros(0, np.int64), {})], tokenizer=identity)
+    assert not deleted & set(merged.row_ids.tolist()) and after.count() == before.count()
+    assert all(merged.df(t) > 0 for t in merged.terms)  # terms only deleted rows held are gone
+    for query in (["w0", "w1"], ["w3"], ["w2", "w2", "w7", "w9"]):
+        a, b = before.scores(query), after.scores(query)
+        assert a.ids.tolist() == b.ids.tolist()
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+
+
+def test_sentence_vectors_with_gaps_are_found_by_their_runs():
+    from index.stores.sentence_vectors import SentenceVectorStore
+
+    ids = np.array([3, 4, 5, 9, 10, 15])
+    assert SentenceVectorStore.runs_of(ids).tolist() == [[3, 3, 0], [9, 2, 3], [15, 1, 5]]
+    store = SentenceVectorStore(np.arange(12, dtype=np.float32).reshape(6, 2), 3, SentenceVectorStore.runs_of(ids))
+    assert store.vectors(np.array([15, 3, 9, 5]))[:, 0].tolist() == [10.0, 0.0, 6.0, 4.0]
+    for missing in (2, 6, 11, 16):
+        with pytest.raises(KeyError):
+            store.vectors(np.array([missing]))
