@@ -17,7 +17,6 @@ it for good.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import secrets
 import shutil
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from index.locks import file_lock
 from index.stores.catalogue import SqliteCatalogue
 from index.stores.segment_lexical import SegmentPostings
 from index.stores.sentence_vectors import SentenceVectorStore
@@ -93,19 +93,9 @@ def finish_segment(segment_dir: Path, info: SegmentInfo) -> None:
 
 @contextlib.contextmanager
 def merge_lock(data_dir: Path, *, blocking: bool = True) -> Iterator[bool]:
-    """One merger at a time: an flock on index/.merge.lock; yields whether it was taken."""
-    root = Path(data_dir) / "index"
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".merge.lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """One merger at a time: a lock on index/.merge.lock; yields whether it was taken."""
+    with file_lock(Path(data_dir) / "index" / ".merge.lock", blocking=blocking) as taken:
+        yield taken
 
 
 def remove_segments(data_dir: Path, keep: set[str], *, merges: bool) -> list[str]:

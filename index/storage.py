@@ -8,7 +8,6 @@ DATA_DIR/index/CURRENT                    the build (generation) id being served
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -23,6 +22,7 @@ from pydantic import BaseModel
 
 from index import segments as seg
 from index.errors import IndexFormatError, IndexMismatchError, IndexNotFoundError
+from index.locks import file_lock
 from index.segments import (  # noqa: F401  (the file names, where they were always found)
     CATALOGUE_FILE,
     LEXICAL_FILE,
@@ -131,15 +131,9 @@ def switch_current(data_dir: Path, build_dir: Path) -> None:
 
 @contextlib.contextmanager
 def write_lock(data_dir: Path) -> Iterator[None]:
-    """One writer at a time across processes (the server's jobs, the CLI): an flock on index/.lock."""
-    root = index_root(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """One writer at a time across processes (the server's jobs, the CLI): a lock on index/.lock."""
+    with file_lock(index_root(data_dir) / ".lock"):
+        yield
 
 
 def generation_dirs(data_dir: Path) -> list[Path]:
