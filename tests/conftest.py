@@ -129,3 +129,27 @@ def server(seed_data_dir) -> Iterator[str]:
 def client(server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=30.0) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory) -> Iterator[str]:
+    """A real ``milvus-lite server`` on a free port, polled until it accepts connections."""
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("milvus")
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        ["milvus-lite", "server", "--data-dir", str(data_dir / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"milvus-lite server exited early:\n{(data_dir / 'server.log').read_text()}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=15)
+    log.close()

@@ -5,6 +5,7 @@ import math
 import re
 import sqlite3
 import threading
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,11 +54,29 @@ def _unit_vectors(n: int, dimension: int, seed: int = 0) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+@pytest.fixture(params=["faiss", "milvus"])
+def vector_backend(request):
+    """(new empty store of a dimension, load a saved one): every vector store passes the same contract."""
+    if request.param == "faiss":
+        return FaissVectorStore, FaissVectorStore.load
+    from index.stores.milvus_vectors import MilvusVectorStore
+
+    uri, made = request.getfixturevalue("milvus_uri"), []
+
+    def new(dimension: int) -> MilvusVectorStore:
+        made.append(MilvusVectorStore(dimension, uri=uri, collection=f"contract_{uuid.uuid4().hex}"))
+        return made[-1]
+
+    request.addfinalizer(lambda: [store.drop() for store in made])
+    return new, MilvusVectorStore.load
+
+
 @pytest.fixture
-def vector_store():
+def vector_store(vector_backend):
+    new, _ = vector_backend
     vectors = _unit_vectors(12, 16)
     ids = np.array([5, 900_000_000_001, 17, 3, 42, 8, 77, 1 << 40, 61, 2, 19, 33], dtype=np.int64)
-    store = FaissVectorStore(16)
+    store = new(16)
     store.add(ids, vectors)
     return store, ids, vectors
 
@@ -110,11 +129,11 @@ def test_vectors_returns_stored_rows_in_requested_order(vector_store):
     assert store.vectors(np.zeros(0, np.int64)).shape == (0, 16)
 
 
-def test_vectors_save_load_round_trip(vector_store, tmp_path):
+def test_vectors_save_load_round_trip(vector_store, vector_backend, tmp_path):
     store, ids, vectors = vector_store
     store.delete(np.array([8]))
     store.save(tmp_path / "vectors.faiss")
-    loaded = FaissVectorStore.load(tmp_path / "vectors.faiss")
+    loaded = vector_backend[1](tmp_path / "vectors.faiss")
     assert loaded.dimension == 16 and loaded.count() == store.count() == 11
     for query in _unit_vectors(4, 16, seed=3):
         before, after = store.search(query, 11), loaded.search(query, 11)
@@ -174,8 +193,8 @@ def test_vectors_above_exact_max_get_an_ivf_index_with_calibrated_recall(tmp_pat
     assert loaded.delete(ids[:2]) == 2 and loaded.count() == 5998
 
 
-def test_vectors_k_beyond_count_and_empty_store():
-    store = FaissVectorStore(4)
+def test_vectors_k_beyond_count_and_empty_store(vector_backend):
+    store = vector_backend[0](4)
     for allowed in (None, np.array([1, 2])):
         hits = store.search(np.array([1, 0, 0, 0], np.float32), 10, allowed)
         assert hits.ids.shape == (0,) and hits.ids.dtype == np.int64

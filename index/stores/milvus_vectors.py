@@ -1,0 +1,142 @@
+"""Dense vectors in a Milvus collection: the same verbs as ``FaissVectorStore``, over the network.
+
+Works against a ``milvus-lite server`` (``pip install -e '.[milvus]'``) or a
+Milvus standalone or distributed cluster (``http://host:19530``): one
+collection of ``id`` (INT64, the chunk id) and ``vector`` (FLOAT_VECTOR),
+a FLAT index searched by inner product, strong consistency so that a write
+is seen by the next read from any client. ``save`` writes where the
+collection is, not the vectors: they live in Milvus.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import ConfigurationError
+from index.stores.vectors import VectorHits
+
+ID_FIELD, VECTOR_FIELD = "id", "vector"
+MAX_LIMIT = 16_384  # Milvus's largest top-k
+BATCH_ROWS = 2_000  # rows per insert or query call, well inside the gRPC message limit
+
+
+def _client(uri: str):
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ConfigurationError("the Milvus store needs: pip install -e '.[milvus]'") from exc
+    return MilvusClient(uri=uri)
+
+
+class MilvusVectorStore:
+    """Inner-product search over one Milvus collection, ids kept as given."""
+
+    def __init__(self, dimension: int, *, uri: str, collection: str) -> None:
+        self.dimension, self.uri, self.collection = dimension, uri, collection
+        self._client = _client(uri)
+        if not self._client.has_collection(collection):
+            self._create()
+        self._client.load_collection(collection)
+
+    def _create(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field(ID_FIELD, DataType.INT64, is_primary=True)
+        schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=self.dimension)
+        index = self._client.prepare_index_params()
+        index.add_index(VECTOR_FIELD, index_type="FLAT", metric_type="IP")
+        self._client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong")
+
+    @property
+    def kind(self) -> str:
+        return "milvus-flat"
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store the rows; an id stored before is replaced (upsert)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ValueError(f"expected vectors of dimension {self.dimension}, got {vectors.shape}")
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if ids.shape != (len(vectors),):
+            raise ValueError(f"expected {len(vectors)} ids, got shape {ids.shape}")
+        for at in range(0, len(ids), BATCH_ROWS):
+            rows = [
+                {ID_FIELD: int(i), VECTOR_FIELD: v.tolist()}
+                for i, v in zip(ids[at : at + BATCH_ROWS], vectors[at : at + BATCH_ROWS], strict=True)
+            ]
+            self._client.upsert(self.collection, rows)
+        self._client.flush(self.collection)  # unflushed rows are searched by brute force, many times slower
+
+    def delete(self, ids: np.ndarray) -> int:
+        present = self._present(np.ascontiguousarray(ids, dtype=np.int64))
+        if present:
+            self._client.delete(self.collection, ids=present)
+        return len(present)
+
+    def search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> VectorHits:
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self.dimension:
+            raise ValueError(f"expected a query of dimension {self.dimension}, got {query.shape[0]}")
+        k = min(k, self.count(), MAX_LIMIT)
+        if allowed_ids is not None:
+            k = min(k, len(allowed_ids))
+        if k <= 0:
+            return VectorHits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        found = self._client.search(
+            self.collection, data=[query.tolist()], limit=k, anns_field=VECTOR_FIELD,
+            filter=_id_filter(allowed_ids) if allowed_ids is not None else "",
+            search_params={"metric_type": "IP"},
+        )[0]  # fmt: skip
+        ids = np.array([hit["id"] for hit in found], dtype=np.int64)
+        scores = np.array([hit["distance"] for hit in found], dtype=np.float32)
+        order = np.argsort(-scores, kind="stable")
+        return VectorHits(ids[order], scores[order])
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of the given ids, in their order (each id must be present)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        by_id = {}
+        for at in range(0, len(ids), BATCH_ROWS):
+            part = ids[at : at + BATCH_ROWS]
+            for row in self._client.query(self.collection, filter=_id_filter(part), output_fields=[VECTOR_FIELD]):
+                by_id[int(row[ID_FIELD])] = row[VECTOR_FIELD]
+        missing = [int(i) for i in ids if int(i) not in by_id]
+        if missing:
+            raise KeyError(f"ids not stored: {missing[:5]}")
+        return np.array([by_id[int(i)] for i in ids], dtype=np.float32)
+
+    def count(self) -> int:
+        rows = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def nbytes(self) -> int:
+        return 0  # held by Milvus, not by this process
+
+    def save(self, path: Path) -> None:
+        pointer = {"uri": self.uri, "collection": self.collection, "dimension": self.dimension}
+        Path(path).write_text(json.dumps(pointer), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> MilvusVectorStore:
+        pointer = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(int(pointer["dimension"]), uri=pointer["uri"], collection=pointer["collection"])
+
+    def drop(self) -> None:
+        self._client.drop_collection(self.collection)
+
+    def _present(self, ids: np.ndarray) -> list[int]:
+        present: list[int] = []
+        for at in range(0, len(ids), BATCH_ROWS):
+            part = _id_filter(ids[at : at + BATCH_ROWS])
+            present += [int(row[ID_FIELD]) for row in self._client.query(self.collection, filter=part)]
+        return present
+
+
+def _id_filter(ids: np.ndarray) -> str:
+    return f"{ID_FIELD} in [{','.join(str(int(i)) for i in ids)}]"
