@@ -243,8 +243,25 @@ def test_tokenize_drops_stopwords_and_punctuation():
 # -- Bm25LexicalStore ---------------------------------------------------------
 
 
-def _lexical(ids, texts) -> Bm25LexicalStore:
-    store = Bm25LexicalStore()
+@pytest.fixture(params=["local", "milvus"])
+def lexical_backend(request):
+    """(new empty store with k1/b, load a saved one): every lexical store passes the same contract."""
+    if request.param == "local":
+        return Bm25LexicalStore, Bm25LexicalStore.load
+    from index.stores.milvus_lexical import MilvusLexicalStore
+
+    uri, made = request.getfixturevalue("milvus_uri"), []
+
+    def new(**params) -> MilvusLexicalStore:
+        made.append(MilvusLexicalStore(uri=uri, name=f"contract_{uuid.uuid4().hex}", **params))
+        return made[-1]
+
+    request.addfinalizer(lambda: [store.drop() for store in made])
+    return new, MilvusLexicalStore.load
+
+
+def _lexical(ids, texts, new=Bm25LexicalStore):
+    store = new()
     store.add(ids, texts)
     return store
 
@@ -280,8 +297,9 @@ def test_corpus_sentences_are_real_and_varied():
     assert all(len(tokenize(s)) >= 3 for s in SENTENCES)
 
 
-def test_lexical_matches_reference_bm25():
-    store = _lexical(IDS, SENTENCES)
+def test_lexical_matches_reference_bm25(lexical_backend):
+    new, load = lexical_backend
+    store = _lexical(IDS, SENTENCES, new)
     docs = {i: tokenize(s) for i, s in zip(IDS, SENTENCES, strict=True)}
     matched_queries = 0
     for query in QUERIES:
@@ -298,8 +316,9 @@ def test_lexical_matches_reference_bm25():
     assert Counter(tokenize(QUERIES[5]))["人大"] == 2  # the repeated-term query really repeats a term
 
 
-def test_lexical_reference_with_other_parameters():
-    store = Bm25LexicalStore(k1=1.6, b=0.3)
+def test_lexical_reference_with_other_parameters(lexical_backend):
+    new, load = lexical_backend
+    store = new(k1=1.6, b=0.3)
     store.add(IDS, SENTENCES)
     docs = {i: tokenize(s) for i, s in zip(IDS, SENTENCES, strict=True)}
     for query in QUERIES[:4]:
@@ -309,8 +328,9 @@ def test_lexical_reference_with_other_parameters():
         assert all(got[i] == pytest.approx(s, abs=1e-5) for i, s in reference.items())
 
 
-def test_lexical_add_search_count():
-    store = Bm25LexicalStore()
+def test_lexical_add_search_count(lexical_backend):
+    new, load = lexical_backend
+    store = new()
     assert store.count() == 0
     empty = store.search("乡镇改革", 10)
     assert empty.ids.shape == (0,) and empty.ids.dtype == np.int64 and empty.scores.dtype == np.float32
@@ -327,14 +347,15 @@ def test_lexical_add_search_count():
     assert len(store.search("的？", 10).ids) == 0  # nothing left after stopwords
 
 
-def test_lexical_delete_equals_store_built_without_it():
+def test_lexical_delete_equals_store_built_without_it(lexical_backend):
+    new, load = lexical_backend
     deleted = {IDS[0], IDS[5], IDS[17], IDS[-1]}
-    store = _lexical(IDS, SENTENCES)
+    store = _lexical(IDS, SENTENCES, new)
     assert store.delete([*deleted, 123456]) == len(deleted)
     assert store.delete([IDS[0]]) == 0
     assert store.count() == len(SENTENCES) - len(deleted)
     kept = [(i, s) for i, s in zip(IDS, SENTENCES, strict=True) if i not in deleted]
-    fresh = _lexical([i for i, _ in kept], [s for _, s in kept])
+    fresh = _lexical([i for i, _ in kept], [s for _, s in kept], new)
     queries = QUERIES + [SENTENCES[IDS.index(i)] for i in deleted]
     for query in queries:
         got, want = _scores(store, query), _scores(fresh, query)
@@ -347,13 +368,14 @@ def test_lexical_delete_equals_store_built_without_it():
     np.testing.assert_array_equal(store.score(SENTENCES[0], sorted(deleted)), np.zeros(len(deleted)))
 
 
-def test_lexical_readding_an_id_replaces_it():
-    store = _lexical(IDS, SENTENCES)
+def test_lexical_readding_an_id_replaces_it(lexical_backend):
+    new, load = lexical_backend
+    store = _lexical(IDS, SENTENCES, new)
     store.add([IDS[1]], [SENTENCES[-1]])
     assert store.count() == len(SENTENCES)
     expected_texts = list(SENTENCES)
     expected_texts[1] = SENTENCES[-1]
-    fresh = _lexical(IDS, expected_texts)
+    fresh = _lexical(IDS, expected_texts, new)
     for query in [*QUERIES, SENTENCES[1], SENTENCES[-1]]:
         got, want = _scores(store, query), _scores(fresh, query)
         assert list(got) == list(want)
@@ -364,8 +386,9 @@ def test_lexical_readding_an_id_replaces_it():
     assert store.score(" ".join(only_old), [IDS[1]])[0] == 0.0
 
 
-def test_lexical_allowed_ids_filter():
-    store = _lexical(IDS, SENTENCES)
+def test_lexical_allowed_ids_filter(lexical_backend):
+    new, load = lexical_backend
+    store = _lexical(IDS, SENTENCES, new)
     full = _scores(store, QUERIES[0])
     allowed = list(full)[1::2] + [IDS[-1], 987654]
     hits = store.search(QUERIES[0], 100, allowed_ids=np.array(allowed, dtype=np.int64))
@@ -376,8 +399,9 @@ def test_lexical_allowed_ids_filter():
     assert len(store.search(QUERIES[0], 100, allowed_ids=[]).ids) == 0
 
 
-def test_lexical_score_equals_search_scores():
-    store = _lexical(IDS, SENTENCES)
+def test_lexical_score_equals_search_scores(lexical_backend):
+    new, load = lexical_backend
+    store = _lexical(IDS, SENTENCES, new)
     for query in QUERIES:
         found = _scores(store, query)
         unmatched = [i for i in IDS if i not in found][:3]
@@ -390,12 +414,13 @@ def test_lexical_score_equals_search_scores():
     assert store.score(QUERIES[0], []).shape == (0,)
 
 
-def test_lexical_save_load_round_trip(tmp_path):
-    store = Bm25LexicalStore(k1=1.5, b=0.6)
+def test_lexical_save_load_round_trip(lexical_backend, tmp_path):
+    new, load = lexical_backend
+    store = new(k1=1.5, b=0.6)
     store.add(IDS, SENTENCES)
     store.delete(IDS[3:6])
     store.save(tmp_path / "lexical.npz")
-    loaded = Bm25LexicalStore.load(tmp_path / "lexical.npz")
+    loaded = load(tmp_path / "lexical.npz")
     assert (loaded.k1, loaded.b, loaded.count()) == (1.5, 0.6, store.count())
     for query in QUERIES:
         before, after = store.search(query, 50), loaded.search(query, 50)

@@ -1,0 +1,222 @@
+"""BM25 in Milvus: the same verbs and scores as ``Bm25LexicalStore``, with every statistic in Milvus.
+
+Milvus's own BM25 function keeps statistics per segment (a fresh row ranked
+132nd of 133 for its own text) and rejects the Chinese analyzer, so the
+scoring is ours and Milvus holds what it needs, so that any replica can
+answer:
+
+- ``<name>_rows``: a chunk's raw term frequencies as a sparse vector (term id
+  -> tf) and its length in tokens;
+- ``<name>_terms``: each term's id and document frequency, and three
+  bookkeeping rows (chunks, total length, next term id).
+
+A query's candidates come from a sparse inner-product search with the
+query's idf weights over the raw frequencies; each is then scored exactly
+(saturation and length weight from the global average length). Every chunk a
+query matches is a candidate while they number at most ``MAX_CANDIDATES``
+(Milvus's largest top-k); beyond that the candidates are the best by idf x tf
+and the rest score 0. Writes read, then write, the statistics: one writer at
+a time, as the service's write lock already ensures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from index.stores.lexical import LexicalHits, LexicalScores, _empty_scores, _int64_array
+from index.stores.milvus_vectors import BATCH_ROWS, MAX_LIMIT, _client
+from index.tokenize import tokenize as default_tokenize
+
+MAX_CANDIDATES = MAX_LIMIT
+# Keys no token can be: tokens never hold a space.
+CHUNKS, TOTAL_LENGTH, NEXT_TERM = " chunks", " length", " next term"
+BOOKKEEPING = (CHUNKS, TOTAL_LENGTH, NEXT_TERM)
+
+
+def _quoted(values: Iterable) -> str:
+    return ",".join(json.dumps(v, ensure_ascii=False) for v in values)
+
+
+class MilvusLexicalStore:
+    def __init__(
+        self, *, uri: str, name: str, k1: float = 1.2, b: float = 0.75,
+        tokenizer: Callable[[str], list[str]] = default_tokenize,
+    ) -> None:  # fmt: skip
+        self.uri, self.name, self.k1, self.b, self.tokenizer = uri, name, k1, b, tokenizer
+        self._client = _client(uri)
+        self._rows, self._terms = f"{name}_rows", f"{name}_terms"
+        if not self._client.has_collection(self._rows):
+            self._create()
+        for collection in (self._rows, self._terms):
+            self._client.load_collection(collection)
+
+    def _create(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        rows = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        rows.add_field("id", DataType.INT64, is_primary=True)
+        rows.add_field("tf", DataType.SPARSE_FLOAT_VECTOR)
+        rows.add_field("length", DataType.INT64)
+        index = self._client.prepare_index_params()
+        index.add_index("tf", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        self._client.create_collection(self._rows, schema=rows, index_params=index, consistency_level="Strong")
+        terms = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        terms.add_field("term", DataType.VARCHAR, is_primary=True, max_length=512)
+        terms.add_field("term_id", DataType.INT64)
+        terms.add_field("df", DataType.INT64)
+        terms.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
+        index = self._client.prepare_index_params()
+        index.add_index("unused", index_type="FLAT", metric_type="IP")
+        self._client.create_collection(self._terms, schema=terms, index_params=index, consistency_level="Strong")
+
+    # -- statistics ------------------------------------------------------------
+
+    def _term_rows(self, terms: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """term -> (term id, document frequency), for the terms stored."""
+        found: dict[str, tuple[int, int]] = {}
+        wanted = list(dict.fromkeys(terms))
+        for at in range(0, len(wanted), BATCH_ROWS):
+            part = wanted[at : at + BATCH_ROWS]
+            rows = self._client.query(self._terms, filter=f"term in [{_quoted(part)}]", output_fields=["term_id", "df"])
+            found.update((row["term"], (int(row["term_id"]), int(row["df"]))) for row in rows)
+        return found
+
+    def _bookkeeping(self) -> tuple[int, int, int]:
+        """(chunks, total length, next term id)."""
+        rows = self._term_rows(BOOKKEEPING)
+        return tuple(rows.get(key, (0, 0))[1] for key in BOOKKEEPING)
+
+    def _write_terms(self, rows: dict[str, tuple[int, int]]) -> None:
+        items = [{"term": t, "term_id": i, "df": df, "unused": [0.0, 0.0]} for t, (i, df) in rows.items()]
+        for at in range(0, len(items), BATCH_ROWS):
+            self._client.upsert(self._terms, items[at : at + BATCH_ROWS])
+
+    def count(self) -> int:
+        return self._bookkeeping()[0]
+
+    def document_frequency(self, term: str) -> int:
+        return self._term_rows([term]).get(term, (0, 0))[1]
+
+    def idf(self, term: str) -> float:
+        return _idf(self.count(), self.document_frequency(term))
+
+    # -- writing ---------------------------------------------------------------
+
+    def add(self, ids: Iterable[int], texts: Iterable[str]) -> None:
+        """Store the chunks' term counts; an id stored before is replaced."""
+        counts = {int(i): Counter(self.tokenizer(t)) for i, t in zip(ids, texts, strict=True)}
+        if not counts:
+            return
+        self.delete(list(counts))
+        chunks, total, next_id = self._bookkeeping()
+        terms = self._term_rows({t for c in counts.values() for t in c})
+        for term in sorted({t for c in counts.values() for t in c} - set(terms)):
+            terms[term], next_id = (next_id, 0), next_id + 1
+        for c in counts.values():
+            for term in c:
+                terms[term] = (terms[term][0], terms[term][1] + 1)
+        rows = [{"id": i, "tf": {terms[t][0]: float(n) for t, n in c.items()} or {0: 0.0},
+                 "length": sum(c.values())} for i, c in counts.items()]  # fmt: skip
+        for at in range(0, len(rows), BATCH_ROWS):
+            self._client.upsert(self._rows, rows[at : at + BATCH_ROWS])
+        length = sum(r["length"] for r in rows)
+        self._write_terms({**terms, CHUNKS: (0, chunks + len(rows)), TOTAL_LENGTH: (0, total + length),
+                           NEXT_TERM: (0, next_id)})  # fmt: skip
+        self._client.flush(self._rows)  # unflushed rows are searched by brute force, many times slower
+
+    def delete(self, ids: Iterable[int]) -> int:
+        ids = [int(i) for i in ids]
+        stored = self._stored(ids)
+        if not stored:
+            return 0
+        chunks, total, next_id = self._bookkeeping()
+        by_id = {term_id: term for term, (term_id, _) in self._all_terms(stored).items()}
+        change: Counter = Counter(by_id[t] for row in stored for t, tf in row["tf"].items() if tf > 0)
+        terms = self._term_rows(change)
+        self._client.delete(self._rows, ids=[int(row["id"]) for row in stored])
+        length = sum(int(row["length"]) for row in stored)
+        updated = {t: (terms[t][0], terms[t][1] - n) for t, n in change.items()}
+        self._write_terms({**updated, CHUNKS: (0, chunks - len(stored)), TOTAL_LENGTH: (0, total - length),
+                           NEXT_TERM: (0, next_id)})  # fmt: skip
+        return len(stored)
+
+    def _stored(self, ids: list[int]) -> list[dict]:
+        rows: list[dict] = []
+        for at in range(0, len(ids), BATCH_ROWS):
+            part = ",".join(map(str, ids[at : at + BATCH_ROWS]))
+            rows += self._client.query(self._rows, filter=f"id in [{part}]", output_fields=["tf", "length"])
+        return rows
+
+    def _all_terms(self, rows: list[dict]) -> dict[str, tuple[int, int]]:
+        """The stored terms whose ids the rows hold (ids are looked up by value: a scan of term ids)."""
+        wanted = sorted({int(t) for row in rows for t in row["tf"]})
+        found: dict[str, tuple[int, int]] = {}
+        for at in range(0, len(wanted), BATCH_ROWS):
+            part = ",".join(map(str, wanted[at : at + BATCH_ROWS]))
+            query = f"term_id in [{part}] and not (term in [{_quoted(BOOKKEEPING)}])"
+            for row in self._client.query(self._terms, filter=query, output_fields=["term_id", "df"]):
+                found[row["term"]] = (int(row["term_id"]), int(row["df"]))
+        return found
+
+    # -- reading ---------------------------------------------------------------
+
+    def scores(self, query: str, allowed_ids: Iterable[int] | None = None) -> LexicalScores:
+        """Every matching chunk's BM25 score (up to ``MAX_CANDIDATES`` candidates)."""
+        chunks, total, _ = self._bookkeeping()
+        query_tf = Counter(self.tokenizer(query))
+        terms = {t: v for t, v in self._term_rows(query_tf).items() if v[1] > 0}
+        allowed = None if allowed_ids is None else _int64_array(allowed_ids)
+        if not terms or chunks == 0 or (allowed is not None and len(allowed) == 0):
+            return _empty_scores()
+        weights = {term_id: _idf(chunks, df) * query_tf[t] for t, (term_id, df) in terms.items()}
+        found = self._client.search(
+            self._rows, data=[weights], anns_field="tf", limit=min(MAX_CANDIDATES, chunks),
+            filter="" if allowed is None else f"id in [{','.join(map(str, allowed.tolist()))}]",
+            output_fields=["tf", "length"], search_params={"metric_type": "IP"},
+        )[0]  # fmt: skip
+        average = total / chunks
+        ids = np.array([hit["id"] for hit in found], dtype=np.int64)
+        scores = np.array([self._bm25(hit["entity"], weights, average) for hit in found], dtype=np.float32)
+        order = np.argsort(ids)
+        return LexicalScores(ids[order], scores[order])
+
+    def _bm25(self, row: dict, weights: dict[int, float], average: float) -> float:
+        norm = self.k1 * (1.0 - self.b + self.b * int(row["length"]) / average)
+        tfs = {int(t): float(v) for t, v in row["tf"].items()}
+        return sum(w * tfs[t] * (self.k1 + 1) / (tfs[t] + norm) for t, w in weights.items() if tfs.get(t, 0) > 0)
+
+    def search(self, query: str, k: int, allowed_ids: Iterable[int] | None = None) -> LexicalHits:
+        return self.scores(query, allowed_ids).top(k)
+
+    def score(self, query: str, ids: Iterable[int]) -> np.ndarray:
+        ids = _int64_array(ids)
+        return self.scores(query, ids).of(ids)
+
+    def nbytes(self) -> int:
+        return 0  # held by Milvus, not by this process
+
+    # -- files -----------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        pointer = {"uri": self.uri, "name": self.name, "k1": self.k1, "b": self.b}
+        Path(path).write_text(json.dumps(pointer), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path, *, tokenizer: Callable[[str], list[str]] = default_tokenize) -> MilvusLexicalStore:
+        p = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(uri=p["uri"], name=p["name"], k1=float(p["k1"]), b=float(p["b"]), tokenizer=tokenizer)
+
+    def drop(self) -> None:
+        for collection in (self._rows, self._terms):
+            self._client.drop_collection(collection)
+
+
+def _idf(n: int, df: int) -> float:
+    """Lucene's idf, as ``Bm25LexicalStore`` computes it."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
