@@ -5,17 +5,21 @@ Milvus's own BM25 function keeps statistics per segment (a fresh row ranked
 scoring is ours and Milvus holds what it needs, so that any replica can
 answer:
 
-- ``<name>_rows``: a chunk's raw term frequencies as a sparse vector (term id
-  -> tf) and its length in tokens;
+- ``<name>_rows``: a chunk's BM25 term weights as a sparse vector (term id ->
+  saturated tf, with the length weight of the average length when it was
+  written, kept beside it with the chunk's length, so the raw tf can be
+  recovered);
 - ``<name>_terms``: each term's id and document frequency, and three
   bookkeeping rows (chunks, total length, next term id).
 
 A query's candidates come from a sparse inner-product search with the
-query's idf weights over the raw frequencies; each is then scored exactly
-(saturation and length weight from the global average length). Every chunk a
-query matches is a candidate while they number at most ``MAX_CANDIDATES``
-(Milvus's largest top-k); beyond that the candidates are the best by idf x tf
-and the rest score 0. Writes read, then write, the statistics: one writer at
+query's idf weights over those weights: BM25 itself while the average length
+has not moved since; each candidate is then scored exactly with today's
+average. Every chunk a query matches is a candidate while they number at most
+``candidates``; beyond that the candidates are the best by the written
+weights, and the rest score 0. Each
+candidate's frequencies cross the wire, so that bound is the cost: on
+milvus-lite, 10k matched chunks took 760 ms a query. Writes read, then write, the statistics: one writer at
 a time, as the service's write lock already ensures.
 """
 
@@ -33,7 +37,7 @@ from index.stores.lexical import LexicalHits, LexicalScores, _empty_scores, _int
 from index.stores.milvus_vectors import BATCH_ROWS, MAX_LIMIT, _client
 from index.tokenize import tokenize as default_tokenize
 
-MAX_CANDIDATES = MAX_LIMIT
+CANDIDATES = 256  # chunks scored exactly per query (see above)
 # Keys no token can be: tokens never hold a space.
 CHUNKS, TOTAL_LENGTH, NEXT_TERM = " chunks", " length", " next term"
 BOOKKEEPING = (CHUNKS, TOTAL_LENGTH, NEXT_TERM)
@@ -46,9 +50,10 @@ def _quoted(values: Iterable) -> str:
 class MilvusLexicalStore:
     def __init__(
         self, *, uri: str, name: str, k1: float = 1.2, b: float = 0.75,
-        tokenizer: Callable[[str], list[str]] = default_tokenize,
+        tokenizer: Callable[[str], list[str]] = default_tokenize, candidates: int = CANDIDATES,
     ) -> None:  # fmt: skip
         self.uri, self.name, self.k1, self.b, self.tokenizer = uri, name, k1, b, tokenizer
+        self.candidates = min(candidates, MAX_LIMIT)
         self._client = _client(uri)
         self._rows, self._terms = f"{name}_rows", f"{name}_terms"
         if not self._client.has_collection(self._rows):
@@ -63,6 +68,7 @@ class MilvusLexicalStore:
         rows.add_field("id", DataType.INT64, is_primary=True)
         rows.add_field("tf", DataType.SPARSE_FLOAT_VECTOR)
         rows.add_field("length", DataType.INT64)
+        rows.add_field("average", DataType.DOUBLE)  # the average length its weights were computed with
         index = self._client.prepare_index_params()
         index.add_index("tf", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         self._client.create_collection(self._rows, schema=rows, index_params=index, consistency_level="Strong")
@@ -121,14 +127,28 @@ class MilvusLexicalStore:
         for c in counts.values():
             for term in c:
                 terms[term] = (terms[term][0], terms[term][1] + 1)
-        rows = [{"id": i, "tf": {terms[t][0]: float(n) for t, n in c.items()} or {0: 0.0},
-                 "length": sum(c.values())} for i, c in counts.items()]  # fmt: skip
+        length = sum(sum(c.values()) for c in counts.values())
+        average = (total + length) / (chunks + len(counts))
+        rows = [self._row(i, {terms[t][0]: n for t, n in c.items()}, average) for i, c in counts.items()]
         for at in range(0, len(rows), BATCH_ROWS):
             self._client.upsert(self._rows, rows[at : at + BATCH_ROWS])
-        length = sum(r["length"] for r in rows)
         self._write_terms({**terms, CHUNKS: (0, chunks + len(rows)), TOTAL_LENGTH: (0, total + length),
                            NEXT_TERM: (0, next_id)})  # fmt: skip
         self._client.flush(self._rows)  # unflushed rows are searched by brute force, many times slower
+
+    def _row(self, chunk_id: int, tfs: dict[int, int], average: float) -> dict:
+        length = sum(tfs.values())
+        norm = self._norm(length, average)
+        weights = {t: tf * (self.k1 + 1) / (tf + norm) for t, tf in tfs.items()}
+        return {"id": chunk_id, "tf": weights or {0: 0.0}, "length": length, "average": average}
+
+    def _norm(self, length: int, average: float) -> float:
+        return self.k1 * (1.0 - self.b + self.b * length / average) if average > 0 else self.k1
+
+    def _raw_tfs(self, row: dict) -> dict[int, float]:
+        """Back from written weights to term frequencies: w = tf (k1 + 1) / (tf + norm)."""
+        norm = self._norm(int(row["length"]), float(row["average"]))
+        return {int(t): round(w * norm / (self.k1 + 1 - w)) for t, w in row["tf"].items() if w > 0}
 
     def delete(self, ids: Iterable[int]) -> int:
         ids = [int(i) for i in ids]
@@ -137,7 +157,7 @@ class MilvusLexicalStore:
             return 0
         chunks, total, next_id = self._bookkeeping()
         by_id = {term_id: term for term, (term_id, _) in self._all_terms(stored).items()}
-        change: Counter = Counter(by_id[t] for row in stored for t, tf in row["tf"].items() if tf > 0)
+        change: Counter = Counter(by_id[t] for row in stored for t in self._raw_tfs(row))
         terms = self._term_rows(change)
         self._client.delete(self._rows, ids=[int(row["id"]) for row in stored])
         length = sum(int(row["length"]) for row in stored)
@@ -150,7 +170,7 @@ class MilvusLexicalStore:
         rows: list[dict] = []
         for at in range(0, len(ids), BATCH_ROWS):
             part = ",".join(map(str, ids[at : at + BATCH_ROWS]))
-            rows += self._client.query(self._rows, filter=f"id in [{part}]", output_fields=["tf", "length"])
+            rows += self._client.query(self._rows, filter=f"id in [{part}]", output_fields=["tf", "length", "average"])
         return rows
 
     def _all_terms(self, rows: list[dict]) -> dict[str, tuple[int, int]]:
@@ -167,18 +187,19 @@ class MilvusLexicalStore:
     # -- reading ---------------------------------------------------------------
 
     def scores(self, query: str, allowed_ids: Iterable[int] | None = None) -> LexicalScores:
-        """Every matching chunk's BM25 score (up to ``MAX_CANDIDATES`` candidates)."""
-        chunks, total, _ = self._bookkeeping()
+        """Every matching chunk's BM25 score (of the best ``candidates`` by idf x tf)."""
         query_tf = Counter(self.tokenizer(query))
-        terms = {t: v for t, v in self._term_rows(query_tf).items() if v[1] > 0}
+        rows = self._term_rows([*BOOKKEEPING, *query_tf])  # statistics and terms in one round trip
+        chunks, total = rows.get(CHUNKS, (0, 0))[1], rows.get(TOTAL_LENGTH, (0, 0))[1]
+        terms = {t: v for t, v in rows.items() if t in query_tf and v[1] > 0}
         allowed = None if allowed_ids is None else _int64_array(allowed_ids)
         if not terms or chunks == 0 or (allowed is not None and len(allowed) == 0):
             return _empty_scores()
         weights = {term_id: _idf(chunks, df) * query_tf[t] for t, (term_id, df) in terms.items()}
         found = self._client.search(
-            self._rows, data=[weights], anns_field="tf", limit=min(MAX_CANDIDATES, chunks),
+            self._rows, data=[weights], anns_field="tf", limit=min(self.candidates, chunks),
             filter="" if allowed is None else f"id in [{','.join(map(str, allowed.tolist()))}]",
-            output_fields=["tf", "length"], search_params={"metric_type": "IP"},
+            output_fields=["tf", "length", "average"], search_params={"metric_type": "IP"},
         )[0]  # fmt: skip
         average = total / chunks
         ids = np.array([hit["id"] for hit in found], dtype=np.int64)
@@ -187,8 +208,8 @@ class MilvusLexicalStore:
         return LexicalScores(ids[order], scores[order])
 
     def _bm25(self, row: dict, weights: dict[int, float], average: float) -> float:
-        norm = self.k1 * (1.0 - self.b + self.b * int(row["length"]) / average)
-        tfs = {int(t): float(v) for t, v in row["tf"].items()}
+        norm = self._norm(int(row["length"]), average)
+        tfs = self._raw_tfs(row)
         return sum(w * tfs[t] * (self.k1 + 1) / (tfs[t] + norm) for t, w in weights.items() if tfs.get(t, 0) > 0)
 
     def search(self, query: str, k: int, allowed_ids: Iterable[int] | None = None) -> LexicalHits:
