@@ -223,3 +223,25 @@ def test_knowledge_bases_load_lazily_are_evicted_and_deleted_with_their_document
     assert_error(client.post("/api/kbs/gone/documents", headers=bearer(key), files={"files": ("a.txt", b"x")}), 401)
     again = client.post("/api/kbs/gone/ask", json={"question": QUESTION, "top_k": 20}).json()
     assert job["doc_id"] not in cited(again) and client.get("/api/kbs/gone").json()["documents"] == 0
+
+
+def test_the_cli_adds_to_and_asks_one_knowledge_base(app_client, tmp_path, capsys):
+    from service.cli import main
+
+    client = app_client
+    data_dir = str(client.app.state.settings.data_dir)
+    make_kb(client, "cli-kb", public=False)
+    fact = tmp_path / "cli-fact.txt"
+    fact.write_text(FACT, encoding="utf-8")
+    assert main(["--data-dir", data_dir, "add", "--kb", "cli-kb", str(fact)]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data_dir, "ask", "--kb", "cli-kb", QUESTION, "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["answerable"] and cited(body) == {"cli-fact"}
+    assert main(["--data-dir", data_dir, "--kb", "default", "ask", QUESTION, "--json"]) == 0
+    assert "cli-fact" not in cited(json.loads(capsys.readouterr().out))
+    assert main(["--data-dir", data_dir, "ask", "--kb", "no-such-kb", QUESTION]) == 2
+    assert "no knowledge base 'no-such-kb'" in capsys.readouterr().err
+    # The server picks the CLI's build up: the fact is there, under a key's eyes only.
+    key = make_key(client, ["cli-kb"], "read")
+    assert client.get("/api/kbs/cli-kb/documents", headers=bearer(key)).json()["count"] == 1
