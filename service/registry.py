@@ -95,18 +95,19 @@ class Registry:
             setup.executescript(_SCHEMA)
         finally:
             setup.close()
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             db.execute(
                 "INSERT OR IGNORE INTO kbs VALUES (?, ?, '', ?, ?)",
                 (DEFAULT_KB, "Default", int(default_public), _now()),
             )
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; a write takes the write lock at once, reads (every request) never wait for each other."""
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db
             except BaseException:
@@ -132,7 +133,7 @@ class Registry:
     def create_kb(self, *, kb_id: str, title: str, description: str = "", public: bool) -> KbRecord:
         if not valid_kb_id(kb_id):
             raise InvalidInputError(f"kb_id {kb_id!r} must be 1 to 64 of a-z, 0-9, _ and -")
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             try:
                 db.execute("INSERT INTO kbs VALUES (?, ?, ?, ?, ?)", (kb_id, title, description, int(public), _now()))
             except sqlite3.IntegrityError:
@@ -144,7 +145,7 @@ class Registry:
     ) -> KbRecord:
         changes = {"title": title, "description": description, "public": None if public is None else int(public)}
         changes = {column: value for column, value in changes.items() if value is not None}
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             if db.execute("SELECT 1 FROM kbs WHERE kb_id = ?", (kb_id,)).fetchone() is None:
                 raise NotFoundError(f"no knowledge base {kb_id!r}")
             for column, value in changes.items():  # column names come from the dict above, never from input
@@ -155,7 +156,7 @@ class Registry:
         """Forget a knowledge base; the keys scoped to it lose it (a key left with none is revoked)."""
         if kb_id == DEFAULT_KB:
             raise ConflictError("the default knowledge base cannot be deleted")
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             if db.execute("DELETE FROM kbs WHERE kb_id = ?", (kb_id,)).rowcount == 0:
                 raise NotFoundError(f"no knowledge base {kb_id!r}")
             db.execute("DELETE FROM api_keys WHERE key_id NOT IN (SELECT key_id FROM key_kbs)")
@@ -174,7 +175,7 @@ class Registry:
         prefix = f"pqa_{secrets.token_hex(4)}"
         key = f"{prefix}_{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
         key_id = secrets.token_hex(8)
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             known = {
                 r[0] for r in db.execute(f"SELECT kb_id FROM kbs WHERE kb_id IN ({','.join('?' * len(names))})", names)
             }
@@ -193,7 +194,7 @@ class Registry:
         return [self._key(key_id) for key_id in ids]
 
     def delete_key(self, key_id: str) -> None:
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             if db.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount == 0:
                 raise NotFoundError(f"no key with id {key_id!r}")
 

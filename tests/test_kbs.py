@@ -245,3 +245,30 @@ def test_the_cli_adds_to_and_asks_one_knowledge_base(app_client, tmp_path, capsy
     # The server picks the CLI's build up: the fact is there, under a key's eyes only.
     key = make_key(client, ["cli-kb"], "read")
     assert client.get("/api/kbs/cli-kb/documents", headers=bearer(key)).json()["count"] == 1
+
+
+def test_every_knowledge_base_route_is_in_the_openapi_schema_with_its_errors(app_client):
+    schema = app_client.get("/openapi.json").json()
+    paths = schema["paths"]
+    expected = {
+        "/api/kbs": {"get", "post"},
+        "/api/kbs/{kb_id}": {"get", "patch", "delete"},
+        "/api/kbs/{kb_id}/ask": {"post"},
+        "/api/kbs/{kb_id}/search": {"post"},
+        "/api/kbs/{kb_id}/documents": {"get", "post"},
+        "/api/kbs/{kb_id}/documents/{doc_id}": {"get", "put", "delete"},
+        "/api/kbs/{kb_id}/jobs/{job_id}": {"get"},
+        "/api/keys": {"get", "post"},
+        "/api/keys/{key_id}": {"delete"},
+        "/api/ask": {"post"},
+        "/v1/models": {"get"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(paths[path]), path
+    ask = paths["/api/kbs/{kb_id}/ask"]["post"]
+    kb_id = next(p for p in ask["parameters"] if p["name"] == "kb_id")
+    assert kb_id["in"] == "path" and kb_id["schema"]["pattern"] == "^[a-z0-9_-]{1,64}$"
+    assert {"401", "403", "404"} <= set(ask["responses"])
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+    ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    assert len(ids) == len(set(ids))

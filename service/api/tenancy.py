@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from index.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from service.access import ADMIN, ANONYMOUS, Action, Caller, Decision, KbAccess, decide
@@ -19,6 +20,9 @@ from service.api.admin import same_secret
 from service.knowledge_bases import KnowledgeBases, LoadedKb
 from service.registry import DEFAULT_KB, KB_ID_PATTERN, KbRecord, Registry, valid_kb_id
 
+# Documents the bearer scheme in the OpenAPI schema; the credential itself is read by resolve_caller.
+_bearer_scheme = HTTPBearer(auto_error=False, description="The admin token or an API key (POST /api/keys).")
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]
 LEGACY_V1_CALLER = Caller(kbs=frozenset({DEFAULT_KB}), scope="read")  # a POLICYQA_OPENAI_API_KEYS key
 
 
@@ -87,7 +91,7 @@ def _loaded(action: Action):
         check(request, resolve_caller(request), kb_id, action)
         return get_kbs(request).get(kb_id)
 
-    return dependency
+    return _documented(dependency, action)
 
 
 def _record(action: Action):
@@ -98,10 +102,22 @@ def _record(action: Action):
             raise NotFoundError(f"no knowledge base {kb_id!r}")
         return record
 
-    return dependency
+    return _documented(dependency, action)
 
 
-def require_admin(request: Request) -> None:
+def _documented(dependency, action: Action):
+    """Write and admin routes show the bearer scheme in the OpenAPI schema; reads do not need it (public ones)."""
+    if action == "read":
+        return dependency
+
+    def with_scheme(request: Request, _credentials: BearerDoc):
+        return dependency(request)
+
+    with_scheme.__name__ = f"{action}_{dependency.__name__}"
+    return with_scheme
+
+
+def require_admin(request: Request, _credentials: BearerDoc) -> None:
     check(request, resolve_caller(request), None, "admin")
 
 

@@ -11,6 +11,7 @@ from service.api.tenancy import (
     AdminKbRecordDep,
     AdminOnly,
     CallerDep,
+    KbPath,
     KnowledgeBasesDep,
     ReadableKbRecordDep,
     RegistryDep,
@@ -47,19 +48,19 @@ def list_kbs(caller: CallerDep, registry: RegistryDep, kbs: KnowledgeBasesDep) -
     return KbList(data=data, count=len(data))
 
 
-@router.get("/{kb_id}", response_model=KbOut, responses=ERRORS)
+@router.get("/{kb_id}", response_model=KbOut, responses=ERRORS, dependencies=[KbPath])
 def get_kb(record: ReadableKbRecordDep, kbs: KnowledgeBasesDep) -> KbOut:
     return _out(record, kbs)
 
 
-@router.patch("/{kb_id}", response_model=KbOut, responses=ERRORS)
+@router.patch("/{kb_id}", response_model=KbOut, responses=ERRORS, dependencies=[KbPath])
 def update_kb(body: KbUpdate, record: AdminKbRecordDep, registry: RegistryDep, kbs: KnowledgeBasesDep) -> KbOut:
     """Change the title, description or whether it is public (admin)."""
     updated = registry.update_kb(record.kb_id, title=body.title, description=body.description, public=body.public)
     return _out(updated, kbs)
 
 
-@router.delete("/{kb_id}", response_model=KbDeleted, responses=ERRORS)
+@router.delete("/{kb_id}", response_model=KbDeleted, responses=ERRORS, dependencies=[KbPath])
 async def delete_kb(record: AdminKbRecordDep, registry: RegistryDep, kbs: KnowledgeBasesDep) -> KbDeleted:
     """Delete a knowledge base with its documents (admin); keys lose it at once. ``default`` stays."""
     registry.delete_kb(record.kb_id)
