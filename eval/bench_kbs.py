@@ -16,6 +16,7 @@ count the LRU keeps at ``--max-loaded``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import statistics
@@ -59,6 +60,14 @@ def copy_into_kbs(data_dir: Path, n_kbs: int) -> list[str]:
     return kb_ids
 
 
+def live_engines() -> int:
+    """QAEngine objects still alive (default included): evicted ones must be gone."""
+    from service.engine import QAEngine
+
+    gc.collect()
+    return sum(isinstance(o, QAEngine) for o in gc.get_objects())
+
+
 def timed_ms(client, path: str, question: str) -> float:
     started = time.perf_counter()
     response = client.post(path, json={"question": question, "top_k": 5})
@@ -90,6 +99,7 @@ def measure(data_dir: Path, kb_ids: list[str], questions: list[str], max_loaded:
         spread = [timed_ms(client, f"/api/kbs/{kb_ids[i % len(kb_ids)]}/ask", q) for i, q in enumerate(questions * 2)]
         single_again = [timed_ms(client, "/api/ask", q) for q in questions]
         loaded = len(client.app.state.kbs.loaded_ids()) - 1
+        live = live_engines()
     p50_single = statistics.median(single + single_again)
     p50_spread = statistics.median(spread)
     return {
@@ -102,6 +112,7 @@ def measure(data_dir: Path, kb_ids: list[str], questions: list[str], max_loaded:
         "rss_mb_after_loading_all": round(rss_all, 1),
         "rss_mb_per_loaded_kb": round((rss_all - rss_one) / max(min(len(kb_ids), max_loaded), 1), 2),
         "loaded_at_end": loaded,
+        "live_engines_after_gc": live,
         "max_loaded": max_loaded,
     }
 
