@@ -1,6 +1,7 @@
 """Performance at scale: build, load and serve corpora of 10k to 1M chunks, against component floors.
 
     python -m eval.bench_scale [--tiers 10000,100000,1000000] [--duration 10] [--out DIR]
+                               [--work-dir DIR [--builds-only]] [--updates]
 
 Needs ``wrk`` (Debian package) and ``psutil``. Run by hand on a quiet machine;
 it takes about 40 minutes with the 1M tier. For each tier it prints and
@@ -10,6 +11,9 @@ chunks/s, peak RSS, index size, service load time and RSS, /api/search and
 floors (question embedding, vector search, BM25 search, an empty FastAPI
 endpoint), recall@10 of the vector index against exact search on real
 question embeddings, and plot.png. How the corpora are made: eval/scale_corpus.py.
+``--updates`` adds each tier's "updates": the cost of adding a 10-page document,
+deleting it, seeing the delete, and a full merge, with search p50/p99 during it
+(eval/bench_updates.py); with --builds-only it is all scale.json holds.
 """
 
 from __future__ import annotations
@@ -63,10 +67,28 @@ def build_tier(n_chunks: int, data_dir: Path, table: Path, name: str) -> dict:
         "timings_s": report.timings_s,
         "chunks_per_s": round(report.chunks / report.timings_s["total"], 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "disk_mb": round(sum(p.stat().st_size for p in report.build_dir.iterdir()) / 2**20, 1),
+        "disk_mb": round(index_bytes(data_dir) / 2**20, 1),
         "vector_index": manifest["vector_index"],
         "token_cache_hit_rate": round(cache.hits / max(1, cache.hits + cache.misses), 3),
     }
+
+
+def index_bytes(data_dir: Path) -> int:
+    """The current generation on disk: its manifest and the segments it lists."""
+    from index.segments import segments_root
+    from index.storage import current_build_dir, read_manifest
+
+    build_dir = current_build_dir(data_dir)
+    listed = [segments_root(data_dir) / s.segment_id for s in read_manifest(build_dir).segments]
+    return sum(p.stat().st_size for d in [build_dir, *listed] for p in d.iterdir())
+
+
+def base_segment(data_dir: Path) -> Path:
+    """The first (for a fresh build: the only) segment of the current generation."""
+    from index.segments import segments_root
+    from index.storage import current_build_dir, read_manifest
+
+    return segments_root(data_dir) / read_manifest(current_build_dir(data_dir)).segments[0].segment_id
 
 
 def run_child_build(n_chunks: int, data_dir: Path, table: Path, name: str) -> dict:
@@ -96,12 +118,11 @@ def component_floors(data_dir: Path, embedder, questions: list[str], query_vecto
     import faiss
 
     from index.clean import normalize_for_matching
-    from index.storage import current_build_dir
     from index.stores.lexical import Bm25LexicalStore
     from index.stores.vectors import FaissVectorStore
 
     faiss.omp_set_num_threads(1)  # as the service searches (service/engine.py)
-    build_dir = current_build_dir(data_dir)
+    build_dir = base_segment(data_dir)
     vectors = FaissVectorStore.load(build_dir / "vectors.faiss")
     lexical = Bm25LexicalStore.load(build_dir / "lexical.npz")
     lexical.scores("预热")
@@ -117,10 +138,9 @@ def vector_recall(data_dir: Path, query_vectors: np.ndarray) -> float | None:
     """recall@10 of the served vector index against exact search, on real question embeddings."""
     import faiss
 
-    from index.storage import current_build_dir
     from index.stores.vectors import FaissVectorStore, recall_at_k
 
-    store = FaissVectorStore.load(current_build_dir(data_dir) / "vectors.faiss")
+    store = FaissVectorStore.load(base_segment(data_dir) / "vectors.faiss")
     if store.kind == "exact":
         return None
     ids = np.arange(1, store.count() + 1, dtype=np.int64)
@@ -135,10 +155,9 @@ def threshold_sweep(data_dir: Path, query_vectors: np.ndarray, sizes=(10_000, 25
     """Exact against IVF search as the corpus grows: where the exact-search threshold comes from."""
     import faiss
 
-    from index.storage import current_build_dir
     from index.stores.vectors import FaissVectorStore, recall_at_k
 
-    store = FaissVectorStore.load(current_build_dir(data_dir) / "vectors.faiss")
+    store = FaissVectorStore.load(base_segment(data_dir) / "vectors.faiss")
     everything = store.vectors(np.arange(1, store.count() + 1, dtype=np.int64))
     rows = []
     for size in (s for s in sizes if s <= len(everything)):
@@ -365,6 +384,15 @@ def plot(tiers: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def measure_tier_updates(data_dir: Path, embedder, questions: list[str]) -> dict:
+    from eval.bench_updates import measure_updates
+
+    seed_texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "docs_raw").glob("*.txt"))]
+    updates = measure_updates(data_dir, embedder, questions, seed_texts)
+    print(f"  updates: {updates}", flush=True)
+    return updates
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiers", default="10000,100000,1000000")
@@ -375,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         "--work-dir", type=Path, help="where tier indexes are built and kept; a tier built there before is reused"
     )
     parser.add_argument("--builds-only", action="store_true", help="build the tiers into --work-dir and stop")
+    parser.add_argument("--updates", action="store_true", help="per tier, time an add, a delete and a full merge")
     parser.add_argument("--build-tier", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--table", type=Path, help=argparse.SUPPRESS)
@@ -390,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     from index.embedders import load_embedder
     from service.settings import Settings
 
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.builds_only:
         sys.exit("wrk is needed: apt-get install wrk")
     out = args.out or REPO / "eval" / "reports" / f"scale-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
@@ -421,7 +450,11 @@ def main(argv: list[str] | None = None) -> int:
             build = run_child_build(n, data_dir, table, embedder.name)
             recorded.write_text(json.dumps(build), encoding="utf-8")
             print(f"  {build}", flush=True)
+        updates = measure_tier_updates(data_dir, embedder, questions) if args.updates else None
         if args.builds_only:
+            if updates is not None:
+                results["tiers"].append({"build": build, "updates": updates})
+                (out / "scale.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
             continue
         floors = component_floors(data_dir, embedder, questions, query_vectors)
         floors["empty_endpoint_ms"] = results["empty_endpoint_ms"]
@@ -445,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             "ask_c8_over_c1_rps": round(serve["ask_c8"]["rps"] / serve["ask_c1"]["rps"], 3),
             "rss_over_structures": round(serve["rss_after_mb"] / max(floors["structures_mb"], 1e-9), 3),
         }
+        if updates is not None:
+            tier["updates"] = updates
         results["tiers"].append(tier)
         (out / "scale.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
         if not args.work_dir and n != max(int(x) for x in args.tiers.split(",")):

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The environment as given, before importing index (which sets OMP_WAIT_POLICY): each side runs with its own defaults.
+GIVEN_ENVIRONMENT = dict(os.environ)
 
 EMBED_PROBE = """
 import json, statistics, sys, time
@@ -71,7 +73,7 @@ def write_corpus(target: Path, chars: int) -> int:
 
 
 def _env(side: dict, data_dir: Path, **extra: str) -> dict:
-    env = {**os.environ, "POLICYQA_DATA_DIR": str(data_dir), "POLICYQA_MODELS_DIR": str(side["models"]), **extra}
+    env = {**GIVEN_ENVIRONMENT, "POLICYQA_DATA_DIR": str(data_dir), "POLICYQA_MODELS_DIR": str(side["models"]), **extra}
     env.pop("PYTHONPATH", None)
     return env
 

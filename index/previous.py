@@ -13,9 +13,8 @@ import numpy as np
 
 from index import storage
 from index.documents import SourceDocument
-from index.stores.catalogue import NewChunk, SqliteCatalogue
-from index.stores.sentence_vectors import SentenceVectorStore
-from index.stores.vectors import FaissVectorStore
+from index.stores.catalogue import NewChunk
+from index.stores.segmented import SegmentedCatalogue, SegmentedSentenceVectors, SegmentedVectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +34,9 @@ class PreparedDocument:
 @dataclass(frozen=True)
 class PreviousBuild:
     manifest: storage.IndexManifest
-    catalogue: SqliteCatalogue
-    vectors: FaissVectorStore
-    sentence_vectors: SentenceVectorStore
+    catalogue: SegmentedCatalogue
+    vectors: SegmentedVectorStore
+    sentence_vectors: SegmentedSentenceVectors
     reusable: bool  # same embedder, chunking and pipeline: its vectors may be copied
     by_key: dict[tuple[str, str], str]  # (content hash, title) -> doc_id
 
@@ -59,18 +58,17 @@ def open_previous(
     if manifest.format_version != storage.FORMAT_VERSION:
         return None  # its catalogue has other columns: nothing can be carried over or reused
     try:
-        catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, read_only=True)
-        vectors = FaissVectorStore.load(build_dir / storage.VECTORS_FILE)
-        sentence_vectors = SentenceVectorStore.load(build_dir / storage.SENTENCES_FILE)
+        loaded = storage.open_generation(data_dir, build_dir, manifest)
     except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
         # A damaged build (a file missing or unreadable) is rebuilt from the sources, not reused.
         logger.warning("not reusing build %s: %s", build_dir.name, exc)
         return None
+    catalogue = loaded.catalogue
     return PreviousBuild(
         manifest=manifest,
         catalogue=catalogue,
-        vectors=vectors,
-        sentence_vectors=sentence_vectors,
+        vectors=loaded.vectors,
+        sentence_vectors=loaded.sentence_vectors,
         reusable=manifest.reusable_by(embedder, chunking),
         by_key={(d.content_hash, d.title): d.doc_id for d in catalogue.documents()},
     )

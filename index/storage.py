@@ -1,14 +1,13 @@
-"""An index on disk: immutable build directories and an atomically switched CURRENT.
+"""An index on disk: immutable generations of immutable segments, and an atomically switched CURRENT.
 
-DATA_DIR/index/<build_id>/manifest.json, catalogue.sqlite3, vectors.faiss,
-                          sentences.npy, lexical.npz
-DATA_DIR/index/CURRENT    the build id being served
+DATA_DIR/index/<build_id>/manifest.json   a generation: its segments and tombstones (index/segments.py)
+DATA_DIR/index/segments/<segment_id>/     catalogue.sqlite3, vectors.faiss, sentences.npy, lexical.npz
+DATA_DIR/index/CURRENT                    the build (generation) id being served
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -18,26 +17,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
+from index import segments as seg
 from index.errors import IndexFormatError, IndexMismatchError, IndexNotFoundError
-from index.stores.catalogue import SqliteCatalogue
-from index.stores.lexical import Bm25LexicalStore
-from index.stores.sentence_vectors import SentenceVectorStore
-from index.stores.vectors import FaissVectorStore
+from index.locks import file_lock
+from index.segments import (  # noqa: F401  (the file names, where they were always found)
+    CATALOGUE_FILE,
+    LEXICAL_FILE,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    Segment,
+    SegmentInfo,
+    Tombstone,
+)
+from index.stores.segment_lexical import LiveSegment, SegmentedLexicalStore
+from index.stores.segmented import SegmentedCatalogue, SegmentedSentenceVectors, SegmentedVectorStore
 
 logger = logging.getLogger(__name__)
 
-# 2: documents carry their origin and page spans; 3: BM25 as arrays, sentence vectors as .npy
-FORMAT_VERSION = 3
+# 2: documents carry their origin and page spans; 3: BM25 as arrays, sentence vectors as .npy;
+# 4: segments and tombstones listed by a generation's manifest
+FORMAT_VERSION = 4
 # Bump when cleaning, chunking or embedding input changes, so a rebuild does
 # not reuse vectors computed from differently prepared text.
 PIPELINE_VERSION = 4
 
-CATALOGUE_FILE = "catalogue.sqlite3"
-VECTORS_FILE = "vectors.faiss"
-SENTENCES_FILE = "sentences.npy"
-LEXICAL_FILE = "lexical.npz"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -65,6 +71,10 @@ class IndexManifest(BaseModel):
     # Other embedders measured against this index's vectors (see embedders/agreement.py).
     query_embedders: dict[str, dict[str, float]] = {}
     vector_index: str = "exact"  # or "ivf<lists>,nprobe=<n>" above the exact-search threshold
+    segments: list[SegmentInfo] = []  # in chunk-id order
+    tombstones: dict[str, Tombstone] = {}  # segment id -> what was deleted from it
+    next_chunk_id: int = 1
+    next_sentence_id: int = 1
 
     def reusable_by(self, embedder: EmbedderInfo, chunking: ChunkingInfo) -> bool:
         """Whether a new build with these settings may copy this build's chunks and vectors."""
@@ -95,6 +105,22 @@ def current_build_dir(data_dir: Path) -> Path | None:
     return path if (path / MANIFEST_FILE).exists() else None
 
 
+def write_generation(data_dir: Path, manifest: IndexManifest) -> Path:
+    """Write a new generation with this manifest (its build id set here), make it current, prune old ones."""
+    build_dir = new_build_dir(data_dir)
+    manifest = manifest.model_copy(update={"build_id": build_dir.name})
+    path = build_dir / MANIFEST_FILE
+    temporary = path.with_name(MANIFEST_FILE + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(manifest.model_dump_json(indent=2))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)  # a manifest is there whole or not at all
+    switch_current(data_dir, build_dir)
+    prune_builds(data_dir)
+    return build_dir
+
+
 def switch_current(data_dir: Path, build_dir: Path) -> None:
     """Point CURRENT at a finished build; readers see the old or the new one, never half."""
     pointer = index_root(data_dir) / "CURRENT"
@@ -105,38 +131,59 @@ def switch_current(data_dir: Path, build_dir: Path) -> None:
 
 @contextlib.contextmanager
 def write_lock(data_dir: Path) -> Iterator[None]:
-    """One writer at a time across processes (the server's jobs, the CLI): an flock on index/.lock."""
+    """One writer at a time across processes (the server's jobs, the CLI): a lock on index/.lock."""
+    with file_lock(index_root(data_dir) / ".lock"):
+        yield
+
+
+def generation_dirs(data_dir: Path) -> list[Path]:
     root = index_root(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    dirs = [p for p in root.iterdir() if p.is_dir() and p.name != seg.SEGMENTS_DIR] if root.exists() else []
+    return sorted(dirs, reverse=True)
+
+
+def orphaned_generations(data_dir: Path) -> list[Path]:
+    """Generations newer than the current one: written, but a crash came before CURRENT was switched.
+    (Every switch is made under the write lock, so under it none is in the making.)"""
+    current = current_build_dir(data_dir)
+    return [p for p in generation_dirs(data_dir) if current is not None and p.name > current.name]
 
 
 def remove_unfinished_builds(data_dir: Path) -> list[Path]:
-    """Build directories without a manifest: what a crash mid-build left. Call under the write lock."""
-    root = index_root(data_dir)
-    unfinished = [p for p in root.iterdir() if p.is_dir() and not (p / MANIFEST_FILE).exists()] if root.exists() else []
+    """Generations without a manifest and segments without segment.json: what a crash left.
+
+    Also generations never made current. Call under the write lock. A merge's segments are left to
+    the merger.
+    """
+    unfinished = [p for p in generation_dirs(data_dir) if not (p / MANIFEST_FILE).exists()]
+    unfinished += orphaned_generations(data_dir)
     for path in unfinished:
         logger.warning("removing unfinished build %s", path.name)
         shutil.rmtree(path, ignore_errors=True)
+    root = seg.segments_root(data_dir)
+    finished = {p.name for p in root.iterdir() if (p / seg.SEGMENT_FILE).exists()} if root.exists() else set()
+    seg.remove_segments(data_dir, keep=finished, merges=False)
     return unfinished
 
 
 def prune_builds(data_dir: Path, *, keep: int = 2) -> list[Path]:
-    """Delete all but the newest ``keep`` builds, never the current one.
+    """Delete all but the newest ``keep`` generations, never the current one, and the segments none lists.
 
-    The previous build is kept so that a server still holding it, or an
-    operator rolling back, finds it intact.
+    The previous generation is kept so that a server still holding it, or an
+    operator rolling back, finds it intact. Call under the write lock.
     """
     current = current_build_dir(data_dir)
-    builds = sorted((p for p in index_root(data_dir).iterdir() if (p / MANIFEST_FILE).exists()), reverse=True)
+    builds = [p for p in generation_dirs(data_dir) if (p / MANIFEST_FILE).exists()]
     removed = [p for p in builds[keep:] if p != current]
     for path in removed:
         shutil.rmtree(path, ignore_errors=True)
+    listed: set[str] = set()
+    for path in builds:
+        if path not in removed:
+            with contextlib.suppress(ValueError, OSError):
+                listed.update(s.segment_id for s in read_manifest(path).segments)
+    with seg.merge_lock(data_dir, blocking=False) as no_merge_running:
+        seg.remove_segments(data_dir, keep=listed, merges=no_merge_running)
     return removed
 
 
@@ -152,19 +199,46 @@ def read_manifest(build_dir: Path) -> IndexManifest:
 
 @dataclass(frozen=True)
 class LoadedIndex:
+    """One generation, opened read-only: its stores see the live rows of all its segments."""
+
     build_dir: Path
     manifest: IndexManifest
-    catalogue: SqliteCatalogue
-    vectors: FaissVectorStore
-    sentence_vectors: SentenceVectorStore
-    lexical: Bm25LexicalStore
+    catalogue: SegmentedCatalogue
+    vectors: SegmentedVectorStore
+    sentence_vectors: SegmentedSentenceVectors
+    lexical: SegmentedLexicalStore
+    segments: tuple[Segment, ...] = ()
 
     def close(self) -> None:
         self.catalogue.close()
 
 
-def load_index(data_dir: Path, *, embedder_name: str, dimension: int) -> LoadedIndex:
-    """Open the current build read-only; refuse one built with another embedder."""
+def open_generation(data_dir: Path, build_dir: Path, manifest: IndexManifest, reuse=()) -> LoadedIndex:
+    """The generation's stores over its segments (those in ``reuse`` are not opened again)."""
+    segments = seg.open_segments(data_dir, manifest.segments, reuse)
+    tombstones = [manifest.tombstones.get(s.segment_id, Tombstone()) for s in segments]
+    dead_chunks = [np.asarray(t.chunk_ids, dtype=np.int64) for t in tombstones]
+    live = [
+        LiveSegment(s.postings, s.postings.rows_of(t.chunk_ids), t.df)
+        for s, t in zip(segments, tombstones, strict=True)
+    ]
+    dimension = manifest.embedder.dimension
+    return LoadedIndex(
+        build_dir=build_dir,
+        manifest=manifest,
+        catalogue=SegmentedCatalogue(segments, [frozenset(t.doc_ids) for t in tombstones]),
+        vectors=SegmentedVectorStore(segments, dead_chunks, dimension),
+        sentence_vectors=SegmentedSentenceVectors(segments, dimension),
+        lexical=SegmentedLexicalStore(live),
+        segments=tuple(segments),
+    )
+
+
+def load_index(data_dir: Path, *, embedder_name: str, dimension: int, reuse: LoadedIndex | None = None) -> LoadedIndex:
+    """Open the current build read-only; refuse one built with another embedder.
+
+    ``reuse``: an index loaded before, whose segments the new one shares instead of opening them again.
+    """
     build_dir = current_build_dir(data_dir)
     if build_dir is None:
         raise IndexNotFoundError(f"no index in {index_root(data_dir)}; run 'policyqa ingest' first")
@@ -187,11 +261,4 @@ def load_index(data_dir: Path, *, embedder_name: str, dimension: int) -> LoadedI
             manifest.pipeline_version,
             PIPELINE_VERSION,
         )
-    return LoadedIndex(
-        build_dir=build_dir,
-        manifest=manifest,
-        catalogue=SqliteCatalogue(build_dir / CATALOGUE_FILE, read_only=True),
-        vectors=FaissVectorStore.load(build_dir / VECTORS_FILE),
-        sentence_vectors=SentenceVectorStore.load(build_dir / SENTENCES_FILE),
-        lexical=Bm25LexicalStore.load(build_dir / LEXICAL_FILE),
-    )
+    return open_generation(data_dir, build_dir, manifest, reuse.segments if reuse is not None else ())

@@ -52,15 +52,33 @@ def _kb_settings(settings: Settings, kb: str) -> Settings:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from index.build import build_index
+    from index.live import update_index
     from index.threads import apply, build_plan
     from service.engine import passage_embedder
 
     settings = _settings(args)
     apply(build_plan())  # every core to this build, before the encoder is made
+    embedder = passage_embedder(settings)
+    # An index that can take changes gets only the added, edited and removed files.
+    changed = update_index(
+        data_dir=settings.data_dir,
+        embedder=embedder,
+        docs_dir=args.directory or settings.docs_dir,
+        chunking=settings.chunking(),
+        show_progress=not args.quiet,
+        late_chunking=settings.late_chunking,
+    )
+    if changed is not None:
+        print(
+            f"updated {changed.build_dir.name}: {changed.documents} documents, {changed.chunks} chunks;"
+            f" embedded {changed.added} (added or changed), removed {changed.removed}, reused {changed.unchanged}"
+            f" ({changed.timings_s.get('total', 0.0):.1f} s)"
+        )
+        return 0
     report = build_index(
         docs_dir=args.directory or settings.docs_dir,
         data_dir=settings.data_dir,
-        embedder=passage_embedder(settings),
+        embedder=embedder,
         chunking=settings.chunking(),
         carry_over="upload",  # documents added through the API or `policyqa add` stay
         show_progress=not args.quiet,
@@ -196,6 +214,22 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from index.merge import merge_segments
+
+    settings = _settings(args)
+    merged = 0
+    while report := merge_segments(settings.data_dir, full=args.full):
+        merged += 1
+        print(f"merged {len(report.merged)} segments into {report.segment_id}: {report.chunks} chunks,"
+              f" {report.dropped_chunks} deleted chunks dropped ({report.timings_s['total']:.1f} s)")  # fmt: skip
+        if args.full:
+            break
+    if not merged:
+        print("nothing to merge")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
     parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
@@ -229,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="remove documents from the index")
     remove.add_argument("doc_ids", nargs="+")
     remove.set_defaults(func=cmd_remove)
+
+    merging = sub.add_parser("merge", help="merge the index's segments now (the service merges by itself)")
+    merging.add_argument("--full", action="store_true", help="merge every segment into one")
+    merging.set_defaults(func=cmd_merge)
 
     evaluation = sub.add_parser("eval", help="measure retrieval and answer quality")
     evaluation.add_argument("--dataset", type=Path, help="a BEIR-layout directory (default: the gold set)")

@@ -102,7 +102,10 @@ class QAEngine:
             if build_dir is None or build_dir.name == self._snapshot.index.manifest.build_id:
                 return
             index = load_index(
-                self.settings.data_dir, embedder_name=self.index_embedder_name, dimension=self.embedder.dimension
+                self.settings.data_dir,
+                embedder_name=self.index_embedder_name,
+                dimension=self.embedder.dimension,
+                reuse=self._snapshot.index,  # segments it shares with the new generation stay as loaded
             )
             self._snapshot = self._snapshot_of(index)
             logger.info("now serving index %s", index.manifest.build_id)

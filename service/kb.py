@@ -2,9 +2,11 @@
 
 An upload is read and checked in the request (so bad input is a 4xx and
 changes nothing); the embedding runs in a worker thread while the service
-keeps answering from the current build. Each change writes a new build that
-carries over every other document with its vectors, then switches to it:
-a crash leaves the previous build in place, and the change can be retried.
+keeps answering from the current build. Each change writes one small
+segment (what was added) and tombstones (what was removed) into a new
+generation of the index and switches to it (``index/live.py``): a crash
+leaves the previous generation in place, and the change can be retried.
+Segments are merged in the background (``index/merge.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
-from index.build import build_index, clean_document, content_hash
+from index.build import clean_document, content_hash
 from index.documents import SourceDocument, doc_id_for
 from index.embedders import Embedder
 from index.errors import InvalidInputError, NotFoundError, PolicyQAError
+from index.live import change_index
+from index.merge import lower_priority, merge_segments
 from index.readers import read_bytes
 from service.engine import QAEngine, passage_embedder
 
@@ -196,6 +200,7 @@ class KnowledgeBase:
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
+        self._merger: threading.Thread | None = None
         self._worker = threading.Thread(target=self._work, name="policyqa-kb", daemon=True)
         self._worker.start()
 
@@ -300,21 +305,45 @@ class KnowledgeBase:
             job.progress = round(0.95 * done / max(total, 1), 3)
             job.message = _joined(job.read_summary, f"embedded {done} of {total} passages")
 
-        report = build_index(
+        report = change_index(
             sources=sources,
             data_dir=settings.data_dir,
             embedder=self._passage_embedder(),
             chunking=settings.chunking(),
             late_chunking=settings.late_chunking,
-            carry_over=True,
             remove=remove or set(),
-            show_progress=False,
             on_progress=progress,
         )
         job.embedded_passages = report.embedded_passages
         built = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"
         job.message = _joined(job.read_summary, built)
         self.engine.reload()
+        self._schedule_merge()
+
+    def _schedule_merge(self) -> None:
+        """Merge segments in a thread of its own: changes and questions go on meanwhile."""
+        with self._lock:
+            if self._merger is not None and self._merger.is_alive():
+                return  # it plans again after each merge, so it sees this change too
+            self._merger = threading.Thread(target=self._merge, name="policyqa-merge", daemon=True)
+            self._merger.start()
+
+    def _merge(self) -> None:
+        lower_priority()  # below the requests' threads
+        while True:
+            try:
+                report = merge_segments(self.engine.settings.data_dir, reuse=self.engine.index.segments)
+            except Exception:  # the merged segments stay in service; the next change tries again
+                logger.exception("merging segments failed")
+                return
+            if report is None:
+                return
+            self.engine.reload()
+
+    def wait_for_merges(self, timeout: float = 600.0) -> None:
+        merger = self._merger
+        if merger is not None:
+            merger.join(timeout)
 
     def _passage_embedder(self) -> Embedder:
         if self._embedder is None:

@@ -145,9 +145,11 @@ def test_old_builds_are_pruned_keeping_current_and_previous(seed_data_dir, embed
     shutil.copytree(seed_data_dir, data_dir)
     for _ in range(3):
         build_index(docs_dir=DOCS_RAW, data_dir=data_dir, embedder=embedder, show_progress=False)
-    builds = [p for p in (data_dir / "index").iterdir() if p.is_dir()]
+    builds = [p for p in (data_dir / "index").iterdir() if p.is_dir() and p.name != "segments"]
     assert len(builds) == 2
     assert storage.current_build_dir(data_dir) in builds
+    listed = {s.segment_id for b in builds for s in storage.read_manifest(b).segments}
+    assert {p.name for p in (data_dir / "index" / "segments").iterdir()} == listed
 
 
 def test_an_index_of_an_older_format_is_refused_or_rebuilt(seed_data_dir, tmp_path):

@@ -76,7 +76,8 @@ def test_a_late_chunked_build_pools_every_sentence(tmp_path, onnx_embedder):
     manifest = read_manifest(current_build_dir(tmp_path))
     assert manifest.versions["sentence_vectors"] == "late-chunked"
     assert manifest.versions["embedder_backend"].startswith("queries onnx-float32")
-    sentences = np.load(current_build_dir(tmp_path) / "sentences.npy")
+    segment = tmp_path / "index" / "segments" / manifest.segments[0].segment_id
+    sentences = np.load(segment / "sentences.npy")
     assert np.allclose(np.linalg.norm(sentences, axis=1), 1.0, atol=1e-3)
 
 

@@ -228,9 +228,11 @@ def test_a_crash_mid_upload_leaves_the_last_complete_state_and_the_upload_can_be
         retried = wait_for(client, upload(client, "crash.txt", large_document(90).encode()).json()["jobs"][0]["id"])
         assert retried["state"] == "done"
         assert client.get("/api/health").json()["documents"] == before["documents"] + 1
+    index_dir = admin_server["data_dir"] / "index"
     leftovers = [
-        p for p in (admin_server["data_dir"] / "index").iterdir() if p.is_dir() and not (p / "manifest.json").exists()
+        p for p in index_dir.iterdir() if p.is_dir() and p.name != "segments" and not (p / "manifest.json").exists()
     ]
+    leftovers += [p for p in (index_dir / "segments").iterdir() if not (p / "segment.json").exists()]
     assert leftovers == []
 
 

@@ -24,18 +24,16 @@ names the conversion they were made from; the conversion directory is re-made
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.embedders.e5_convert import MANIFEST as CONVERSION_MANIFEST
 from index.errors import ConfigurationError
+from index.locks import file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ def onnx_files(model_dir: Path) -> OnnxFiles:
     expected = _expected_manifest(model_dir)
     if _current(target, expected):
         return files
-    with _lock(model_dir):
+    with file_lock(model_dir / ".onnx.lock"):
         if _current(target, expected):  # another process exported it meanwhile
             return files
         logger.info("exporting %s to ONNX (float32 and int8), once", model_dir.name)
@@ -97,16 +95,6 @@ def _current(target: Path, expected: dict) -> bool:
     if not manifest.exists() or not (target / FLOAT32_FILE).exists() or not (target / INT8_FILE).exists():
         return False
     return json.loads(manifest.read_text(encoding="utf-8")) == expected
-
-
-@contextlib.contextmanager
-def _lock(model_dir: Path) -> Iterator[None]:
-    with (model_dir / ".onnx.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def export_float32(model_dir: Path, target: Path) -> None:

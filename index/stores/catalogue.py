@@ -167,6 +167,35 @@ class SqliteCatalogue:
                 "INSERT INTO sentences VALUES (?, ?, ?, ?)", [(sid, doc_id, s, e) for sid, s, e in sentences]
             )
 
+    def add_from(self, path: Path, *, exclude: Iterable[str] = ()) -> int:
+        """Copy every document of another catalogue file, with its chunks and sentences, but the excluded
+        ids (a merge: the rows keep their ids); the number of documents copied."""
+        with self._connection() as conn:
+            conn.execute("ATTACH DATABASE ? AS source", (str(Path(path).resolve()),))
+        try:
+            with self._connection() as conn:
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS excluded (doc_id TEXT PRIMARY KEY)")
+                conn.execute("DELETE FROM excluded")
+                conn.executemany("INSERT OR IGNORE INTO excluded VALUES (?)", [(d,) for d in exclude])
+                keep = "WHERE doc_id NOT IN (SELECT doc_id FROM excluded)"
+                copied = conn.execute(f"INSERT INTO documents SELECT * FROM source.documents {keep}").rowcount
+                conn.execute(f"INSERT INTO chunks SELECT * FROM source.chunks {keep} ORDER BY chunk_id")
+                conn.execute(f"INSERT INTO sentences SELECT * FROM source.sentences {keep} ORDER BY sentence_id")
+        finally:
+            self._connection().execute("DETACH DATABASE source")
+        return copied
+
+    def compact(self) -> None:
+        """Rewrite the file without free space (after a bulk copy)."""
+        self._connection().execute("VACUUM")
+
+    def all_chunk_ids(self) -> list[int]:
+        return [row[0] for row in self._connection().execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
+
+    def all_sentence_ids(self) -> list[int]:
+        rows = self._connection().execute("SELECT sentence_id FROM sentences ORDER BY sentence_id")
+        return [row[0] for row in rows]
+
     def delete(self, doc_ids: Iterable[str]) -> int:
         with self._connection() as conn:
             return sum(conn.execute("DELETE FROM documents WHERE doc_id = ?", (d,)).rowcount for d in doc_ids)
@@ -216,6 +245,13 @@ class SqliteCatalogue:
         spans = json.loads(row[0]) if row else []
         found = tuple(span[2] if len(span) > 2 else None for span in spans)
         return found if any(c is not None for c in found) else ()
+
+    def doc_ids(self) -> list[str]:
+        return [row[0] for row in self._connection().execute("SELECT doc_id FROM documents")]
+
+    def doc_ids_with_content_hash(self, digest: str) -> list[str]:
+        rows = self._connection().execute("SELECT doc_id FROM documents WHERE content_hash = ?", (digest,))
+        return [row[0] for row in rows]
 
     def find_by_content_hash(self, digest: str) -> DocumentRecord | None:
         row = self._connection().execute("SELECT doc_id FROM documents WHERE content_hash = ?", (digest,)).fetchone()
