@@ -129,6 +129,7 @@ class KnowledgeBases:
             loaded = self._loaded.pop(kb_id, None)
         if loaded is not None:
             loaded.kb.close()
+            loaded.kb.wait_for_merges(timeout=120)  # a merge writing into the directory finishes first
         self._remove_dir(self.data_dir(kb_id))
 
     def close(self) -> None:
@@ -175,4 +176,4 @@ class KnowledgeBases:
 
 def _busy(entry: LoadedKb) -> bool:
     counts = entry.kb.job_counts()
-    return bool(counts.get("queued") or counts.get("running"))
+    return bool(counts.get("queued") or counts.get("running")) or entry.kb.merging()
