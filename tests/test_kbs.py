@@ -95,6 +95,10 @@ def test_knowledge_bases_are_created_listed_changed_and_refused_in_the_error_sha
     changed = client.patch("/api/kbs/town", headers=ADMIN, json={"description": "乡镇公开文件"})
     assert changed.status_code == 200 and changed.json()["description"] == "乡镇公开文件"
     assert_error(client.patch("/api/kbs/town", json={"public": False}), 401)
+    assert client.patch("/api/kbs/town", headers=ADMIN, json={"public": False}).json()["public"] is False
+    assert_error(client.post("/api/kbs/town/search", json={"query": "乡镇"}), 401)  # private at once
+    assert client.patch("/api/kbs/town", headers=ADMIN, json={"public": True}).json()["public"] is True
+    assert client.post("/api/kbs/town/search", json={"query": "乡镇"}).status_code == 200
     assert_error(client.patch("/api/kbs/nope", headers=ADMIN, json={"title": "x"}), 404)
     assert_error(client.delete("/api/kbs/default", headers=ADMIN), 409, "conflict")
     assert_error(client.delete("/api/kbs/nope", headers=ADMIN), 404)
@@ -173,6 +177,11 @@ def test_a_fact_uploaded_into_one_knowledge_base_is_cited_there_and_nowhere_else
     assert v1_county["model"] == "county" and "7名" in v1_county["choices"][0]["message"]["content"]
     streamed = client.post("/v1/chat/completions", json={**chat, "model": "policyqa", "stream": True}).text
     assert "[DONE]" in streamed and job["doc_id"] not in streamed
+    county_reply = v1_county["choices"][0]["message"]["content"]
+    turns = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": county_reply}]
+    v1_followup = {"model": "policyqa", "messages": [*turns, {"role": "user", "content": "经费呢？"}], "top_k": 20}
+    followed = client.post("/v1/chat/completions", json=v1_followup).json()
+    assert job["doc_id"] not in json.dumps(followed["choices"][0]["message"]["citations"])
 
 
 def test_v1_models_are_the_knowledge_bases_the_key_may_read(app_client):
