@@ -76,12 +76,14 @@ class EngineBackend:
 
 
 class HttpBackend:
-    def __init__(self, url: str, *, timeout: float = 60.0) -> None:
-        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+    def __init__(self, url: str, *, timeout: float = 60.0, kb: str | None = None, key: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+        self.ask_path = f"/api/kbs/{kb}/ask" if kb and kb != "default" else "/api/ask"
 
     def ask(self, question: str, *, mode: str, top_k: int) -> Reply:
         started = time.perf_counter()
-        response = self.client.post("/api/ask", json={"question": question, "mode": mode, "top_k": top_k})
+        response = self.client.post(self.ask_path, json={"question": question, "mode": mode, "top_k": top_k})
         seconds = time.perf_counter() - started
         response.raise_for_status()
         return reply_from_json(response.json(), seconds)

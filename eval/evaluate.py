@@ -43,6 +43,8 @@ def evaluate(
     url: str | None = None,
     modes: list[str] | None = None,
     show_progress: bool = True,
+    kb: str | None = None,
+    key: str | None = None,
 ) -> Evaluation:
     modes = modes or list(MODES)
     unknown = [m for m in modes if m not in MODES]
@@ -55,11 +57,11 @@ def evaluate(
             raise ConfigurationError(
                 "--url asks a running service, which serves its own corpus: use it with the gold set"
             )
-        backend = HttpBackend(url)
+        backend = HttpBackend(url, kb=kb, key=key)
         health = backend.health()
         results = run(dataset, backend, modes, show_progress=show_progress)
         backend.close()
-        about = {"backend": url, "build_id": health["build_id"], "embedder": health["embedder"]}
+        about = {"backend": url, "kb": kb or "default", "build_id": health["build_id"], "embedder": health["embedder"]}
     elif dataset.sources is not None:
         with tempfile.TemporaryDirectory(prefix="policyqa-eval-") as data_dir:
             embedder = passage_embedder(settings)

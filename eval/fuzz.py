@@ -3,9 +3,11 @@
     python -m eval.fuzz [--max-examples 100] [--seed N] [--url URL --token T] [--data-dir var]
 
 Without ``--url`` it serves a copy of DATA_DIR's index with an admin token of
-its own. Every operation is run twice: first without the token (the admin
-operations must all refuse, and the index must be unchanged after), then with
-it (uploads, replacements and deletes really run, on the copy). Every check
+its own. Every operation is run three times: without the token (the admin
+operations must all refuse), with a read key for default and a private
+knowledge base (the index must be unchanged after both), then with the token
+(uploads, replacements and deletes really run, on the copy; knowledge bases
+and keys are made and deleted). Every check
 schemathesis has runs (no 5xx, status codes, content types, headers and
 bodies as documented, invalid input refused, no hang past the request
 timeout) except ``positive_data_acceptance``: a schema-valid request may still
@@ -89,13 +91,31 @@ def run_schemathesis(
     )
 
 
+def read_key(url: str, token: str) -> str:
+    """A read key for default and a private knowledge base ``fuzz`` (made here), through the admin API."""
+    admin = {"Authorization": f"Bearer {token}"}
+    made = httpx.post(f"{url}/api/kbs", headers=admin, json={"kb_id": "fuzz", "title": "fuzz", "public": False})
+    if made.status_code not in (201, 409):
+        raise RuntimeError(f"could not make the knowledge base fuzz: {made.text}")
+    key = httpx.post(f"{url}/api/keys", headers=admin, json={"kbs": ["default", "fuzz"], "scope": "read"})
+    return key.raise_for_status().json()["key"]
+
+
 def fuzz(url: str, token: str | None, *, max_examples: int, seed: int | None = None, max_time: float | None = None):
-    """Run without the token, check nothing changed, then with it. Returns the runs and any extra problems."""
+    """Run without the token, then with a read key (checking nothing changed), then with the token.
+
+    Returns the runs and any extra problems.
+    """
     problems: list[str] = []
     before = httpx.get(f"{url}/api/health", timeout=30).json()
     runs = [
         run_schemathesis(url, label="no token", token=None, max_examples=max_examples, seed=seed, max_time=max_time)
     ]
+    if token:
+        key = read_key(url, token)
+        runs.append(
+            run_schemathesis(url, label="read key", token=key, max_examples=max_examples, seed=seed, max_time=max_time)
+        )
     after = httpx.get(f"{url}/api/health", timeout=30).json()
     if (after["build_id"], after["documents"]) != (before["build_id"], before["documents"]):
         problems.append(f"the index changed without the token: {before} -> {after}")

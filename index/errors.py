@@ -41,3 +41,22 @@ class NotFoundError(PolicyQAError):
 
 class InvalidInputError(PolicyQAError):
     code = "invalid_input"
+
+
+# -- knowledge bases and keys (service/registry.py, service/access.py) ---------
+class ConflictError(PolicyQAError):
+    """The thing to create exists already, or the change is not allowed in its state."""
+
+    code = "conflict"
+
+
+class AuthenticationError(PolicyQAError):
+    """No credentials where some are needed, or credentials that match nothing."""
+
+    code = "unauthorized"
+
+
+class PermissionDeniedError(PolicyQAError):
+    """Valid credentials that do not grant this."""
+
+    code = "forbidden"

@@ -26,7 +26,28 @@ def _configure_logging(level: str) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {key: value for key, value in vars(args).items() if key in Settings.model_fields and value is not None}
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    kb = getattr(args, "kb", None)
+    if kb is None or kb == "default":
+        return settings
+    return _kb_settings(settings, kb)
+
+
+def _kb_settings(settings: Settings, kb: str) -> Settings:
+    """A knowledge base's own index (DATA_DIR/kbs/KB/), which must be in the registry (POST /api/kbs makes one)."""
+    from index.errors import ConfigurationError
+    from service.registry import REGISTRY_FILE, Registry, valid_kb_id
+
+    registry_path = settings.data_dir / REGISTRY_FILE
+    if not valid_kb_id(kb) or not registry_path.exists() or Registry(registry_path).kb(kb) is None:
+        raise ConfigurationError(f"no knowledge base {kb!r} in {settings.data_dir}; make it with POST /api/kbs")
+    return settings.model_copy(
+        update={
+            "data_dir": settings.data_dir / "kbs" / kb,
+            "models_dir": settings.resolved_models_dir(),
+            "docs_dir": settings.data_dir / "kbs" / kb / "no-corpus",  # never builds default's docs_raw into it
+        }
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -145,8 +166,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from eval.evaluate import describe, evaluate, save
 
+    settings = Settings() if args.url else _settings(args)  # with --url, the service has the knowledge base
     evaluation = evaluate(
-        _settings(args), dataset_dir=args.dataset, url=args.url, modes=args.modes, show_progress=not args.quiet
+        settings,
+        dataset_dir=args.dataset,
+        url=args.url,
+        modes=args.modes,
+        show_progress=not args.quiet,
+        kb=args.kb,
+        key=args.key,
     )
     print(describe(evaluation))
     print(f"report: {save(evaluation, args.reports_dir)}")
@@ -206,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
     parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
     parser.add_argument("--embedder", help="embedding backend (POLICYQA_EMBEDDER, default e5-small)")
+    parser.add_argument("--kb", help="knowledge base (default: default, the index in DATA_DIR itself)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="build the index from a corpus directory")
@@ -242,10 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = sub.add_parser("eval", help="measure retrieval and answer quality")
     evaluation.add_argument("--dataset", type=Path, help="a BEIR-layout directory (default: the gold set)")
     evaluation.add_argument("--url", help="ask a running service instead of the index in this process")
+    evaluation.add_argument("--key", help="with --url: an API key (or the admin token) for a knowledge base")
     evaluation.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     evaluation.add_argument("--reports-dir", type=Path, default=Path("eval/reports"))
     evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluation.set_defaults(func=cmd_eval)
+    for command in (ingest, *(sub.choices[name] for name in ("ask", "search", "add", "remove")), evaluation):
+        # After the command too (policyqa ask --kb staff ...); SUPPRESS keeps one given before it.
+        command.add_argument("--kb", default=argparse.SUPPRESS, help="knowledge base (default: default)")
     return parser
 
 

@@ -61,14 +61,20 @@ class Snapshot:
 
 
 class QAEngine:
-    def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder, index: LoadedIndex, *, shared: QAEngine | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.query_embedder = QueryBatcher(embedder)  # concurrent questions share one encoder call
-        # One thread each for the encoder, FAISS and BLAS; the cores are used by requests computing
-        # side by side instead, at most compute_slots at once (index/threads.py says why).
-        self.threads = apply_threads(serving_plan(compute_slots=settings.compute_slots))
-        self._slots = threading.BoundedSemaphore(self.threads.compute_slots)
+        self._shared = shared
+        if shared is not None:  # another knowledge base in the same server: one encoder queue, one set of slots
+            self.query_embedder, self.threads, self._slots = shared.query_embedder, shared.threads, shared._slots
+        else:
+            self.query_embedder = QueryBatcher(embedder)  # concurrent questions share one encoder call
+            # One thread each for the encoder, FAISS and BLAS; the cores are used by requests computing
+            # side by side instead, at most compute_slots at once (index/threads.py says why).
+            self.threads = apply_threads(serving_plan(compute_slots=settings.compute_slots))
+            self._slots = threading.BoundedSemaphore(self.threads.compute_slots)
         self.index_embedder_name = index.manifest.embedder.name
         self._snapshot = self._snapshot_of(index)
         self._reload_lock = threading.Lock()
@@ -154,7 +160,8 @@ class QAEngine:
         return cls(settings, query_embedder, index)
 
     def close(self) -> None:
-        self.query_embedder.close()
+        if self._shared is None:
+            self.query_embedder.close()
         self._snapshot.index.close()
 
     def search(self, query: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None) -> TimedSearch:

@@ -340,6 +340,11 @@ class KnowledgeBase:
                 return
             self.engine.reload()
 
+    def merging(self) -> bool:
+        """Whether a background merge is running (service/knowledge_bases.py evicts none that is)."""
+        merger = self._merger
+        return merger is not None and merger.is_alive()
+
     def wait_for_merges(self, timeout: float = 600.0) -> None:
         merger = self._merger
         if merger is not None:

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         [], description="Origins (comma-separated) whose pages may call the API, e.g. the sites embedding the widget."
     )
+    default_kb_public: bool = Field(
+        True,
+        description="Whether the knowledge base 'default' is public when the registry is first made (then PATCH it).",
+    )
+    max_loaded_kbs: int = Field(
+        64, ge=1, le=100_000, description="Most knowledge bases loaded besides default; the least recently used goes."
+    )
+    kb_cache_mb: float = Field(
+        2048.0, gt=0, le=1_000_000, description="Index files of loaded knowledge bases besides default, in MB, at most."
+    )
     host: str = Field("127.0.0.1", description="Address 'serve' listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port 'serve' listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(

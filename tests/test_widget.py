@@ -315,3 +315,27 @@ def test_a_followup_is_sent_with_the_conversation_before_it(page, server):
     assert history[0]["content"] == "镇江市除31个镇外共有多少个街道？"
     assert "25个街道" in history[1]["content"] and "[1]" in history[1]["content"]
     screenshot(page, "widget-followup.png")
+
+
+def test_data_kb_and_data_key_pick_the_knowledge_base_and_send_the_key(page, server):
+    """A page embedding the widget for knowledge base 'staff' with a read key: the question goes to
+    /api/kbs/staff/ask with the key as a bearer (forwarded here to default's /api/ask, which has the answer)."""
+    seen = []
+    html = (
+        "<!doctype html><html lang='zh'><head><title>staff</title></head><body>"
+        f"<script src='{server}/widget.js' data-kb='staff' data-key='pqa_0123abcd_visible-read-key' async></script>"
+        "</body></html>"
+    )
+    page.route(f"{server}/staff-page", lambda route: route.fulfill(body=html, content_type="text/html"))
+
+    def forward(route):
+        seen.append((route.request.url, route.request.headers.get("authorization")))
+        headers = {k: v for k, v in route.request.headers.items() if k.lower() != "authorization"}
+        route.continue_(url=f"{server}/api/ask", headers=headers)
+
+    page.route("**/api/kbs/staff/ask", forward)
+    page.goto(f"{server}/staff-page")
+    page.get_by_role("button", name="打开政策问答").click()
+    message = ask(page, QUESTION)
+    expect(message.locator(".answer")).to_contain_text("341项")
+    assert seen == [(f"{server}/api/kbs/staff/ask", "Bearer pqa_0123abcd_visible-read-key")]

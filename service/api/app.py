@@ -14,7 +14,8 @@ from service.api.errors import install_error_handlers
 from service.api.hardening import install_hardening
 from service.api.routes import api_router
 from service.engine import QAEngine
-from service.kb import KnowledgeBase
+from service.knowledge_bases import KnowledgeBases
+from service.registry import REGISTRY_FILE, Registry
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,12 +29,14 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = engine or await run_in_threadpool(QAEngine.open, settings)
         app.state.engine = opened
-        app.state.kb = KnowledgeBase(opened)
+        app.state.registry = Registry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)
+        app.state.kbs = KnowledgeBases(settings, opened, app.state.registry)
+        app.state.kb = app.state.kbs.default.kb  # default's writer, as before (metrics, health)
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
         try:
             yield
         finally:
-            app.state.kb.close()
+            app.state.kbs.close()
             if engine is None:
                 opened.close()
 
@@ -50,7 +53,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST"],  # the widget asks and searches; admin tools call same-origin
             allow_headers=["Content-Type", "Authorization"],  # Authorization: the /v1 API keys
             max_age=600,
         )

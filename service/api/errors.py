@@ -10,7 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import InvalidInputError, NotFoundError, PolicyQAError, UnknownDocumentError
+from index.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    PolicyQAError,
+    UnknownDocumentError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +27,7 @@ _HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    409: "conflict",
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -75,14 +84,17 @@ def _documented_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+_DOMAIN_STATUS = ((AuthenticationError, 401), (PermissionDeniedError, 403), (NotFoundError, 404), (ConflictError, 409))
+
+
 async def _domain_error(request: Request, exc: PolicyQAError) -> JSONResponse:
-    if isinstance(exc, NotFoundError):
-        status = 404
-    elif isinstance(exc, UnknownDocumentError | InvalidInputError):
-        status = 422
-    else:
-        status = 503
-    return error_response(status, exc.code, str(exc))
+    status = next((status for kind, status in _DOMAIN_STATUS if isinstance(exc, kind)), None)
+    if status is None:
+        status = 422 if isinstance(exc, UnknownDocumentError | InvalidInputError) else 503
+    response = error_response(status, exc.code, str(exc))
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

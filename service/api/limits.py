@@ -5,8 +5,8 @@ answering with the one JSON error shape:
 
 - ``RateLimitMiddleware``: a token bucket per client address, 429 with ``Retry-After``;
 - ``BodyLimitMiddleware``: request bodies over the limit are refused with 413
-  before, or while, they are read; only a request carrying the admin token gets
-  the larger allowance of an upload;
+  before, or while, they are read; only a request carrying the admin token (or a
+  write key) gets the larger allowance of an upload;
 - ``StreamLimitMiddleware``: at most so many streamed answers at once, 503 beyond;
 - ``TimeoutMiddleware``: a request that runs past its deadline is answered with
   503 (or, once a stream has started, with a final ``error`` event) at once.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,14 +31,27 @@ from service.api.errors import error_body, error_response
 from service.settings import Settings
 
 UNLIMITED_PATHS = frozenset({"/api/health", "/metrics"})
-UPLOAD_PREFIX = "/api/documents"
+UPLOAD_PATH = re.compile(r"/api(?:/kbs/[a-z0-9_-]{1,64})?/documents(?:/|$)")  # default's, and each knowledge base's
 ADMIN_CHANGE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 MAX_TRACKED_CLIENTS = 10_000
 
 
 def is_admin_change(scope: Scope) -> bool:
     """Uploads, replacements and deletes: the requests that get the upload allowance and deadline."""
-    return scope["method"] in ADMIN_CHANGE_METHODS and scope["path"].startswith(UPLOAD_PREFIX)
+    return scope["method"] in ADMIN_CHANGE_METHODS and UPLOAD_PATH.match(scope["path"]) is not None
+
+
+def may_upload(settings: Settings, scope: Scope) -> bool:
+    """The admin token, or a write key (which the route then checks against the knowledge base)."""
+    authorization = Headers(scope=scope).get("authorization")
+    if token_matches(settings, authorization):
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    registry = getattr(getattr(scope.get("app"), "state", None), "registry", None)
+    if scheme.lower() != "bearer" or not given.strip() or registry is None:
+        return False
+    record = registry.find_key(given.strip())
+    return record is not None and record.scope == "write"
 
 
 def client_key(scope: Scope) -> str:
@@ -110,7 +124,7 @@ class BodyLimitMiddleware:
         self.upload_limit = int(settings.max_upload_files * settings.max_upload_mb * 1_000_000) + 100_000
 
     def limit_for(self, scope: Scope) -> int:
-        if is_admin_change(scope) and token_matches(self.settings, Headers(scope=scope).get("authorization")):
+        if is_admin_change(scope) and may_upload(self.settings, scope):
             return self.upload_limit
         return self.body_limit
 

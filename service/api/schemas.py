@@ -187,3 +187,74 @@ class DeletedOut(BaseModel):
     doc_id: str
     deleted: bool
     job: JobOut
+
+
+# -- knowledge bases and keys ------------------------------------------------
+KbId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,64}$", min_length=1, max_length=64)]
+KbTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+KbDescription = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class KbCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    kb_id: KbId = Field(description="1 to 64 of a-z, 0-9, _ and -; used in the URL.")
+    title: KbTitle
+    description: KbDescription = ""
+    public: bool = Field(description="Public: anyone may ask and search it; otherwise only keys scoped to it.")
+
+
+class KbUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    title: KbTitle | None = None
+    description: KbDescription | None = None
+    public: bool | None = None
+
+
+class KbOut(BaseModel):
+    kb_id: str
+    title: str
+    description: str
+    public: bool
+    documents: int
+    chunks: int
+    created_at: str
+
+
+class KbList(BaseModel):
+    data: list[KbOut]
+    count: int
+
+
+class KbDeleted(BaseModel):
+    kb_id: str
+    deleted: bool
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    kbs: list[KbId] = Field(min_length=1, max_length=100, description="The knowledge bases the key is for.")
+    scope: Literal["read", "write"] = Field(description="read: ask and search; write: also upload and delete.")
+    label: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart; not a secret.")
+    kbs: list[str]
+    scope: Literal["read", "write"]
+    label: str
+    created_at: str
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+class KeyList(BaseModel):
+    data: list[KeyOut]
+    count: int
+
+
+class KeyDeleted(BaseModel):
+    key_id: str
+    deleted: bool

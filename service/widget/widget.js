@@ -3,7 +3,12 @@
  * button on any page. No framework, no build step, no third-party requests.
  *
  *   <script src="https://HOST/widget.js" data-api="https://HOST" data-title="政策问答"
- *           data-placeholder="…" data-question="(optional)" data-z-index="2147483000" async></script>
+ *           data-placeholder="…" data-question="(optional)" data-z-index="2147483000"
+ *           data-kb="(optional knowledge base id)" data-key="(optional read key)" async></script>
+ *
+ * data-kb picks the knowledge base (default: the unprefixed routes, i.e. `default`).
+ * data-key is sent as a bearer key, for a knowledge base that is not public: it is
+ * visible to every visitor of the page, so give it a read key scoped to that knowledge base only.
  *
  * Everything lives in an open shadow root under one host element, so the host
  * page's styles do not reach the widget and the widget's styles do not leak out.
@@ -23,8 +28,11 @@
   var apiAttr = script.getAttribute("data-api");
   // Missing data-api: the API is where the script came from. Empty: the page's own origin.
   var api = (apiAttr === null ? scriptUrl.origin : apiAttr).replace(/\/+$/, "");
+  var kb = script.getAttribute("data-kb") || "";
+  var key = script.getAttribute("data-key") || "";
   var config = {
-    askUrl: api + "/api/ask",
+    askUrl: api + (kb ? "/api/kbs/" + encodeURIComponent(kb) + "/ask" : "/api/ask"),
+    key: key,
     cssUrl: new URL("widget.css", scriptUrl).href,
     title: script.getAttribute("data-title") || "政策问答",
     placeholder: script.getAttribute("data-placeholder") || "请输入您的问题",
@@ -169,9 +177,11 @@
   /* ---------- talking to the API ---------- */
 
   function ask(question, message, history) {
+    var headers = { "content-type": "application/json", accept: "text/event-stream" };
+    if (config.key) headers.authorization = "Bearer " + config.key;
     return fetch(config.askUrl, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      headers: headers,
       body: JSON.stringify({ question: question, top_k: 5, stream: true, history: history }),
     }).then(function (response) {
       if (!response.ok) {

@@ -52,10 +52,6 @@ def message_text(message, index: int) -> str:
 
 def check_request(body: ChatCompletionRequest) -> None:
     """Refuse what cannot be honoured; everything else the protocol has is ignored."""
-    if body.model != MODEL_ID:
-        raise OpenAIError(
-            404, f"The model '{body.model}' does not exist; use '{MODEL_ID}'.", param="model", code="model_not_found"
-        )
     if body.n is not None and body.n > 1:
         raise OpenAIError(
             400, "Only n=1 is supported: there is one extractive answer.", param="n", code="unsupported_value"
@@ -135,13 +131,14 @@ class Reply:
     citations: list[Citation]
     answerable: bool
     usage: Usage
+    model: str = MODEL_ID
 
     @property
     def content(self) -> str:
         return "".join(self.pieces)
 
 
-def make_reply(result: ConversationAnswer, turns: ChatTurns, build_id: str) -> Reply:
+def make_reply(result: ConversationAnswer, turns: ChatTurns, build_id: str, model: str = MODEL_ID) -> Reply:
     answer = result.answer
     citations = presenters.citations(answer)
     lead = f"答：{answer.short_answer.text}\n\n" if answer.short_answer else ""
@@ -155,6 +152,7 @@ def make_reply(result: ConversationAnswer, turns: ChatTurns, build_id: str) -> R
         pieces=pieces,
         citations=citations,
         answerable=answer.answerable,
+        model=model,
         usage=Usage(
             prompt_tokens=turns.prompt_chars, completion_tokens=completion, total_tokens=turns.prompt_chars + completion
         ),
@@ -165,6 +163,7 @@ def completion(reply: Reply) -> ChatCompletion:
     message = AssistantMessage(content=reply.content, citations=reply.citations, answerable=reply.answerable)
     return ChatCompletion(
         id=reply.id,
+        model=reply.model,
         created=reply.created,
         system_fingerprint=reply.fingerprint,
         choices=[Choice(message=message)],
@@ -177,7 +176,7 @@ def _chunk(reply: Reply, choices: list[dict], **extra) -> str:
         "id": reply.id,
         "object": "chat.completion.chunk",
         "created": reply.created,
-        "model": MODEL_ID,
+        "model": reply.model,
         "system_fingerprint": reply.fingerprint,
         "choices": choices,
         **extra,

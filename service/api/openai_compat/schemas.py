@@ -38,7 +38,9 @@ class StreamOptions(BaseModel):
 
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # the protocol's other parameters: accepted, ignored
-    model: str = Field(description=f"The model: '{MODEL_ID}'.")
+    model: str = Field(
+        max_length=64, description=f"The model: '{MODEL_ID}' (the knowledge base default) or a knowledge base's id."
+    )
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool | None = False
     stream_options: StreamOptions | None = None

@@ -7,26 +7,27 @@ from starlette.concurrency import run_in_threadpool
 
 from index.errors import PolicyQAError
 from service.api import presenters
-from service.api.deps import EngineDep
 from service.api.errors import error_body
 from service.api.schemas import AskRequest, AskResponse, ErrorBody
+from service.api.tenancy import ReadKbDep
 from service.conversation import ConversationAnswer, ask_in_context
 from service.engine import QAEngine
 from service.followup import Turn
 
-router = APIRouter(prefix="/api", tags=["answers"])
-ERRORS = {400: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+router = APIRouter(tags=["answers"])
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422)}
 STREAM_DOC = {200: {"content": {"text/event-stream": {}}, "description": "With stream: true, Server-Sent Events."}}
 
 
 @router.post("/ask", response_model=AskResponse, responses={**ERRORS, **STREAM_DOC})
-async def ask(body: AskRequest, request: Request, engine: EngineDep):
+async def ask(body: AskRequest, request: Request, target: ReadKbDep):
     """Answer a question with sentences quoted from the documents, each with its [n] citation.
 
     With ``"stream": true`` the answer comes as Server-Sent Events: ``citations``
     first, then ``delta`` pieces of the answer text, then ``done`` (or ``error``).
     With ``history`` (the earlier turns), a follow-up question is answered in their context.
     """
+    engine = target.engine
     if body.stream:
         return StreamingResponse(
             _events(body, request, engine),

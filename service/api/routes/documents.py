@@ -5,8 +5,6 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from index.errors import InvalidInputError, NotFoundError
-from service.api.admin import AdminDep, KnowledgeBaseDep
-from service.api.deps import EngineDep
 from service.api.schemas import (
     ChunkSummary,
     DeletedOut,
@@ -17,25 +15,27 @@ from service.api.schemas import (
     JobOut,
     JobsOut,
 )
+from service.api.tenancy import ReadKbDep, WriteKbDep
 from service.kb import Upload, prepare_upload_isolated
 
-router = APIRouter(prefix="/api/documents", tags=["documents"])
+router = APIRouter(prefix="/documents", tags=["documents"])
+READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
 
 
-@router.get("", response_model=DocumentList)
-def list_documents(engine: EngineDep) -> DocumentList:
+@router.get("", response_model=DocumentList, responses=READ_ERRORS)
+def list_documents(target: ReadKbDep) -> DocumentList:
     """Every indexed document with its number of chunks."""
     data = [
         DocumentSummary(doc_id=d.doc_id, title=d.title, source=d.source, chunks=d.chunk_count, origin=d.origin)
-        for d in engine.documents()
+        for d in target.engine.documents()
     ]
     return DocumentList(data=data, count=len(data))
 
 
-@router.get("/{doc_id}", response_model=DocumentDetail, responses={404: {"model": ErrorBody}})
-def get_document(doc_id: str, engine: EngineDep) -> DocumentDetail:
+@router.get("/{doc_id}", response_model=DocumentDetail, responses=READ_ERRORS)
+def get_document(doc_id: str, target: ReadKbDep) -> DocumentDetail:
     """One document with its cleaned text and where each chunk lies in it."""
-    found = engine.document(doc_id)
+    found = target.engine.document(doc_id)
     if found is None:
         raise NotFoundError(f"no document with id {doc_id!r}")
     record, text, chunks = found
@@ -77,36 +77,36 @@ async def _prepared(request: Request, upload: UploadFile, title: str | None, doc
     )
 
 
-@router.post("", response_model=JobsOut, status_code=202, responses=ADMIN_ERRORS, dependencies=[AdminDep])
+@router.post("", response_model=JobsOut, status_code=202, responses=ADMIN_ERRORS)
 async def upload_documents(
     request: Request,
-    kb: KnowledgeBaseDep,
+    target: WriteKbDep,
     files: Annotated[list[UploadFile], File(description=UPLOAD_TYPES)],
     title: Annotated[str | None, Form(max_length=200)] = None,
 ) -> JobsOut:
-    """Add documents; each gets a job to follow at /api/jobs/{id}. Content already indexed is not added twice."""
+    """Add documents, each with a job to follow at jobs/{id} (same knowledge base); known content is not added twice."""
     most = request.app.state.settings.max_upload_files
     if len(files) > most:
         raise InvalidInputError(f"{len(files)} files in one upload; at most {most}")
     uploads = [await _prepared(request, f, title if len(files) == 1 else None) for f in files]
-    return JobsOut(jobs=[JobOut(**kb.add(u).to_dict()) for u in uploads])
+    return JobsOut(jobs=[JobOut(**target.kb.add(u).to_dict()) for u in uploads])
 
 
-@router.put("/{doc_id}", response_model=JobOut, status_code=202, responses=ADMIN_ERRORS, dependencies=[AdminDep])
+@router.put("/{doc_id}", response_model=JobOut, status_code=202, responses=ADMIN_ERRORS)
 async def replace_document(
     doc_id: str,
     request: Request,
-    kb: KnowledgeBaseDep,
+    target: WriteKbDep,
     file: Annotated[UploadFile, File(description="The new content.")],
     title: Annotated[str | None, Form(max_length=200)] = None,
 ) -> JobOut:
     """Replace a document's content, keeping its id; only the new content is embedded."""
     upload = await _prepared(request, file, title, doc_id)
-    return JobOut(**(await run_in_threadpool(kb.replace, doc_id, upload)).to_dict())
+    return JobOut(**(await run_in_threadpool(target.kb.replace, doc_id, upload)).to_dict())
 
 
-@router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS, dependencies=[AdminDep])
-def delete_document(doc_id: str, kb: KnowledgeBaseDep) -> DeletedOut:
+@router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS)
+def delete_document(doc_id: str, target: WriteKbDep) -> DeletedOut:
     """Remove a document from the catalogue, the vector index and the lexical index."""
-    job = kb.delete(doc_id)
+    job = target.kb.delete(doc_id)
     return DeletedOut(doc_id=doc_id, deleted=job.state == "done", job=JobOut(**job.to_dict()))

@@ -12,61 +12,62 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import EngineDep
+from service.access import Caller
 from service.api.openai_compat import render
-from service.api.openai_compat.auth import require_api_key
+from service.api.openai_compat.auth import model_id, readable, readable_model, v1_caller
 from service.api.openai_compat.errors import OpenAIError, OpenAIRoute, openai_error_response
 from service.api.openai_compat.schemas import (
-    MODEL_ID,
     ChatCompletion,
     ChatCompletionRequest,
     Model,
     ModelList,
     OpenAIErrorBody,
 )
+from service.api.tenancy import KnowledgeBasesDep, RegistryDep
 from service.conversation import ask_in_context
-from service.engine import QAEngine
+from service.knowledge_bases import KnowledgeBases
+from service.registry import DEFAULT_KB, KbRecord
 
-router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute, dependencies=[Depends(require_api_key)])
-ERRORS = {code: {"model": OpenAIErrorBody} for code in (400, 401, 404)}
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+ERRORS = {code: {"model": OpenAIErrorBody} for code in (400, 401, 403, 404)}
+V1CallerDep = Annotated[Caller, Depends(v1_caller)]
 STREAM_DOC = {
     200: {"content": {"text/event-stream": {}}, "description": "With stream: true, chat.completion.chunk events."}
 }
 
 
-def _model(engine: QAEngine) -> Model:
-    built_at = engine.index.manifest.created_at
+def _model(record: KbRecord, kbs: KnowledgeBases) -> Model:
+    built_at = kbs.default.engine.index.manifest.created_at if record.kb_id == DEFAULT_KB else record.created_at
     try:
         created = int(datetime.fromisoformat(str(built_at)).timestamp())
     except ValueError:
         created = 0
-    return Model(created=created)
+    return Model(id=model_id(record.kb_id), created=created)
 
 
 @router.get("/models", response_model=ModelList, responses=ERRORS)
-def list_models(engine: EngineDep) -> ModelList:
-    """The one model: ``policyqa`` (created: when the index was built)."""
-    return ModelList(data=[_model(engine)])
+def list_models(caller: V1CallerDep, registry: RegistryDep, kbs: KnowledgeBasesDep) -> ModelList:
+    """A model per knowledge base the key may read: ``policyqa`` is ``default``, the others go by their id."""
+    return ModelList(data=[_model(r, kbs) for r in registry.list_kbs() if readable(caller, r)])
 
 
 @router.get("/models/{model}", response_model=Model, responses=ERRORS)
-def retrieve_model(model: str, engine: EngineDep) -> Model:
-    if model != MODEL_ID:
-        raise OpenAIError(
-            404, f"The model '{model}' does not exist; use '{MODEL_ID}'.", param="model", code="model_not_found"
-        )
-    return _model(engine)
+def retrieve_model(model: str, request: Request, caller: V1CallerDep, kbs: KnowledgeBasesDep) -> Model:
+    return _model(readable_model(request, caller, model), kbs)
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses={**ERRORS, **STREAM_DOC})
-async def chat_completions(body: ChatCompletionRequest, request: Request, engine: EngineDep):
-    """Answer the last user message from the documents, in the context of the conversation."""
+async def chat_completions(body: ChatCompletionRequest, request: Request, caller: V1CallerDep, kbs: KnowledgeBasesDep):
+    """Answer the last user message from the knowledge base the model names, in the context of the conversation."""
+    record = readable_model(request, caller, body.model, param="model")
     render.check_request(body)
+    engine = (await run_in_threadpool(kbs.get, record.kb_id)).engine
     turns = render.chat_turns(body)
     # The answer is ready before anything is sent, so a failure is still a plain error response.
     result = await run_in_threadpool(
@@ -78,7 +79,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, engine
         mode=body.mode,
         doc_ids=body.doc_ids,
     )
-    reply = render.make_reply(result, turns, engine.index.manifest.build_id)
+    reply = render.make_reply(result, turns, engine.index.manifest.build_id, model=body.model)
     if not body.stream:
         return render.completion(reply)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -97,7 +98,7 @@ async def _stream(reply: render.Reply, request: Request, *, include_usage: bool)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-def unknown(path: str, request: Request):
+def unknown(path: str, request: Request, caller: V1CallerDep):
     """Anything else under /v1 (embeddings, completions, ...): not offered, in the protocol's shape.
 
     A served path asked with another method is a 405 naming the method it takes.

@@ -1,0 +1,37 @@
+"""API keys (admin): made with their knowledge bases and scope, listed by prefix and label, revoked at once."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from service.api.schemas import ErrorBody, KeyCreate, KeyCreated, KeyDeleted, KeyList, KeyOut
+from service.api.tenancy import AdminOnly, RegistryDep
+from service.registry import KeyRecord
+
+router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[AdminOnly])
+ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 422)}
+KeyId = Annotated[str, Path(min_length=1, max_length=64, description="The key's id (not the key).")]
+
+
+def _out(record: KeyRecord) -> dict:
+    return {**record.__dict__, "kbs": list(record.kbs)}
+
+
+@router.post("", response_model=KeyCreated, status_code=201, responses=ERRORS)
+def create_key(body: KeyCreate, registry: RegistryDep) -> KeyCreated:
+    """A new key; the answer is the only time the key itself is shown."""
+    made = registry.create_key(kbs=body.kbs, scope=body.scope, label=body.label)
+    return KeyCreated(**_out(made.record), key=made.key)
+
+
+@router.get("", response_model=KeyList, responses=ERRORS)
+def list_keys(registry: RegistryDep) -> KeyList:
+    data = [KeyOut(**_out(record)) for record in registry.list_keys()]
+    return KeyList(data=data, count=len(data))
+
+
+@router.delete("/{key_id}", response_model=KeyDeleted, responses=ERRORS)
+def delete_key(key_id: KeyId, registry: RegistryDep) -> KeyDeleted:
+    """Revoke a key: the next request with it is a 401."""
+    registry.delete_key(key_id)
+    return KeyDeleted(key_id=key_id, deleted=True)

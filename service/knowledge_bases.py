@@ -1,0 +1,179 @@
+"""Every knowledge base of one server, each a QAEngine + KnowledgeBase over its own data directory.
+
+``default`` is today's index in DATA_DIR (built from docs_raw/) and stays
+loaded; another lives in DATA_DIR/kbs/<kb_id>/, is loaded on first use and
+evicted, least recently used first, when more are loaded than
+``max_loaded_kbs`` or their index files pass ``kb_cache_mb``. All of them share
+the default's encoder, question batcher and compute slots. An evicted one
+stops its job worker and is dropped; requests still holding it finish on it,
+and its memory goes with the last of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.build import build_index
+from index.storage import current_build_dir, load_index, read_manifest
+from service.engine import QAEngine
+from service.kb import KnowledgeBase
+from service.registry import DEFAULT_KB, Registry, valid_kb_id
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+KBS_DIR = "kbs"
+
+
+@dataclass(frozen=True)
+class LoadedKb:
+    kb_id: str
+    engine: QAEngine
+    kb: KnowledgeBase
+    size_bytes: int
+
+
+class _NoPassages:
+    """Stands in for the encoder when an empty knowledge base is made: there is nothing to embed."""
+
+    max_tokens = 512
+
+    def __init__(self, name: str, dimension: int) -> None:
+        self.name, self.dimension = name, dimension
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return np.zeros((len(texts), self.dimension), np.float32)
+
+    embed_queries = embed_passages
+
+
+def _files_size(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+
+class KnowledgeBases:
+    def __init__(self, settings: Settings, default_engine: QAEngine, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.default = LoadedKb(DEFAULT_KB, default_engine, KnowledgeBase(default_engine), 0)
+        self._loaded: OrderedDict[str, LoadedKb] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+
+    def data_dir(self, kb_id: str) -> Path:
+        if kb_id == DEFAULT_KB:
+            return self.settings.data_dir
+        if not valid_kb_id(kb_id):  # never a path outside kbs/
+            raise ValueError(f"bad kb_id {kb_id!r}")
+        return self.settings.data_dir / KBS_DIR / kb_id
+
+    def get(self, kb_id: str) -> LoadedKb:
+        """The loaded knowledge base (loading it now if need be); the caller checked that it exists."""
+        if kb_id == DEFAULT_KB:
+            return self.default
+        with self._lock:
+            if (hit := self._loaded.get(kb_id)) is not None:
+                self._loaded.move_to_end(kb_id)
+                return hit
+            load_lock = self._load_locks.setdefault(kb_id, threading.Lock())
+        with load_lock:  # one load per knowledge base at a time; others load side by side
+            with self._lock:
+                if (hit := self._loaded.get(kb_id)) is not None:
+                    return hit
+            loaded = self._load(kb_id)
+            with self._lock:
+                self._loaded[kb_id] = loaded
+                self._evict_locked(keep=kb_id)
+        return loaded
+
+    def loaded_ids(self) -> list[str]:
+        with self._lock:
+            return [DEFAULT_KB, *self._loaded]
+
+    def counts(self, kb_id: str) -> dict[str, int]:
+        """Documents and chunks, from the loaded index or else the manifest on disk (nothing is loaded)."""
+        with self._lock:
+            loaded = self.default if kb_id == DEFAULT_KB else self._loaded.get(kb_id)
+        if loaded is not None:
+            counts = loaded.engine.index.manifest.counts
+        else:
+            build_dir = current_build_dir(self.data_dir(kb_id))
+            counts = read_manifest(build_dir).counts if build_dir is not None else {}
+        return {"documents": int(counts.get("documents", 0)), "chunks": int(counts.get("chunks", 0))}
+
+    def create(self, kb_id: str) -> None:
+        """An empty index for a new knowledge base."""
+        engine = self.default.engine
+        data_dir = self.data_dir(kb_id)
+        if data_dir.exists():  # left by a knowledge base of the same name deleted in a crash
+            self._remove_dir(data_dir)
+        build_index(
+            sources=[],
+            data_dir=data_dir,
+            embedder=_NoPassages(engine.index_embedder_name, engine.embedder.dimension),
+            chunking=self.settings.chunking(),
+            show_progress=False,
+        )
+
+    def drop(self, kb_id: str) -> None:
+        """Unload and delete a knowledge base's files (the registry has forgotten it already)."""
+        with self._lock:
+            loaded = self._loaded.pop(kb_id, None)
+        if loaded is not None:
+            loaded.kb.close()
+            loaded.kb.wait_for_merges(timeout=120)  # a merge writing into the directory finishes first
+        self._remove_dir(self.data_dir(kb_id))
+
+    def close(self) -> None:
+        with self._lock:
+            loaded, self._loaded = list(self._loaded.values()), OrderedDict()
+        for entry in loaded:
+            entry.kb.close()
+            entry.engine.close()
+        self.default.kb.close()
+
+    def _load(self, kb_id: str) -> LoadedKb:
+        default = self.default.engine
+        settings = self.settings.model_copy(
+            update={"data_dir": self.data_dir(kb_id), "models_dir": self.settings.resolved_models_dir()}
+        )
+        if current_build_dir(settings.data_dir) is None:
+            self.create(kb_id)
+        index = load_index(
+            settings.data_dir, embedder_name=default.index_embedder_name, dimension=default.embedder.dimension
+        )
+        engine = QAEngine(settings, default.embedder, index, shared=default)
+        logger.info("loaded knowledge base %s (build %s)", kb_id, index.manifest.build_id)
+        return LoadedKb(kb_id, engine, KnowledgeBase(engine), _files_size(index.build_dir))
+
+    def _evict_locked(self, *, keep: str) -> None:
+        budget = self.settings.kb_cache_mb * 1_000_000
+        while len(self._loaded) > self.settings.max_loaded_kbs or (
+            sum(e.size_bytes for e in self._loaded.values()) > budget
+        ):
+            victim = next((e for e in self._loaded.values() if e.kb_id != keep and not _busy(e)), None)
+            if victim is None:
+                return  # everything else is mid-job: over the budget until one finishes
+            del self._loaded[victim.kb_id]
+            victim.kb.close()
+            logger.info("evicted knowledge base %s", victim.kb_id)
+
+    def _remove_dir(self, data_dir: Path) -> None:
+        if not data_dir.exists():
+            return
+        trash = data_dir.with_name(f".deleted-{data_dir.name}-{secrets.token_hex(4)}")
+        data_dir.rename(trash)  # one step: the knowledge base is gone, whatever the removal leaves
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _busy(entry: LoadedKb) -> bool:
+    counts = entry.kb.job_counts()
+    return bool(counts.get("queued") or counts.get("running")) or entry.kb.merging()
