@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import ConfigurationError
-from index.stores.vectors import VectorHits
+from index.stores.vectors import VectorHits, checked_rows
 
 ID_FIELD, VECTOR_FIELD = "id", "vector"
 MAX_LIMIT = 16_384  # Milvus's largest top-k
@@ -57,12 +57,7 @@ class MilvusVectorStore:
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Store the rows; an id stored before is replaced (upsert)."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise ValueError(f"expected vectors of dimension {self.dimension}, got {vectors.shape}")
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if ids.shape != (len(vectors),):
-            raise ValueError(f"expected {len(vectors)} ids, got shape {ids.shape}")
+        ids, vectors = checked_rows(ids, vectors, self.dimension)
         for at in range(0, len(ids), BATCH_ROWS):
             rows = [
                 {ID_FIELD: int(i), VECTOR_FIELD: v.tolist()}

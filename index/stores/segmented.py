@@ -24,6 +24,19 @@ def _owners(firsts: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.searchsorted(firsts, ids, side="right") - 1
 
 
+def _gathered(firsts: np.ndarray, ids, dimension: int, read) -> np.ndarray:
+    """Rows of ``ids`` in their order, each read from the segment whose id range holds it."""
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.zeros((len(ids), dimension), dtype=np.float32)
+    owners = _owners(firsts, ids)
+    for at in np.unique(owners).tolist():
+        if at < 0:
+            raise KeyError("ids below every segment")
+        mask = owners == at
+        out[mask] = read(at, ids[mask])
+    return out
+
+
 class SegmentedCatalogue:
     def __init__(self, segments: list[Segment], dead_docs: list[frozenset[str]]) -> None:
         self.segments = segments
@@ -161,15 +174,7 @@ class SegmentedVectorStore:
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of the given ids (each must be present)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
-        owners = _owners(self._firsts, ids)
-        for at in np.unique(owners).tolist():
-            if at < 0:
-                raise KeyError("chunk ids below every segment")
-            mask = owners == at
-            out[mask] = self.segments[at].vectors.vectors(ids[mask])
-        return out
+        return _gathered(self._firsts, ids, self.dimension, lambda at, part: self.segments[at].vectors.vectors(part))
 
     def nbytes(self) -> int:
         return sum(s.vectors.nbytes() for s in self.segments)
@@ -187,12 +192,6 @@ class SegmentedSentenceVectors:
         return sum(s.sentence_vectors.count() for s in self.segments)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
-        owners = _owners(self._firsts, ids)
-        for at in np.unique(owners).tolist():
-            if at < 0:
-                raise KeyError("sentence ids below every segment")
-            mask = owners == at
-            out[mask] = self.segments[at].sentence_vectors.vectors(ids[mask])
-        return out
+        return _gathered(
+            self._firsts, ids, self.dimension, lambda at, part: self.segments[at].sentence_vectors.vectors(part)
+        )

@@ -35,6 +35,17 @@ class VectorHits(NamedTuple):
     scores: np.ndarray  # float32 cosine similarities
 
 
+def checked_rows(ids: np.ndarray, vectors: np.ndarray, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 ids, float32 matrix) of rows to add; ValueError unless they are ids.shape == (n,) and (n, dimension)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != dimension:
+        raise ValueError(f"expected vectors of dimension {dimension}, got {vectors.shape}")
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if ids.shape != (len(vectors),):
+        raise ValueError(f"expected {len(vectors)} ids, got shape {ids.shape}")
+    return ids, vectors
+
+
 class FaissVectorStore:
     """Inner-product search with id mapping, so ids survive deletes."""
 
@@ -78,12 +89,7 @@ class FaissVectorStore:
         return f"ivf{ivf.nlist},nprobe={ivf.nprobe}" if ivf is not None else "exact"
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise ValueError(f"expected vectors of dimension {self.dimension}, got {vectors.shape}")
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if ids.shape != (len(vectors),):
-            raise ValueError(f"expected {len(vectors)} ids, got shape {ids.shape}")
+        ids, vectors = checked_rows(ids, vectors, self.dimension)
         self._index.add_with_ids(vectors, ids)
 
     def delete(self, ids: np.ndarray) -> int:
