@@ -186,23 +186,35 @@ class Bm25LexicalStore:
 
     @classmethod
     def load(cls, path: Path, *, tokenizer: Callable[[str], list[str]] = default_tokenize) -> Bm25LexicalStore:
-        try:
-            payload = np.load(path, allow_pickle=False)
-            version = int(payload["version"]) if "version" in payload.files else None
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"unsupported lexical index version (not a .npz file): {path}") from exc
-        if version != FORMAT_VERSION:
-            raise ValueError(f"unsupported lexical index version {version!r} in {path}")
-        k1, b = (float(x) for x in payload["params"])
-        store = cls(k1=k1, b=b, tokenizer=tokenizer)
-        text = payload["terms"].tobytes().decode("utf-8")
-        store._terms = text.split("\n") if text else []
+        saved = read_saved_postings(path)
+        store = cls(k1=saved.k1, b=saved.b, tokenizer=tokenizer)
+        store._terms = saved.terms
         store._vocabulary = {term: i for i, term in enumerate(store._terms)}
-        store._columns = _Columns(
-            payload["row_ids"], payload["lengths"], payload["pointers"], payload["rows"], payload["tfs"], k1, b
-        )
+        store._columns = _Columns(*saved.arrays, saved.k1, saved.b)
         store._log = None
         return store
+
+
+class SavedPostings(NamedTuple):
+    terms: list[str]
+    arrays: tuple[np.ndarray, ...]  # row_ids, lengths, pointers, rows, tfs
+    k1: float
+    b: float
+
+
+def read_saved_postings(path: Path) -> SavedPostings:
+    """What ``Bm25LexicalStore.save`` wrote; ValueError for another format or version."""
+    try:
+        payload = np.load(path, allow_pickle=False)
+        version = int(payload["version"]) if "version" in payload.files else None
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"unsupported lexical index version (not a .npz file): {path}") from exc
+    if version != FORMAT_VERSION:
+        raise ValueError(f"unsupported lexical index version {version!r} in {path}")
+    k1, b = (float(x) for x in payload["params"])
+    text = payload["terms"].tobytes().decode("utf-8")
+    arrays = tuple(payload[name] for name in ("row_ids", "lengths", "pointers", "rows", "tfs"))
+    return SavedPostings(text.split("\n") if text else [], arrays, k1, b)
 
 
 class _RowLog:

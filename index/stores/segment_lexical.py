@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.stores.lexical import DENSE_ACCUMULATION_SHARE, FORMAT_VERSION, LexicalHits, LexicalScores
+from index.stores.lexical import (
+    DENSE_ACCUMULATION_SHARE,
+    FORMAT_VERSION,
+    LexicalHits,
+    LexicalScores,
+    read_saved_postings,
+)
 from index.tokenize import tokenize as default_tokenize
 
 
@@ -40,17 +46,8 @@ class SegmentPostings:
 
     @classmethod
     def load(cls, path: Path) -> SegmentPostings:
-        try:
-            payload = np.load(path, allow_pickle=False)
-            version = int(payload["version"]) if "version" in payload.files else None
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"unsupported lexical index version (not a .npz file): {path}") from exc
-        if version != FORMAT_VERSION:
-            raise ValueError(f"unsupported lexical index version {version!r} in {path}")
-        k1, b = (float(x) for x in payload["params"])
-        text = payload["terms"].tobytes().decode("utf-8")
-        arrays = (payload[name] for name in ("row_ids", "lengths", "pointers", "rows", "tfs"))
-        return cls(text.split("\n") if text else [], *arrays, k1, b)
+        saved = read_saved_postings(path)
+        return cls(saved.terms, *saved.arrays, saved.k1, saved.b)
 
     def df(self, term: str) -> int:
         t = self.vocabulary.get(term)
