@@ -70,11 +70,18 @@ class PassageEvidence:
     def best(self) -> SentenceEvidence | None:
         return max(self.sentences, key=lambda s: s.support, default=None)
 
+    @property
+    def holds_what_is_asked(self) -> bool:
+        """Its document holds the question's qualifiers, and the passage its focus."""
+        return not (self.missing_qualifiers or self.missing_focus)
+
+    def answers_with(self, sentence: SentenceEvidence, analysis: QuestionAnalysis) -> bool:
+        """Whether the sentence can be quoted as the answer: the asked type in it, nothing asked missing."""
+        return self.holds_what_is_asked and (sentence.has_type or not analysis.wants_span)
+
     def can_answer(self, analysis: QuestionAnalysis) -> bool:
         """Whether the passage could be quoted as the answer: the asked type in a sentence, nothing asked missing."""
-        if self.missing_qualifiers or self.missing_focus:
-            return False
-        return not analysis.wants_span or any(s.has_type for s in self.sentences)
+        return self.holds_what_is_asked and (not analysis.wants_span or any(s.has_type for s in self.sentences))
 
 
 def quotable_span(text: str, start: int, end: int, title: str) -> tuple[int, int]:

@@ -137,9 +137,9 @@ class AnswerComposer:
         if analysis is None:
             return True
         evidence = candidate.hit.evidence
-        if evidence is not None and (evidence.missing_qualifiers or evidence.missing_focus):
-            return False
-        return candidate.sentence.has_type or not analysis.wants_span
+        if evidence is None:
+            return candidate.sentence.has_type or not analysis.wants_span
+        return evidence.answers_with(candidate.sentence, analysis)
 
     def _declined_reason(self, supporting: list[_Candidate], analysis: QuestionAnalysis | None) -> str:
         if not supporting or analysis is None:
