@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -15,9 +16,11 @@ class SlowEmbedder:
 
     def __init__(self, inner, gate: threading.Event) -> None:
         self.inner, self.gate = inner, gate
+        self.entered = threading.Event()  # the worker is inside a call, held at the gate
         self.name, self.dimension, self.max_tokens = inner.name, inner.dimension, inner.max_tokens
 
     def embed_queries(self, texts):
+        self.entered.set()
         self.gate.wait(timeout=30)
         if any(t == "boom" for t in texts):
             raise ValueError("boom")
@@ -32,17 +35,22 @@ QUESTIONS = ["开封市乡镇机构改革", "镇海区骆驼街道的做法", "�
 
 def test_concurrent_questions_are_batched_and_answered_in_order(embedder):
     gate = threading.Event()
-    batcher = QueryBatcher(SlowEmbedder(embedder, gate))
+    slow = SlowEmbedder(embedder, gate)
+    batcher = QueryBatcher(slow)
     results: dict[int, np.ndarray] = {}
     first = threading.Thread(target=lambda: results.__setitem__(-1, batcher.embed_queries(["第一个问题"])))
     first.start()  # occupies the worker at the gate while the others queue up
+    # The others start only once the worker holds the first call: before, they could join its batch, and
+    # the wait below for five queued questions never ended.
+    assert slow.entered.wait(timeout=30)
     threads = [
         threading.Thread(target=lambda i=i, q=q: results.__setitem__(i, batcher.embed_queries([q])))
         for i, q in enumerate(QUESTIONS)
     ]
     for thread in threads:
         thread.start()
-    while batcher._queue.qsize() < len(QUESTIONS):
+    deadline = time.monotonic() + 30
+    while batcher._queue.qsize() < len(QUESTIONS) and time.monotonic() < deadline:
         threading.Event().wait(0.01)
     gate.set()
     for thread in [first, *threads]:
