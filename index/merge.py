@@ -131,16 +131,14 @@ def merge_segments(
 
 def _remove_merge_leftovers(data_dir: Path) -> None:
     """A dead merge's segment: unfinished, or finished but never listed. Call holding the merge lock:
-    only the merger lists merge segments, so none can be listed meanwhile."""
+    only the merger lists merge segments, so none can be listed meanwhile. Writers' segments are left
+    alone: one may be in the making, and its writer cleans up after itself under the write lock."""
     listed: set[str] = set()
     orphaned = set(storage.orphaned_generations(data_dir))
     for path in (p for p in storage.generation_dirs(data_dir) if p not in orphaned):
         with contextlib.suppress(OSError, ValueError):
             listed.update(s.segment_id for s in storage.read_manifest(path).segments)
-    root = seg.segments_root(data_dir)
-    names = {p.name for p in root.iterdir()} if root.exists() else set()
-    keep = listed | {n for n in names if not n.startswith(seg.MERGE_PREFIX)}
-    seg.remove_segments(data_dir, keep=keep, merges=True)
+    seg.remove_segments(data_dir, keep=listed, merges=True, writes=False)
 
 
 def _write_merged(data_dir: Path, merged, seen: dict[str, seg.Tombstone], exact_max: int, reuse=()):

@@ -98,12 +98,15 @@ def merge_lock(data_dir: Path, *, blocking: bool = True) -> Iterator[bool]:
         yield taken
 
 
-def remove_segments(data_dir: Path, keep: set[str], *, merges: bool) -> list[str]:
-    """Delete segment directories not in ``keep`` (unfinished or unreferenced), merge outputs only if told."""
+def remove_segments(data_dir: Path, keep: set[str], *, merges: bool, writes: bool = True) -> list[str]:
+    """Delete segment directories not in ``keep`` (unfinished or unreferenced): merge outputs only if
+    ``merges``, writers' segments only if ``writes`` (the merger, which holds no write lock, must not:
+    a writer may have just made one)."""
     root = segments_root(data_dir)
     removed = []
     for path in sorted(root.iterdir()) if root.exists() else []:
-        if path.name in keep or (path.name.startswith(MERGE_PREFIX) and not merges):
+        made_by_merge = path.name.startswith(MERGE_PREFIX)
+        if path.name in keep or (made_by_merge and not merges) or (not made_by_merge and not writes):
             continue
         if (path / SEGMENT_FILE).exists():
             logger.info("removing segment %s, no longer listed", path.name)

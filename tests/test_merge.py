@@ -127,6 +127,22 @@ def test_merge_changes_nothing_when_the_run_is_gone(changed_dir, embedder, monke
     assert merge_segments(changed_dir, full=True) is None
 
 
+def test_a_merge_starting_leaves_a_writers_segment_in_the_making_alone(changed_dir, monkeypatch):
+    """The merger holds no write lock: a segment a writer begins while it clears a dead merge's is not
+    a leftover (it was, when the merger listed the directory once and removed by a second listing)."""
+    made: list = []
+    remove = seg.remove_segments
+
+    def writer_begins_then_remove(*args, **kwargs):
+        made.append(seg.new_segment_dir(changed_dir))  # a writer's, not finished yet
+        return remove(*args, **kwargs)
+
+    dead_merge = seg.new_segment_dir(changed_dir, prefix=seg.MERGE_PREFIX)
+    monkeypatch.setattr(seg, "remove_segments", writer_begins_then_remove)
+    merge._remove_merge_leftovers(changed_dir)
+    assert made[0].is_dir() and not dead_merge.exists()
+
+
 CRASH = """
 import os, sys
 from pathlib import Path
