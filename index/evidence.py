@@ -128,7 +128,11 @@ class EvidenceScorer:
         self.index = index
         self.params = params
         self._document_texts: dict[str, str] = {}
-        self._quotable_sentences = functools.lru_cache(maxsize=MAX_CACHED_PASSAGES)(self._find_quotable_sentences)
+        # Over the catalogue, not a bound method: a cache holding ``self`` would be a reference cycle, and the
+        # snapshot's segments (open SQLite files, mapped vectors) would outlive it until a full garbage collection.
+        self._quotable_sentences = functools.lru_cache(maxsize=MAX_CACHED_PASSAGES)(
+            functools.partial(_quotable_sentences, index.catalogue)
+        )
 
     def judge(
         self, question: str, analysis: QuestionAnalysis, query_vector: np.ndarray, chunks: list[ChunkRecord]
@@ -179,17 +183,6 @@ class EvidenceScorer:
         if analysis.answer_type not in FOCUS_CHECKED:
             return ()
         return tuple(w for w in analysis.focus if not _mentions(passage_text, _flat(w)))
-
-    def _find_quotable_sentences(self, chunk: ChunkRecord) -> tuple[tuple[int, int, int], ...]:
-        """(sentence id, start, end) inside the chunk's text, of each sentence long enough to quote."""
-        found = []
-        for sentence in self.index.catalogue.sentences_within(chunk.doc_id, chunk.start, chunk.end):
-            start, end = quotable_span(
-                chunk.text, sentence.start - chunk.start, sentence.end - chunk.start, chunk.title
-            )
-            if end - start >= MIN_SENTENCE_CHARS:
-                found.append((sentence.sentence_id, start, end))
-        return tuple(found)
 
     def missing_qualifiers(self, chunk: ChunkRecord, analysis: QuestionAnalysis) -> tuple[Qualifier, ...]:
         if not analysis.qualifiers:
@@ -245,6 +238,16 @@ def _local_weights(
             counts[w] += 1
     n = len(chunks)
     return {w: weights[w] * (1.0 + strength * math.log((n + 1) / (counts[w] + 1))) for w in words}
+
+
+def _quotable_sentences(catalogue, chunk: ChunkRecord) -> tuple[tuple[int, int, int], ...]:
+    """(sentence id, start, end) inside the chunk's text, of each sentence long enough to quote."""
+    found = []
+    for sentence in catalogue.sentences_within(chunk.doc_id, chunk.start, chunk.end):
+        start, end = quotable_span(chunk.text, sentence.start - chunk.start, sentence.end - chunk.start, chunk.title)
+        if end - start >= MIN_SENTENCE_CHARS:
+            found.append((sentence.sentence_id, start, end))
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=1 << 16)
