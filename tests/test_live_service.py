@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import time
 
@@ -17,6 +18,11 @@ def cited(engine: QAEngine, question: str) -> set[str]:
     answer = engine.ask(question, top_k=5, mode="hybrid", doc_ids=None).answer
     hits = engine.search(question, top_k=20, mode="hybrid", doc_ids=None).result.hits
     return {c.hit.chunk.doc_id for c in answer.citations} | {h.chunk.doc_id for h in hits}
+
+
+def indexes_alive(data_dir) -> int:
+    """The loaded snapshots of ``data_dir``'s index still in memory (other tests may hold their own)."""
+    return sum(isinstance(o, storage.LoadedIndex) and o.build_dir.is_relative_to(data_dir) for o in gc.get_objects())
 
 
 def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_deleted(seed_data_dir, tmp_path):
@@ -44,13 +50,26 @@ def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_de
     print(f"\ndelete visible after {deleted_s * 1000:.0f} ms")
     assert deleted_s < 5.0
     kb.wait_for_merges()
+    engine.current()
+    # Replaced snapshots let go of the segments they alone held as soon as nothing refers to them,
+    # not at a full garbage collection (the service's many objects make those rare).
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(3):
+            kb.wait(kb.add(prepare_upload(NOTICE.format(i=10 + i, n=3).encode(), f"extra-{i}.txt", None)))
+            kb.wait_for_merges()
+            engine.current()
+        assert indexes_alive(data_dir) == 1  # the one served; with gc off, any cycle would keep the others
+    finally:
+        gc.enable()
     kb.close()
     engine.close()
 
     engine = QAEngine.open(settings)  # a restart
     assert "notice-2" not in cited(engine, "第2批便民服务站每站配备多少名工作人员")
     assert engine.index.catalogue.document("notice-2") is None
-    assert engine.index.catalogue.document_count() == 12
+    assert engine.index.catalogue.document_count() == 15
     engine.close()
     from index.merge import merge_segments
 
