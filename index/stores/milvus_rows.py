@@ -9,6 +9,7 @@ completed before it, from any client.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +20,21 @@ PLACEHOLDER_FIELD = "placeholder"
 PLACEHOLDER = [0.0, 0.0]
 
 
+@functools.cache
 def milvus_client(uri: str):
-    """A pymilvus client for ``uri`` (``http://host:19530`` or a ``milvus-lite server``)."""
+    """This process's client for ``uri`` (``http://host:19530`` or a ``milvus-lite server``), made once.
+
+    It is a connection of its own (pymilvus otherwise shares one per address, with the options of
+    whoever opened it first) that sends keepalive pings only while a call is open: pymilvus pings
+    every 10 s even when idle, and a ``milvus-lite server`` (gRPC's default policy, at most one ping
+    in 5 minutes without calls) answers that with GOAWAY "too_many_pings", after which the next call
+    on the idle connection failed in our tests. A Milvus cluster permits idle pings; it does not need them.
+    """
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigurationError("the Milvus store needs: pip install -e '.[milvus]'") from exc
-    return MilvusClient(uri=uri)
+    return MilvusClient(uri=uri, dedicated=True, grpc_options={"grpc.keepalive_permit_without_calls": False})
 
 
 @dataclass(frozen=True)
