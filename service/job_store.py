@@ -10,6 +10,7 @@ Both backends speak the same verbs: ``put`` (make or update), ``get`` and
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -160,3 +161,15 @@ def shared_job_store(settings, kb_id: str) -> JobStore | None:
 
         raise ConfigurationError("POLICYQA_STORE=milvus needs POLICYQA_MILVUS_URI")
     return MilvusJobStore(settings.milvus_uri, kb_id=kb_id)
+
+
+def shared_writer_lock(settings, kb_id: str):
+    """With ``POLICYQA_STORE=milvus``, a factory of the writer lock ``kb:<kb_id>`` that every replica's
+    jobs in that knowledge base take (a job waits for it up to ``POLICYQA_JOB_TIMEOUT_S``); else None."""
+    if settings.store != "milvus":
+        return None
+    from index.stores.milvus_lock import milvus_writer_lock
+
+    return functools.partial(
+        milvus_writer_lock, settings.milvus_uri, name=f"kb:{kb_id}", timeout_s=settings.job_timeout_s
+    )

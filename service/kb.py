@@ -11,6 +11,7 @@ Segments are merged in the background (``index/merge.py``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -176,13 +177,19 @@ class KnowledgeBase:
 
     Its jobs are kept in this replica's memory and, given a shared ``jobs``
     store (``service/job_store.py``), written there too so that every replica
-    answers for them.
+    answers for them. Given a ``writer_lock`` (a context manager factory: the
+    Milvus writer lock, index/stores/milvus_lock.py), each job runs holding it,
+    so that one replica at a time changes a shared index.
     """
 
-    def __init__(self, engine: QAEngine, *, jobs: JobStore | None = None) -> None:
+    def __init__(
+        self, engine: QAEngine, *, jobs: JobStore | None = None,
+        writer_lock: Callable[[], contextlib.AbstractContextManager] | None = None,
+    ) -> None:  # fmt: skip
         self.engine = engine
         self._jobs = InMemoryJobStore()
         self._shared = jobs
+        self._writer_lock = writer_lock or contextlib.nullcontext
         self._published: dict[str, float] = {}  # job id -> when its progress last reached the shared store
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
@@ -283,7 +290,8 @@ class KnowledgeBase:
             job.state = "running"
             self._save(job)
             try:
-                run(job)
+                with self._writer_lock():
+                    run(job)
                 job.state, job.progress = "done", 1.0
             except PolicyQAError as exc:
                 job.state, job.error = "failed", str(exc)

@@ -95,3 +95,38 @@ def test_locks_of_different_names_do_not_wait_for_each_other(milvus_uri):
 def test_a_lease_shorter_than_four_skews_is_refused(milvus_uri):
     with pytest.raises(ValueError):
         MilvusWriterLock(milvus_uri, lease_s=1.0, max_skew_s=0.5)
+
+
+def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(seed_data_dir, tmp_path, milvus_uri):
+    import functools
+    import shutil
+
+    from service.engine import QAEngine
+    from service.kb import KnowledgeBase, prepare_upload
+    from service.settings import Settings
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(seed_data_dir, data_dir)
+    engine = QAEngine.open(Settings(data_dir=data_dir, build_on_start=False))
+    lock = functools.partial(
+        milvus_writer_lock, milvus_uri, name="kb:replicas", lease_s=LEASE_S, max_skew_s=MAX_SKEW_S, timeout_s=30
+    )
+    impatient = functools.partial(lock, timeout_s=0.5)
+    kb, impatient_kb = KnowledgeBase(engine, writer_lock=lock), KnowledgeBase(engine, writer_lock=impatient)
+    other_replica = MilvusWriterLock(milvus_uri, name="kb:replicas", lease_s=LEASE_S, max_skew_s=MAX_SKEW_S)
+    try:
+        other_replica.acquire()
+        upload = prepare_upload("关于便民服务站建设的通知\n每站配备专职工作人员3名。\n".encode(), "stations.txt", None)
+        job = kb.add(upload)
+        failed = impatient_kb.wait(impatient_kb.add(prepare_upload(b"\xe9\x80\x9a\xe7\x9f\xa5", "other.txt", None)))
+        assert failed.state == "failed" and "writer lock" in failed.error
+        assert job.state == "running" and job.embedded_passages == 0  # waiting: nothing embedded, nothing written
+        assert not engine.index.catalogue.known_doc_ids(["stations"])
+        other_replica.release()
+        assert kb.wait(job, timeout=120).state == "done", job.error
+        assert engine.current().index.catalogue.known_doc_ids(["stations"])
+    finally:
+        other_replica.release()
+        kb.close()
+        impatient_kb.close()
+        engine.close()
