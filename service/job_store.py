@@ -24,6 +24,8 @@ FINISHED_KEPT_S = 7 * 24 * 3600.0  # in Milvus, finished jobs older than this ar
 JOBS_COLLECTION = "policyqa_jobs"
 JOB_STATES = ("queued", "running", "done", "failed")
 MAX_TEXT_CHARS = 4000  # of a job's message or error, kept well inside a VARCHAR row
+# A replica writes its unfinished jobs again this often; one not written for JOB_STALE_S lost its replica.
+JOB_HEARTBEAT_S, JOB_STALE_S = 5.0, 30.0
 _JOB_ID = re.compile(r"[0-9a-f]{1,64}")
 
 
@@ -86,6 +88,10 @@ class InMemoryJobStore:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def unfinished(self) -> list[Job]:
+        with self._lock:
+            return [job for job in self._jobs.values() if job.state in ("queued", "running")]
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             counts = Counter(state for state in self._states.values() if state in ("queued", "running"))
@@ -94,12 +100,19 @@ class InMemoryJobStore:
 
 
 class MilvusJobStore:
-    """The jobs of one knowledge base, as rows of ``policyqa_jobs`` that every replica reads."""
+    """The jobs of one knowledge base, as rows of ``policyqa_jobs`` that every replica reads.
 
-    def __init__(self, uri: str, *, kb_id: str, collection: str = JOBS_COLLECTION) -> None:
+    A queued or running job whose row was not written for ``stale_after_s`` (its replica writes
+    it every ``JOB_HEARTBEAT_S``) belonged to a replica that was killed or cut off: it is answered
+    as failed, so that nobody waits on it for ever.
+    """
+
+    def __init__(
+        self, uri: str, *, kb_id: str, collection: str = JOBS_COLLECTION, stale_after_s: float = JOB_STALE_S
+    ) -> None:
         from index.stores.milvus_rows import Column, ensure_table, milvus_client
 
-        self.kb_id, self.collection = kb_id, collection
+        self.kb_id, self.collection, self.stale_after_s = kb_id, collection, stale_after_s
         self._client = milvus_client(uri)
         ensure_table(
             self._client, collection, key=Column("key", "VARCHAR", 256),
@@ -127,8 +140,17 @@ class MilvusJobStore:
     def get(self, job_id: str) -> Job | None:
         if not _JOB_ID.fullmatch(job_id):  # ids are ours, hex: anything else is no job (and no filter text)
             return None
-        rows = self._client.query(self.collection, filter=f'key == "{self._key(job_id)}"', output_fields=["record"])
-        return Job.from_dict(json.loads(rows[0]["record"])) if rows else None
+        rows = self._client.query(
+            self.collection, filter=f'key == "{self._key(job_id)}"', output_fields=["record", "updated_at"]
+        )
+        if not rows:
+            return None
+        job = Job.from_dict(json.loads(rows[0]["record"]))
+        silent_s = time.time() - float(rows[0]["updated_at"])
+        if job.state in ("queued", "running") and silent_s > self.stale_after_s:
+            job.state = "failed"
+            job.error = f"the replica running this job stopped answering ({silent_s:.0f} s without news); retry it"
+        return job
 
     def counts(self) -> dict[str, int]:
         counts = {}

@@ -33,7 +33,7 @@ from index.live import change_index
 from index.merge import lower_priority, merge_segments
 from index.readers import read_bytes
 from service.engine import QAEngine, passage_embedder
-from service.job_store import InMemoryJobStore, Job, JobStore
+from service.job_store import JOB_HEARTBEAT_S, InMemoryJobStore, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +192,15 @@ class KnowledgeBase:
         self._writer_lock = writer_lock or contextlib.nullcontext
         self._published: dict[str, float] = {}  # job id -> when its progress last reached the shared store
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
         self._merger: threading.Thread | None = None
         self._worker = threading.Thread(target=self._work, name="policyqa-kb", daemon=True)
         self._worker.start()
+        self._closed = threading.Event()
+        if jobs is not None:
+            threading.Thread(target=self._keep_jobs_fresh, name="policyqa-kb-jobs", daemon=True).start()
 
     # -- requests ----------------------------------------------------------
     def add(self, upload: Upload) -> Job:
@@ -262,13 +266,21 @@ class KnowledgeBase:
         if self._shared is None:
             return
         try:
-            self._shared.put(job)
+            with self._save_lock:  # the worker and the heartbeat: the last write is of the latest state
+                self._shared.put(job)
         except Exception:  # the job itself goes on; other replicas see it at its next change
             logger.warning("job %s: writing it to the shared job store failed", job.id, exc_info=True)
         with self._lock:
             self._published[job.id] = time.monotonic()
             if job.state in ("done", "failed"):
                 self._published.pop(job.id, None)
+
+    def _keep_jobs_fresh(self) -> None:
+        """Write this replica's unfinished jobs again now and then: other replicas take a job that
+        stays silent for long to be lost with its replica (service/job_store.py)."""
+        while not self._closed.wait(JOB_HEARTBEAT_S):
+            for job in self._jobs.unfinished():
+                self._save(job)
 
     def _publish_progress(self, job: Job) -> None:
         if self._shared is not None and time.monotonic() - self._published.get(job.id, 0.0) >= PROGRESS_PUBLISH_S:
@@ -365,4 +377,5 @@ class KnowledgeBase:
         return self._embedder
 
     def close(self) -> None:
+        self._closed.set()
         self._queue.put(None)  # type: ignore[arg-type]

@@ -131,3 +131,17 @@ def test_the_store_setting_picks_the_shared_job_store(tmp_path, milvus_uri):
     assert isinstance(shared_job_store(milvus, "default"), MilvusJobStore)
     with pytest.raises(ConfigurationError):
         shared_job_store(Settings(data_dir=tmp_path, store="milvus", _env_file=None), "default")
+
+
+def test_an_unfinished_job_its_replica_stopped_writing_is_answered_as_failed(milvus_uri):
+    store = MilvusJobStore(milvus_uri, kb_id="default", collection=f"jobs_{secrets.token_hex(4)}", stale_after_s=0.4)
+    running, done = _job(state="running"), _job(state="done")
+    store.put(running)
+    store.put(done)
+    assert store.get(running.id).state == "running"
+    time.sleep(0.6)
+    lost = store.get(running.id)
+    assert lost.state == "failed" and "stopped answering" in lost.error
+    assert store.get(done.id).state == "done"  # a finished job is never stale
+    store.put(running)  # its replica's heartbeat: alive again
+    assert store.get(running.id).state == "running"

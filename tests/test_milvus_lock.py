@@ -97,13 +97,21 @@ def test_a_lease_shorter_than_four_skews_is_refused(milvus_uri):
         MilvusWriterLock(milvus_uri, lease_s=1.0, max_skew_s=0.5)
 
 
-def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(seed_data_dir, tmp_path, milvus_uri):
+def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(
+    seed_data_dir, tmp_path, milvus_uri, monkeypatch
+):
     import functools
+    import secrets
     import shutil
 
+    from service import kb as kb_module
     from service.engine import QAEngine
+    from service.job_store import MilvusJobStore
     from service.kb import KnowledgeBase, prepare_upload
     from service.settings import Settings
+
+    monkeypatch.setattr(kb_module, "JOB_HEARTBEAT_S", 0.2)
+    jobs = functools.partial(MilvusJobStore, milvus_uri, kb_id="replicas", collection=f"jobs_{secrets.token_hex(4)}")
 
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
@@ -112,7 +120,8 @@ def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(see
         milvus_writer_lock, milvus_uri, name="kb:replicas", lease_s=LEASE_S, max_skew_s=MAX_SKEW_S, timeout_s=30
     )
     impatient = functools.partial(lock, timeout_s=0.5)
-    kb, impatient_kb = KnowledgeBase(engine, writer_lock=lock), KnowledgeBase(engine, writer_lock=impatient)
+    kb = KnowledgeBase(engine, writer_lock=lock, jobs=jobs(stale_after_s=1.0))
+    impatient_kb = KnowledgeBase(engine, writer_lock=impatient)
     other_replica = MilvusWriterLock(milvus_uri, name="kb:replicas", lease_s=LEASE_S, max_skew_s=MAX_SKEW_S)
     try:
         other_replica.acquire()
@@ -122,6 +131,8 @@ def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(see
         assert failed.state == "failed" and "writer lock" in failed.error
         assert job.state == "running" and job.embedded_passages == 0  # waiting: nothing embedded, nothing written
         assert not engine.index.catalogue.known_doc_ids(["stations"])
+        time.sleep(1.5)  # longer than a job may stay silent: the heartbeat keeps it alive for the others
+        assert jobs(stale_after_s=1.0).get(job.id).state == "running"
         other_replica.release()
         assert kb.wait(job, timeout=120).state == "done", job.error
         assert engine.current().index.catalogue.known_doc_ids(["stations"])
