@@ -21,10 +21,12 @@ COPY service ./service
 COPY eval ./eval
 COPY docs_raw ./docs_raw
 # torch first: pass a CPU wheel index (PIP_EXTRA_INDEX_URL) to avoid the large CUDA build.
+# POLICYQA_EXTRAS="[milvus]" adds the Milvus client (deploy/compose.yaml builds it so).
 ARG TORCH_SPEC=torch==2.13.0
 ARG PIP_EXTRA_INDEX_URL=""
+ARG POLICYQA_EXTRAS=""
 RUN pip install "$TORCH_SPEC" \
-    && pip install . \
+    && pip install ".$POLICYQA_EXTRAS" \
     && useradd --create-home --uid 1000 policyqa \
     && mkdir -p /data && chown policyqa /data
 

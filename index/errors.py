@@ -60,3 +60,16 @@ class PermissionDeniedError(PolicyQAError):
     """Valid credentials that do not grant this."""
 
     code = "forbidden"
+
+
+# -- the writer lock across replicas (index/stores/milvus_lock.py) ------------
+class LockTimeoutError(PolicyQAError):
+    """The writer lock was not free within the time allowed; nothing was changed."""
+
+    code = "lock_timeout"
+
+
+class LockLostError(PolicyQAError):
+    """The writer lock's lease lapsed while held: stop writing, the change can be retried."""
+
+    code = "lock_lost"

@@ -11,6 +11,7 @@ Segments are merged in the background (``index/merge.py``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -20,9 +21,8 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
 from index.build import clean_document, content_hash
@@ -33,15 +33,17 @@ from index.live import change_index
 from index.merge import lower_priority, merge_segments
 from index.readers import read_bytes
 from service.engine import QAEngine, passage_embedder
+from service.job_store import JOB_HEARTBEAT_S, InMemoryJobStore, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
-MAX_JOBS_KEPT = 1000
 MAX_FILENAME_CHARS = 255
 # Address space a file's reader may add to what it starts with: a zip bomb fails there, not in the server.
 PARSE_MEMORY_BYTES = 2 * 1024**3
 # A scan's pages are read by OCR: the parse deadline grows by this much for each page it is about to read.
 OCR_SECONDS_PER_PAGE = 15.0
+# A running job's progress reaches the shared job store at most this often (its state changes always do).
+PROGRESS_PUBLISH_S = 0.5
 
 
 class ParseTimeoutError(InvalidInputError):
@@ -50,26 +52,6 @@ class ParseTimeoutError(InvalidInputError):
 
 class JobTimeoutError(PolicyQAError):
     code = "job_timeout"
-
-
-@dataclass
-class Job:
-    id: str
-    kind: str  # add | replace | delete
-    doc_id: str
-    filename: str | None
-    state: str = "queued"  # queued | running | done | failed
-    progress: float = 0.0
-    message: str = ""
-    error: str | None = None
-    duplicate: bool = False
-    embedded_passages: int = 0
-    read_summary: str = ""  # what reading the file did ("OCR: 12 pages, mean confidence 0.97")
-    created_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -191,18 +173,34 @@ def _address_space() -> int:
 
 
 class KnowledgeBase:
-    """The one writer of the service's index."""
+    """The one writer of the service's index.
 
-    def __init__(self, engine: QAEngine) -> None:
+    Its jobs are kept in this replica's memory and, given a shared ``jobs``
+    store (``service/job_store.py``), written there too so that every replica
+    answers for them. Given a ``writer_lock`` (a context manager factory: the
+    Milvus writer lock, index/stores/milvus_lock.py), each job runs holding it,
+    so that one replica at a time changes a shared index.
+    """
+
+    def __init__(
+        self, engine: QAEngine, *, jobs: JobStore | None = None,
+        writer_lock: Callable[[], contextlib.AbstractContextManager] | None = None,
+    ) -> None:  # fmt: skip
         self.engine = engine
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._finished: Counter[str] = Counter()  # done / failed, since the start
+        self._jobs = InMemoryJobStore()
+        self._shared = jobs
+        self._writer_lock = writer_lock or contextlib.nullcontext
+        self._published: dict[str, float] = {}  # job id -> when its progress last reached the shared store
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
         self._merger: threading.Thread | None = None
         self._worker = threading.Thread(target=self._work, name="policyqa-kb", daemon=True)
         self._worker.start()
+        self._closed = threading.Event()
+        if jobs is not None:
+            threading.Thread(target=self._keep_jobs_fresh, name="policyqa-kb-jobs", daemon=True).start()
 
     # -- requests ----------------------------------------------------------
     def add(self, upload: Upload) -> Job:
@@ -212,7 +210,7 @@ class KnowledgeBase:
             job.state, job.duplicate, job.progress = "done", True, 1.0
             job.message = f"already indexed as {existing.doc_id}"
             job.finished_at = time.time()
-            self._count_finished(job)
+            self._save(job)
             return job
         document = upload.document
         known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
@@ -252,19 +250,41 @@ class KnowledgeBase:
         return job
 
     def job(self, job_id: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get(job_id)
+        """One of this replica's jobs, or, with a shared store, any replica's."""
+        job = self._jobs.get(job_id)
+        if job is None and self._shared is not None:
+            job = self._shared.get(job_id)
+        return job
 
     def job_counts(self) -> dict[str, int]:
-        """Jobs queued and running now; done and failed since the start."""
-        with self._lock:
-            counts = Counter(job.state for job in self._jobs.values() if job.state in ("queued", "running"))
-            counts.update(self._finished)
-        return dict(counts)
+        """This replica's jobs queued and running now; done and failed since the start (each replica
+        reports its own, so that the metrics of all add up and a killed replica's jobs pin nothing)."""
+        return self._jobs.counts()
 
-    def _count_finished(self, job: Job) -> None:
+    def _save(self, job: Job) -> None:
+        self._jobs.put(job)
+        if self._shared is None:
+            return
+        try:
+            with self._save_lock:  # the worker and the heartbeat: the last write is of the latest state
+                self._shared.put(job)
+        except Exception:  # the job itself goes on; other replicas see it at its next change
+            logger.warning("job %s: writing it to the shared job store failed", job.id, exc_info=True)
         with self._lock:
-            self._finished[job.state] += 1
+            self._published[job.id] = time.monotonic()
+            if job.state in ("done", "failed"):
+                self._published.pop(job.id, None)
+
+    def _keep_jobs_fresh(self) -> None:
+        """Write this replica's unfinished jobs again now and then: other replicas take a job that
+        stays silent for long to be lost with its replica (service/job_store.py)."""
+        while not self._closed.wait(JOB_HEARTBEAT_S):
+            for job in self._jobs.unfinished():
+                self._save(job)
+
+    def _publish_progress(self, job: Job) -> None:
+        if self._shared is not None and time.monotonic() - self._published.get(job.id, 0.0) >= PROGRESS_PUBLISH_S:
+            self._save(job)
 
     # -- the worker --------------------------------------------------------
     def _require(self, doc_id: str) -> None:
@@ -274,17 +294,16 @@ class KnowledgeBase:
     def _new_job(self, kind: str, doc_id: str, filename: str | None, read_summary: str = "") -> Job:
         job = Job(id=secrets.token_hex(8), kind=kind, doc_id=doc_id, filename=filename, read_summary=read_summary)
         job.message = read_summary
-        with self._lock:
-            self._jobs[job.id] = job
-            while len(self._jobs) > MAX_JOBS_KEPT:
-                self._jobs.popitem(last=False)
+        self._save(job)
         return job
 
     def _work(self) -> None:
         for job, run in iter(self._queue.get, None):
             job.state = "running"
+            self._save(job)
             try:
-                run(job)
+                with self._writer_lock():
+                    run(job)
                 job.state, job.progress = "done", 1.0
             except PolicyQAError as exc:
                 job.state, job.error = "failed", str(exc)
@@ -292,7 +311,7 @@ class KnowledgeBase:
                 logger.exception("job %s failed", job.id)
                 job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
             job.finished_at = time.time()
-            self._count_finished(job)
+            self._save(job)
 
     def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
         settings = self.engine.settings
@@ -304,6 +323,7 @@ class KnowledgeBase:
                 raise JobTimeoutError(f"the job ran longer than {settings.job_timeout_s:g} s; nothing was changed")
             job.progress = round(0.95 * done / max(total, 1), 3)
             job.message = _joined(job.read_summary, f"embedded {done} of {total} passages")
+            self._publish_progress(job)
 
         report = change_index(
             sources=sources,
@@ -357,4 +377,5 @@ class KnowledgeBase:
         return self._embedder
 
     def close(self) -> None:
+        self._closed.set()
         self._queue.put(None)  # type: ignore[arg-type]

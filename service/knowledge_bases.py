@@ -24,6 +24,7 @@ import numpy as np
 from index.build import build_index
 from index.storage import current_build_dir, load_index, read_manifest
 from service.engine import QAEngine
+from service.job_store import shared_job_store, shared_writer_lock
 from service.kb import KnowledgeBase
 from service.registry import DEFAULT_KB, Registry, valid_kb_id
 from service.settings import Settings
@@ -63,7 +64,12 @@ class KnowledgeBases:
     def __init__(self, settings: Settings, default_engine: QAEngine, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
-        self.default = LoadedKb(DEFAULT_KB, default_engine, KnowledgeBase(default_engine), 0)
+        default_kb = KnowledgeBase(
+            default_engine,
+            jobs=shared_job_store(settings, DEFAULT_KB),
+            writer_lock=shared_writer_lock(settings, DEFAULT_KB),
+        )
+        self.default = LoadedKb(DEFAULT_KB, default_engine, default_kb, 0)
         self._loaded: OrderedDict[str, LoadedKb] = OrderedDict()
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
@@ -152,7 +158,10 @@ class KnowledgeBases:
         )
         engine = QAEngine(settings, default.embedder, index, shared=default)
         logger.info("loaded knowledge base %s (build %s)", kb_id, index.manifest.build_id)
-        return LoadedKb(kb_id, engine, KnowledgeBase(engine), _files_size(index.build_dir))
+        kb = KnowledgeBase(
+            engine, jobs=shared_job_store(self.settings, kb_id), writer_lock=shared_writer_lock(self.settings, kb_id)
+        )
+        return LoadedKb(kb_id, engine, kb, _files_size(index.build_dir))
 
     def _evict_locked(self, *, keep: str) -> None:
         budget = self.settings.kb_cache_mb * 1_000_000

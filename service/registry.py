@@ -1,4 +1,5 @@
-"""The knowledge-base registry and the API keys, in one small SQLite file (DATA_DIR/keys.sqlite3).
+"""The knowledge-base registry and the API keys, in one small SQLite file (DATA_DIR/keys.sqlite3), or in
+Milvus with POLICYQA_STORE=milvus (service/registry_milvus.py).
 
 Keys are ``pqa_<8 hex>_<43 chars>``: the first 12 characters are the prefix
 (shown in listings, used to find the row), the rest a 32-byte random secret.
@@ -19,9 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from service.registry_milvus import MilvusRegistry
 
 DEFAULT_KB = "default"
 KB_ID_PATTERN = r"^[a-z0-9_-]{1,64}$"
@@ -75,12 +79,19 @@ def valid_kb_id(kb_id: str) -> bool:
     return re.fullmatch(KB_ID_PATTERN, kb_id) is not None
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _digest(key: str) -> bytes:
+def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def new_key_material() -> tuple[str, str, str]:
+    """A fresh ``(key_id, prefix, key)``: the key is shown once, only its digest is kept."""
+    prefix = f"pqa_{secrets.token_hex(4)}"
+    key = f"{prefix}_{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
+    return secrets.token_hex(8), prefix, key
 
 
 class Registry:
@@ -98,7 +109,7 @@ class Registry:
         with self._connect(write=True) as db:
             db.execute(
                 "INSERT OR IGNORE INTO kbs VALUES (?, ?, '', ?, ?)",
-                (DEFAULT_KB, "Default", int(default_public), _now()),
+                (DEFAULT_KB, "Default", int(default_public), now_iso()),
             )
 
     @contextmanager
@@ -135,7 +146,9 @@ class Registry:
             raise InvalidInputError(f"kb_id {kb_id!r} must be 1 to 64 of a-z, 0-9, _ and -")
         with self._connect(write=True) as db:
             try:
-                db.execute("INSERT INTO kbs VALUES (?, ?, ?, ?, ?)", (kb_id, title, description, int(public), _now()))
+                db.execute(
+                    "INSERT INTO kbs VALUES (?, ?, ?, ?, ?)", (kb_id, title, description, int(public), now_iso())
+                )
             except sqlite3.IntegrityError:
                 raise ConflictError(f"a knowledge base {kb_id!r} exists already") from None
         return self._require_kb(kb_id)
@@ -172,9 +185,7 @@ class Registry:
         names = sorted(set(kbs))
         if not names:
             raise InvalidInputError("a key must name at least one knowledge base")
-        prefix = f"pqa_{secrets.token_hex(4)}"
-        key = f"{prefix}_{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
-        key_id = secrets.token_hex(8)
+        key_id, prefix, key = new_key_material()
         with self._connect(write=True) as db:
             known = {
                 r[0] for r in db.execute(f"SELECT kb_id FROM kbs WHERE kb_id IN ({','.join('?' * len(names))})", names)
@@ -183,7 +194,8 @@ class Registry:
             if missing:
                 raise InvalidInputError(f"no knowledge base {', '.join(map(repr, missing))}")
             db.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)", (key_id, prefix, _digest(key), scope, label, _now())
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, prefix, key_digest(key), scope, label, now_iso()),
             )
             db.executemany("INSERT INTO key_kbs VALUES (?, ?)", [(key_id, name) for name in names])
         return NewKey(self._key(key_id), key)
@@ -205,7 +217,7 @@ class Registry:
                 "SELECT key_id, secret_sha256 FROM api_keys WHERE prefix = ?", (key[:KEY_PREFIX_CHARS],)
             ).fetchone()
         stored = row[1] if row else b"\0" * 32
-        matched = hmac.compare_digest(_digest(key), stored)
+        matched = hmac.compare_digest(key_digest(key), stored)
         return self._key(row[0]) if row and matched else None
 
     def _key(self, key_id: str) -> KeyRecord:
@@ -219,3 +231,13 @@ class Registry:
                 r[0] for r in db.execute("SELECT kb_id FROM key_kbs WHERE key_id = ? ORDER BY kb_id", (key_id,))
             )
         return KeyRecord(row[0], row[1], kbs, row[2], row[3], row[4])
+
+
+def open_registry(settings) -> Registry | MilvusRegistry:
+    """The registry of this deployment: shared in Milvus with ``POLICYQA_STORE=milvus``
+    (service/registry_milvus.py, the same verbs), else DATA_DIR's SQLite file."""
+    if settings.store == "milvus":
+        from service.registry_milvus import MilvusRegistry
+
+        return MilvusRegistry(settings.milvus_uri, default_public=settings.default_kb_public)
+    return Registry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)

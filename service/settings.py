@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     build_on_start: bool = Field(
         True, description="Build the index from docs_dir when the service starts and none exists."
     )
+    store: Literal["local", "milvus"] = Field(
+        "local", description="Where the index lives: 'local' (DATA_DIR) or 'milvus' (POLICYQA_MILVUS_URI)."
+    )
+    milvus_uri: str | None = Field(
+        None, description="Milvus to use with POLICYQA_STORE=milvus: http://host:19530, or a milvus-lite server."
+    )
     fusion: Literal["weighted", "rrf"] = Field("weighted", description="How hybrid mode fuses dense and BM25 scores.")
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense score in weighted fusion.")
     min_relevance: float = Field(

@@ -1,7 +1,9 @@
-"""The knowledge-base registry and API keys over a real SQLite file."""
+"""The knowledge-base registry and API keys, one contract over both backends: a real SQLite file, and
+Milvus (service/registry_milvus.py) on a real ``milvus-lite server``."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 
 import pytest
@@ -10,14 +12,37 @@ from index.errors import ConflictError, InvalidInputError, NotFoundError
 from service.registry import DEFAULT_KB, Registry
 
 
+@pytest.fixture(params=["sqlite", "milvus"])
+def make_registry(request, tmp_path):
+    """Registries over one store: with Milvus, each call is another client, as another replica's would be."""
+    if request.param == "sqlite":
+        return lambda **options: Registry(tmp_path / "keys.sqlite3", **options)
+    from service.registry_milvus import MilvusRegistry
+
+    uri = request.getfixturevalue("milvus_uri")
+    run = secrets.token_hex(4)  # each test starts from an empty registry
+    return lambda **options: MilvusRegistry(uri, collections=(f"kbs_{run}", f"keys_{run}"), **options)
+
+
 @pytest.fixture
-def registry(tmp_path) -> Registry:
-    return Registry(tmp_path / "keys.sqlite3")
+def registry(make_registry):
+    return make_registry()
 
 
-def test_default_exists_public_unless_configured(tmp_path):
-    assert Registry(tmp_path / "a.sqlite3").kb(DEFAULT_KB).public
-    assert not Registry(tmp_path / "b.sqlite3", default_public=False).kb(DEFAULT_KB).public
+def _stored(registry) -> str:
+    """Everything the backend keeps about keys, as text."""
+    if isinstance(registry, Registry):
+        return repr(sqlite3.connect(registry.path).execute("SELECT * FROM api_keys").fetchall())
+    return repr(registry._client.query(registry.keys_collection, filter='key_id != ""', output_fields=["*"]))
+
+
+def test_default_exists_public_unless_configured(make_registry):
+    assert make_registry().kb(DEFAULT_KB).public
+    assert make_registry(default_public=False).kb(DEFAULT_KB).public  # made once: the first setting stays
+
+
+def test_default_is_private_when_so_configured_first(make_registry):
+    assert not make_registry(default_public=False).kb(DEFAULT_KB).public
 
 
 def test_create_update_delete_kb(registry):
@@ -48,8 +73,8 @@ def test_keys_are_stored_hashed_found_by_secret_and_revoked_at_once(registry):
     assert registry.find_key(made.key) == made.record
     assert registry.find_key(made.key[:-1] + ("A" if made.key[-1] != "A" else "B")) is None
     assert registry.find_key("") is None and registry.find_key("pqa_nothing") is None
-    raw = sqlite3.connect(registry.path).execute("SELECT * FROM api_keys").fetchall()
-    assert made.key not in repr(raw) and made.key.split("_")[-1] not in repr(raw)
+    raw = _stored(registry)
+    assert made.key not in raw and made.key.split("_")[-1] not in raw
     assert [k.label for k in registry.list_keys()] == ["intranet"]
     registry.delete_key(made.record.key_id)
     assert registry.find_key(made.key) is None and registry.list_keys() == []
@@ -71,3 +96,32 @@ def test_a_key_names_existing_knowledge_bases_and_loses_a_deleted_one(registry):
     assert registry.find_key(only_a.key) is None  # no knowledge base left: revoked
     registry.create_kb(kb_id="a", title="A again", public=False)
     assert registry.find_key(both.key).kbs == ("b",)  # a new 'a' is not the old one
+
+
+def test_a_key_made_through_one_replica_is_honoured_and_revoked_through_another(make_registry):
+    first, second = make_registry(), make_registry()
+    first.create_kb(kb_id="staff", title="Staff", public=False)
+    assert second.kb("staff").title == "Staff"
+    made = first.create_key(kbs=["staff"], scope="write", label="county office")
+    assert second.find_key(made.key) == made.record
+    second.delete_key(made.record.key_id)
+    assert first.find_key(made.key) is None
+
+
+def test_a_malformed_key_matches_nothing(registry):
+    registry.create_key(kbs=["default"], scope="read")
+    for key in ('pqa_" or prefix != "', "pqa_0000000g_x", "x" * 300, "pqa_\u0000"):
+        assert registry.find_key(key) is None
+
+
+def test_the_store_setting_picks_the_registry(tmp_path, milvus_uri):
+    from service.registry import open_registry
+    from service.registry_milvus import MilvusRegistry
+    from service.settings import Settings
+
+    assert isinstance(open_registry(Settings(data_dir=tmp_path, _env_file=None)), Registry)
+    shared = Settings(data_dir=tmp_path, store="milvus", milvus_uri=milvus_uri, _env_file=None)
+    made = open_registry(shared).create_key(kbs=["default"], scope="read")
+    assert isinstance(open_registry(shared), MilvusRegistry)
+    assert open_registry(shared).find_key(made.key) == made.record
+    open_registry(shared).delete_key(made.record.key_id)

@@ -15,7 +15,7 @@ from service.api.hardening import install_hardening
 from service.api.routes import api_router
 from service.engine import QAEngine
 from service.knowledge_bases import KnowledgeBases
-from service.registry import REGISTRY_FILE, Registry
+from service.registry import open_registry
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = engine or await run_in_threadpool(QAEngine.open, settings)
         app.state.engine = opened
-        app.state.registry = Registry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)
+        app.state.registry = open_registry(settings)
         app.state.kbs = KnowledgeBases(settings, opened, app.state.registry)
         app.state.kb = app.state.kbs.default.kb  # default's writer, as before (metrics, health)
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
