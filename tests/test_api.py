@@ -178,3 +178,21 @@ def test_heavy_endpoints_run_off_the_event_loop():
     # may stream), so it must hand the embedding to the pool itself.
     assert not inspect.iscoroutinefunction(search_route.search)
     assert "run_in_threadpool(_answer" in inspect.getsource(ask_route)
+
+
+def test_json_bodies_carry_chinese_as_utf8_text_not_escapes(client):
+    """What curl shows is what the README shows: 海安县, not \\u6d77\\u5b89\\u53bf."""
+    question = "海安县首批下放了多少项行政权力事项？"
+    bodies = {
+        "ask": client.post("/api/ask", json={"question": question}),
+        "search": client.post("/api/search", json={"query": question}),
+        "documents": client.get("/api/documents"),
+        "error": client.get("/api/documents/海安县"),
+        "stream": client.post("/api/ask", json={"question": question, "stream": True}),
+    }
+    assert bodies["error"].status_code == 404
+    first_title = bodies["documents"].json()["data"][0]["title"]
+    for name, response in bodies.items():
+        expected = first_title if name == "documents" else "海安"
+        assert expected.encode() in response.content, name
+        assert b"\\u" not in response.content, name

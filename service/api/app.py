@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import install_error_handlers
 from service.api.hardening import install_hardening
+from service.api.responses import Utf8JSONResponse
 from service.api.routes import api_router
 from service.engine import QAEngine
 from service.knowledge_bases import KnowledgeBases
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         summary="Cited answers from Chinese policy documents on township and subdistrict reform.",
         version="0.1.0",
         lifespan=lifespan,
+        default_response_class=Utf8JSONResponse,  # Chinese as UTF-8 text, not \\uXXXX escapes
     )
     app.state.settings = settings
     install_error_handlers(app)
