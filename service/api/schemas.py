@@ -92,6 +92,7 @@ class AskResponse(BaseModel):
     answer: str
     answerable: bool
     relevance: float = Field(description="Best sentence relevance; answerable when at least the threshold.")
+    min_relevance: float = Field(description="The threshold: below it the question is declined (off_topic).")
     short_answer: ShortAnswer | None = Field(
         None, description="The answering span, for questions that ask for a figure, date, name, place or document."
     )
@@ -119,6 +120,8 @@ class DocumentSummary(BaseModel):
     doc_id: str
     title: str
     source: str
+    type: str = Field("", description="The source file's format, from its extension: pdf, docx, txt...")
+    pages: int | None = Field(None, description="Pages, for paged formats (PDF, OFD, scans).")
     chunks: int
     origin: Literal["corpus", "upload"] = Field("corpus", description="The docs directory, or an upload.")
 
@@ -133,6 +136,8 @@ class ChunkSummary(BaseModel):
     section: list[str]
     start: int
     end: int
+    pages: list[int] | None = Field(None, description="First and last page of the chunk, for paged formats.")
+    ocr_confidence: float | None = Field(None, description="For a chunk read by OCR: its pages' lowest confidence.")
 
 
 class DocumentDetail(DocumentSummary):
