@@ -260,6 +260,11 @@ class KeyList(BaseModel):
     count: int
 
 
+class CallerOut(BaseModel):
+    role: Literal["admin", "write", "read"] = Field(description="The admin token, or a key's scope.")
+    kbs: list[str] | None = Field(description="The knowledge bases a key is scoped to; null for the admin (all).")
+
+
 class KeyDeleted(BaseModel):
     key_id: str
     deleted: bool
