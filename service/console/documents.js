@@ -52,8 +52,8 @@ function row(doc) {
     cell("类型", doc.type || "—"),
     cell("页数", doc.pages === null ? "—" : String(doc.pages), "num"),
     cell("片段", String(doc.chunks), "num"),
-    cell("来源", ORIGINS[doc.origin] || doc.origin),
-    cell("操作", actions, "actions"),
+    cell("来源", ORIGINS[doc.origin] || doc.origin, "nowrap"),
+    cell("操作", actions, "row-actions"),
   );
 }
 

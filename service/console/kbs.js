@@ -48,7 +48,7 @@ function renderKbs() {
         cell("公开", kb.public ? "是" : "否"),
         cell("文档", String(kb.documents), "num"),
         cell("片段", String(kb.chunks), "num"),
-        cell("操作", actions.length ? actions : "—", "actions"),
+        cell("操作", actions.length ? actions : "—", "row-actions"),
       ),
     );
   }
