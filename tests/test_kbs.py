@@ -281,3 +281,14 @@ def test_every_knowledge_base_route_is_in_the_openapi_schema_with_its_errors(app
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     ids = [op["operationId"] for item in paths.values() for op in item.values()]
     assert len(ids) == len(set(ids))
+
+
+def test_caller_says_who_a_credential_is_and_refuses_one_that_matches_nothing(app_client):
+    client = app_client
+    make_kb(client, "caller-kb", public=False)
+    write_key = make_key(client, ["caller-kb"], "write")
+    assert client.get("/api/caller", headers=ADMIN).json() == {"role": "admin", "kbs": None}
+    assert client.get("/api/caller", headers=bearer(write_key)).json() == {"role": "write", "kbs": ["caller-kb"]}
+    for headers in ({}, bearer("wrong"), {"Authorization": "Basic abc"}):
+        assert_error(client.get("/api/caller", headers=headers), 401, "unauthorized")
+    assert "/api/caller" in client.get("/openapi.json").json()["paths"]
