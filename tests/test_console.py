@@ -8,6 +8,7 @@ until it is cited no more; a wrong token shows nothing; an HTML title is shown a
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -264,3 +265,71 @@ def test_the_phone_layout_has_no_horizontal_overflow(phone, console_server, tmp_
     expect(phone.locator("#route-table tbody tr").first).to_be_visible()
     assert phone.evaluate(overflow) == 0
     shot(phone, tmp_path, "console-phone-health.png")
+
+
+DROP_FILES = """([name, text]) => {
+  const data = new DataTransfer();
+  data.items.add(new File([text], name));
+  const zone = document.querySelector("#drop-zone");
+  for (const type of ["dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true }));
+  }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("broken.docx", "PK\u0003\u0004 not really a zip", "文件无法读取：可能已损坏"),
+        ("notes.xyz", "乡镇", "不支持这种文件格式"),
+    ],
+)
+def test_a_dropped_unreadable_file_fails_with_its_reason_in_chinese(page, console_server, name, content, reason):
+    signed_in(page, console_server)
+    page.get_by_role("button", name="上传文档").click()
+    page.evaluate(DROP_FILES, [name, content])
+    expect(page.locator("#chosen li")).to_have_text(re.compile(name))
+    page.get_by_role("button", name="上传", exact=True).click()
+    job = page.locator("#upload-jobs .job").first
+    expect(job).to_have_class("job failed")
+    expect(job.locator(".job-reason")).to_contain_text(reason)
+    page.problems[:] = [p for p in page.problems if "status of 422" not in p]  # the refusal, as Chromium logs it
+
+
+def test_replace_from_its_row_keeps_the_id_and_changes_the_content(page, api, console_server):
+    first = docx_bytes("经费通知", ["乡镇专项经费为每年八十万元整。"])
+    response = api.post("/api/documents", headers=AUTH, files={"files": ("funds.docx", first)})
+    job_id = response.json()["jobs"][0]["id"]
+    deadline = time.monotonic() + 60
+    while api.get(f"/api/jobs/{job_id}", headers=AUTH).json()["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    signed_in(page, console_server)
+    row = page.locator("#doc-table tbody tr", has_text="经费通知")
+    with page.expect_file_chooser() as chooser:
+        row.get_by_role("button", name="替换 经费通知").click()
+    second = docx_bytes("经费通知", ["乡镇专项经费为每年九十五万元整。"])
+    chooser.value.set_files({"name": "funds-2.docx", "mimeType": "application/octet-stream", "buffer": second})
+    expect(page.locator("#replace-jobs .job").first).to_have_class("job done", timeout=ANSWER_TIMEOUT_MS)
+    row.get_by_role("button", name="查看").click()
+    expect(page.locator(".chunk-text").first).to_contain_text("九十五万元")
+
+
+def test_the_admin_creates_edits_and_deletes_a_knowledge_base(page, console_server):
+    signed_in(page, console_server)
+    page.get_by_role("button", name="知识库", exact=True).click()
+    form = page.locator("#kb-create")
+    form.get_by_label("编号（用于网址：小写字母、数字、- 和 _）").fill("town-a")
+    form.get_by_label("标题", exact=True).fill("甲镇材料")
+    form.get_by_role("button", name="创建").click()
+    row = page.locator("#kb-table tbody tr", has_text="town-a")
+    expect(row).to_contain_text("甲镇材料")
+    expect(page.locator("#kb-select option", has_text="town-a")).to_have_count(1)
+    row.get_by_role("button", name="编辑 甲镇材料").click()
+    dialog = page.get_by_role("dialog", name="编辑知识库")
+    dialog.get_by_label("标题").fill("甲镇内部材料")
+    dialog.get_by_role("button", name="保存").click()
+    expect(row).to_contain_text("甲镇内部材料")
+    row.get_by_role("button", name="删除知识库 甲镇内部材料").click()
+    page.get_by_role("dialog", name="请确认").get_by_role("button", name="确认删除").click()
+    expect(row).to_have_count(0)

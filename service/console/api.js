@@ -74,7 +74,21 @@ const REASONS = {
   internal_error: "服务器内部出错，请联系管理员查看日志。",
 };
 
+// invalid_input is the readers' general refusal: its English message tells which case it is.
+const INVALID_INPUT = [
+  [/damaged|not a valid|incomplete|cannot be (read|rendered)/i, REASONS.damaged_file],
+  [/password|encrypt/i, REASONS.encrypted_file],
+  [/binary data/i, "文件看起来是二进制数据，不是文本或表格：请确认文件格式和扩展名一致。"],
+  [/is empty|no text|holds no/i, "文件里没有可以收录的文字。"],
+  [/file name/i, "文件名不合要求：不能含路径或控制字符，长度不超过 255 个字符。"],
+  [/more memory/i, REASONS.file_too_large],
+];
+
 export function reason(error) {
+  if (error.code === "invalid_input") {
+    const found = INVALID_INPUT.find(([pattern]) => pattern.test(error.message || ""));
+    if (found) return found[1];
+  }
   const known = REASONS[error.code];
   if (known) return known;
   return `操作失败（${error.status || ""} ${error.code || "error"}）。`;
