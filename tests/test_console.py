@@ -239,7 +239,7 @@ def test_keyboard_only_sign_in_and_search(page, console_server):
     expect(page.get_by_role("button", name="登录")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#docs-title")).to_be_focused()
-    for _ in range(3):  # back past 运行状况 and 知识库 to 检索测试
+    for _ in range(4):  # back past 运行状况, 评测 and 知识库 to 检索测试
         page.keyboard.press("Shift+Tab")
     expect(page.get_by_role("button", name="检索测试")).to_be_focused()
     page.keyboard.press("Enter")
@@ -333,3 +333,17 @@ def test_the_admin_creates_edits_and_deletes_a_knowledge_base(page, console_serv
     row.get_by_role("button", name="删除知识库 甲镇内部材料").click()
     page.get_by_role("dialog", name="请确认").get_by_role("button", name="确认删除").click()
     expect(row).to_have_count(0)
+
+
+def test_the_admin_runs_the_gold_set_and_reads_its_table_and_plot(page, console_server, tmp_path):
+    signed_in(page, console_server)
+    page.get_by_role("button", name="评测").click()
+    page.get_by_label("仅语义向量").uncheck()  # one mode keeps the run short
+    page.get_by_label("仅关键词（BM25）").uncheck()
+    page.get_by_role("button", name="运行评测").click()
+    run = page.locator(".eval-run").first
+    expect(run).to_have_attribute("data-state", "done", timeout=120_000)
+    expect(run.locator("table")).to_contain_text("首位文档命中率")
+    expect(run.locator("img")).to_have_attribute("src", re.compile("^data:image/png;base64,"))
+    assert run.locator("img").evaluate("(img) => img.decode().then(() => img.naturalWidth)") > 0
+    shot(page, tmp_path, "console-desktop-evaluation.png")

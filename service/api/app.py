@@ -15,6 +15,7 @@ from service.api.hardening import install_hardening
 from service.api.responses import Utf8JSONResponse
 from service.api.routes import api_router
 from service.engine import QAEngine
+from service.evaluations import Evaluations
 from service.knowledge_bases import KnowledgeBases
 from service.registry import REGISTRY_FILE, Registry
 from service.settings import Settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         app.state.registry = Registry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)
         app.state.kbs = KnowledgeBases(settings, opened, app.state.registry)
         app.state.kb = app.state.kbs.default.kb  # default's writer, as before (metrics, health)
+        app.state.evaluations = Evaluations()
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
         try:
             yield

@@ -260,6 +260,38 @@ class KeyList(BaseModel):
     count: int
 
 
+class EvalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    modes: list[Mode] = Field(
+        ["hybrid", "dense", "lexical"], min_length=1, max_length=3, description="The retrieval modes to run."
+    )
+
+
+class EvalOut(BaseModel):
+    id: str
+    kb_id: str
+    dataset: str = Field(description="gold: eval/questions.jsonl.")
+    modes: list[str]
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(description="0 to 1.")
+    questions: int
+    error: str | None
+    summary: dict[str, dict[str, float]] | None = Field(
+        None, description="Per mode: doc@k, passage@k, mrr@10, ndcg@10, answer, abstention, short answers, latency."
+    )
+    abstention: dict[str, str | float] | None = Field(
+        None, description="The relevance threshold that best tells answerable from not, next to the configured one."
+    )
+    created_at: float
+    finished_at: float | None
+    plot: bool = Field(description="Whether plot.png is ready.")
+
+
+class EvalList(BaseModel):
+    data: list[EvalOut]
+    count: int
+
+
 class CallerOut(BaseModel):
     role: Literal["admin", "write", "read"] = Field(description="The admin token, or a key's scope.")
     kbs: list[str] | None = Field(description="The knowledge bases a key is scoped to; null for the admin (all).")

@@ -132,6 +132,7 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 KnowledgeBasesDep = Annotated[KnowledgeBases, Depends(get_kbs)]
 ReadKbDep = Annotated[LoadedKb, Depends(_loaded("read"))]
 WriteKbDep = Annotated[LoadedKb, Depends(_loaded("write"))]
+AdminKbDep = Annotated[LoadedKb, Depends(_loaded("admin"))]
 ReadableKbRecordDep = Annotated[KbRecord, Depends(_record("read"))]
 AdminKbRecordDep = Annotated[KbRecord, Depends(_record("admin"))]
 AdminOnly = Depends(require_admin)

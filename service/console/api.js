@@ -37,7 +37,10 @@ export async function api(path, { method = "GET", json, form, token = session.to
     throw new ApiError(0, "network", "network error");
   }
   const type = response.headers.get("content-type") || "";
-  const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
+  let data;
+  if (type.includes("json")) data = await response.json().catch(() => null);
+  else if (type.startsWith("image/")) data = await response.blob();
+  else data = await response.text();
   if (!response.ok) {
     const error = (data && data.error) || {};
     if (response.status === 401 && !quiet401) onUnauthorized();

@@ -2,10 +2,11 @@
 
 import { api, ApiError, reason, session, whenUnauthorized } from "./api.js";
 import { loadDocuments, setupDocuments } from "./documents.js";
+import { loadEvaluations, setupEvaluation } from "./evaluation.js";
 import { startHealth, stopHealth } from "./health.js";
 import { loadKbs, setupKbs } from "./kbs.js";
 import { setupRetrieval } from "./retrieval.js";
-import { canWrite, state } from "./state.js";
+import { canWrite, isAdmin, state } from "./state.js";
 import { $, notice } from "./ui.js";
 import { setupUpload } from "./upload.js";
 
@@ -20,6 +21,7 @@ function showView(name) {
   }
   if (name === "health") startHealth();
   else stopHealth();
+  if (name === "eval") loadEvaluations();
   const heading = $(`#view-${name} h2`);
   if (heading) heading.focus();
 }
@@ -52,7 +54,8 @@ async function enter() {
   $("#sign-in").hidden = true;
   $("#who").hidden = false;
   $("#app").hidden = false;
-  for (const tab of document.querySelectorAll('.tabs [data-view="upload"]')) tab.hidden = !canWrite();
+  $('.tabs [data-view="upload"]').hidden = !canWrite();
+  $('.tabs [data-view="eval"]').hidden = !isAdmin();  // running the gold set is the admin's
   await refreshAll();
   showView("docs");
 }
@@ -100,6 +103,7 @@ function setup() {
   setupUpload(loadDocuments);
   setupRetrieval();
   setupKbs(refreshAll);
+  setupEvaluation();
   if (session.token) signIn(session.token);
 }
 

@@ -10,10 +10,23 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, params
 
-from service.api.routes import ask, caller, console, documents, health, jobs, kbs, keys, openai_compat, search, widget
+from service.api.routes import (
+    ask,
+    caller,
+    console,
+    documents,
+    evaluations,
+    health,
+    jobs,
+    kbs,
+    keys,
+    openai_compat,
+    search,
+    widget,
+)
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, documents, jobs)
+PER_KB = (ask, search, documents, jobs, evaluations)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
