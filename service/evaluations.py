@@ -46,10 +46,22 @@ class EvalRun:
         return {**fields, "plot": self.plot is not None}
 
 
+class ServerStopping(Exception):
+    """The server is shutting down: the run stops between two questions."""
+
+
 class Evaluations:
     def __init__(self) -> None:
         self._runs: OrderedDict[str, EvalRun] = OrderedDict()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop a run in progress before the engines it asks are closed under it."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
 
     def start(self, *, kb_id: str, engine: QAEngine, modes: list[str]) -> EvalRun:
         with self._lock:
@@ -59,7 +71,9 @@ class Evaluations:
             self._runs[run.id] = run
             while len(self._runs) > RUNS_KEPT:
                 self._runs.popitem(last=False)
-        threading.Thread(target=self._run, args=(run, engine), name=f"eval-{run.id}", daemon=True).start()
+        thread = threading.Thread(target=self._run, args=(run, engine), name=f"eval-{run.id}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return run
 
     def get(self, kb_id: str, run_id: str) -> EvalRun | None:
@@ -72,15 +86,17 @@ class Evaluations:
     def _run(self, run: EvalRun, engine: QAEngine) -> None:
         run.state = "running"
         try:
-            _evaluate(run, engine)
+            _evaluate(run, engine, self._stopping)
             run.state = "done"
+        except ServerStopping:
+            run.state, run.error = "failed", "the server stopped during the run"
         except Exception as exc:  # a failed run is reported with the run, never raised into the server
             logger.exception("evaluation %s failed", run.id)
             run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
         run.finished_at = time.time()
 
 
-def _evaluate(run: EvalRun, engine: QAEngine) -> None:
+def _evaluate(run: EvalRun, engine: QAEngine, stopping: threading.Event) -> None:
     from eval.backends import EngineBackend
     from eval.datasets import gold_dataset
     from eval.runner import TOP_K, best_abstention_threshold, score_question, summarize_by_mode
@@ -94,6 +110,8 @@ def _evaluate(run: EvalRun, engine: QAEngine) -> None:
     results = []
     for mode in run.modes:
         for question in dataset.questions:
+            if stopping.is_set():
+                raise ServerStopping
             results.append(score_question(question, mode, backend.ask(question.text, mode=mode, top_k=TOP_K)))
             run.progress = round(len(results) / total, 4)
     run.summary = summarize_by_mode(results)

@@ -315,3 +315,4 @@ def test_evaluations_run_the_gold_set_for_the_admin_only_one_at_a_time(app_clien
     assert [r["id"] for r in client.get("/api/evaluations", headers=ADMIN).json()["data"]][:1] == [run_id]
     make_kb(client, "eval-other", public=True)
     assert_error(client.get(f"/api/kbs/eval-other/evaluations/{run_id}", headers=ADMIN), 404, "not_found")
+    assert_error(client.get("/api/kbs/no-such-kb/evaluations", headers=ADMIN), 404, "not_found")

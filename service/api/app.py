@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.evaluations.close)  # before the engines it may be asking
             app.state.kbs.close()
             if engine is None:
                 opened.close()

@@ -60,8 +60,8 @@ function showCards(kb, health, samples) {
   clear($("#health-cards")).append(
     stat(`文档（${kb.title}）`, String(kb.documents)),
     stat("片段", String(kb.chunks)),
-    stat("任务：排队 / 处理中", `${jobs.queued ?? 0} / ${jobs.running ?? 0}`),
-    stat("任务：完成 / 失败", `${jobs.done ?? 0} / ${jobs.failed ?? 0}`),
+    stat("default 的任务：排队 / 处理中", `${jobs.queued ?? 0} / ${jobs.running ?? 0}`),
+    stat("default 的任务：完成 / 失败", `${jobs.done ?? 0} / ${jobs.failed ?? 0}`),
     stat("正在处理的请求", String(inFlight ? inFlight.value : 0)),
     stat("索引版本", health.build_id, { small: true }),
     stat("向量模型", health.embedder, { small: true }),
