@@ -120,7 +120,23 @@ def test_documents_are_listed_with_chunk_counts(client, seed_index):
     body = client.get("/api/documents").json()
     assert body["count"] == 9 == len(body["data"])
     assert sum(d["chunks"] for d in body["data"]) == seed_index.catalogue.count()
-    assert {"doc_id", "title", "source", "chunks", "origin"} == set(body["data"][0])
+    assert {"doc_id", "title", "source", "type", "pages", "chunks", "origin"} == set(body["data"][0])
+    assert {(d["type"], d["pages"]) for d in body["data"]} == {("txt", None)}  # plain text has no pages
+
+
+def test_document_detail_gives_each_chunk_its_place(client):
+    body = client.get("/api/documents/haian-central-town-reform").json()
+    assert body["type"] == "txt" and body["chunks"] == len(body["chunk_spans"])
+    spans = body["chunk_spans"]
+    assert all(a["end"] <= b["start"] or a["start"] < b["start"] for a, b in zip(spans, spans[1:], strict=False))
+    assert {"chunk_id", "section", "start", "end", "pages", "ocr_confidence"} == set(spans[0])
+    assert any(s["section"] for s in spans)
+
+
+def test_ask_says_which_threshold_the_abstention_used(client):
+    body = client.post("/api/ask", json={"question": "红烧肉怎么做才好吃？"}).json()
+    assert not body["answerable"] and body["declined_reason"]
+    assert body["min_relevance"] > 0 and body["relevance"] < body["min_relevance"]
 
 
 def test_openapi_docs_are_served(client):
@@ -178,3 +194,21 @@ def test_heavy_endpoints_run_off_the_event_loop():
     # may stream), so it must hand the embedding to the pool itself.
     assert not inspect.iscoroutinefunction(search_route.search)
     assert "run_in_threadpool(_answer" in inspect.getsource(ask_route)
+
+
+def test_json_bodies_carry_chinese_as_utf8_text_not_escapes(client):
+    """What curl shows is what the README shows: 海安县, not \\u6d77\\u5b89\\u53bf."""
+    question = "海安县首批下放了多少项行政权力事项？"
+    bodies = {
+        "ask": client.post("/api/ask", json={"question": question}),
+        "search": client.post("/api/search", json={"query": question}),
+        "documents": client.get("/api/documents"),
+        "error": client.get("/api/documents/海安县"),
+        "stream": client.post("/api/ask", json={"question": question, "stream": True}),
+    }
+    assert bodies["error"].status_code == 404
+    first_title = bodies["documents"].json()["data"][0]["title"]
+    for name, response in bodies.items():
+        expected = first_title if name == "documents" else "海安"
+        assert expected.encode() in response.content, name
+        assert b"\\u" not in response.content, name

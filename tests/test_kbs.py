@@ -281,3 +281,38 @@ def test_every_knowledge_base_route_is_in_the_openapi_schema_with_its_errors(app
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     ids = [op["operationId"] for item in paths.values() for op in item.values()]
     assert len(ids) == len(set(ids))
+
+
+def test_caller_says_who_a_credential_is_and_refuses_one_that_matches_nothing(app_client):
+    client = app_client
+    make_kb(client, "caller-kb", public=False)
+    write_key = make_key(client, ["caller-kb"], "write")
+    assert client.get("/api/caller", headers=ADMIN).json() == {"role": "admin", "kbs": None}
+    assert client.get("/api/caller", headers=bearer(write_key)).json() == {"role": "write", "kbs": ["caller-kb"]}
+    for headers in ({}, bearer("wrong"), {"Authorization": "Basic abc"}):
+        assert_error(client.get("/api/caller", headers=headers), 401, "unauthorized")
+    assert "/api/caller" in client.get("/openapi.json").json()["paths"]
+
+
+def test_evaluations_run_the_gold_set_for_the_admin_only_one_at_a_time(app_client):
+    client = app_client
+    write_key = make_key(client, ["default"], "write")
+    assert_error(client.post("/api/evaluations", json={"modes": ["lexical"]}), 401, "unauthorized")
+    assert_error(client.post("/api/evaluations", headers=bearer(write_key), json={}), 403, "forbidden")
+    assert_error(client.post("/api/evaluations", headers=ADMIN, json={"modes": ["nope"]}), 422, "invalid_request")
+    run = client.post("/api/evaluations", headers=ADMIN, json={"modes": ["lexical"]})
+    assert run.status_code == 202, run.text
+    run_id = run.json()["id"]
+    assert_error(client.post("/api/evaluations", headers=ADMIN, json={}), 409, "conflict")
+    deadline = time.monotonic() + 240
+    while (body := client.get(f"/api/evaluations/{run_id}", headers=ADMIN).json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert body["state"] == "done" and body["progress"] == 1.0 and body["plot"], body
+    assert body["summary"]["lexical"]["doc@3"] > 0.8 and body["abstention"]["configured"] > 0
+    plot = client.get(f"/api/evaluations/{run_id}/plot.png", headers=ADMIN)
+    assert plot.headers["content-type"] == "image/png" and plot.content.startswith(b"\x89PNG")
+    assert [r["id"] for r in client.get("/api/evaluations", headers=ADMIN).json()["data"]][:1] == [run_id]
+    make_kb(client, "eval-other", public=True)
+    assert_error(client.get(f"/api/kbs/eval-other/evaluations/{run_id}", headers=ADMIN), 404, "not_found")
+    assert_error(client.get("/api/kbs/no-such-kb/evaluations", headers=ADMIN), 404, "not_found")

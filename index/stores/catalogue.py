@@ -53,6 +53,7 @@ class DocumentRecord:
     content_hash: str
     chunk_count: int
     origin: str = "corpus"
+    pages: int = 0  # pages of a paged format (PDF, OFD, scans); 0 for text without pages
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,8 @@ class SqliteCatalogue:
 
     def documents(self) -> list[DocumentRecord]:
         rows = self._connection().execute(
-            "SELECT d.doc_id, d.title, d.source, d.content_hash, COUNT(c.chunk_id), d.origin FROM documents d"
+            "SELECT d.doc_id, d.title, d.source, d.content_hash, COUNT(c.chunk_id), d.origin,"
+            " json_array_length(d.pages) FROM documents d"
             " LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.source"
         )
         return [DocumentRecord(*row) for row in rows]
@@ -223,7 +225,7 @@ class SqliteCatalogue:
             self._connection()
             .execute(
                 "SELECT d.doc_id, d.title, d.source, d.content_hash,"
-                " (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id), d.origin"
+                " (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id), d.origin, json_array_length(d.pages)"
                 " FROM documents d WHERE d.doc_id = ?",
                 (doc_id,),
             )

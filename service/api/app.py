@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import install_error_handlers
 from service.api.hardening import install_hardening
+from service.api.responses import Utf8JSONResponse
 from service.api.routes import api_router
 from service.engine import QAEngine
+from service.evaluations import Evaluations
 from service.knowledge_bases import KnowledgeBases
 from service.registry import open_registry
 from service.settings import Settings
@@ -32,10 +34,12 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         app.state.registry = open_registry(settings)
         app.state.kbs = KnowledgeBases(settings, opened, app.state.registry)
         app.state.kb = app.state.kbs.default.kb  # default's writer, as before (metrics, health)
+        app.state.evaluations = Evaluations()
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.evaluations.close)  # before the engines it may be asking
             app.state.kbs.close()
             if engine is None:
                 opened.close()
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         summary="Cited answers from Chinese policy documents on township and subdistrict reform.",
         version="0.1.0",
         lifespan=lifespan,
+        default_response_class=Utf8JSONResponse,  # Chinese as UTF-8 text, not \\uXXXX escapes
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -7,7 +7,6 @@ import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import (
@@ -19,6 +18,7 @@ from index.errors import (
     PolicyQAError,
     UnknownDocumentError,
 )
+from service.api.responses import Utf8JSONResponse as JSONResponse
 
 logger = logging.getLogger(__name__)
 

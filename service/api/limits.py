@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.admin import token_matches
 from service.api.errors import error_body, error_response
+from service.api.responses import utf8_json
 from service.settings import Settings
 
 UNLIMITED_PATHS = frozenset({"/api/health", "/metrics"})
@@ -284,5 +285,5 @@ async def _answer_timeout(scope: Scope, receive: Receive, send: Send, state: dic
     elif not state["ended"]:
         tail = b""
         if state["stream"]:
-            tail = f"event: error\ndata: {json.dumps(error_body('timeout', message))}\n\n".encode()
+            tail = f"event: error\ndata: {utf8_json(error_body('timeout', message))}\n\n".encode()
         await send({"type": "http.response.body", "body": tail, "more_body": False})

@@ -92,6 +92,7 @@ class AskResponse(BaseModel):
     answer: str
     answerable: bool
     relevance: float = Field(description="Best sentence relevance; answerable when at least the threshold.")
+    min_relevance: float = Field(description="The threshold: below it the question is declined (off_topic).")
     short_answer: ShortAnswer | None = Field(
         None, description="The answering span, for questions that ask for a figure, date, name, place or document."
     )
@@ -119,6 +120,8 @@ class DocumentSummary(BaseModel):
     doc_id: str
     title: str
     source: str
+    type: str = Field("", description="The source file's format, from its extension: pdf, docx, txt...")
+    pages: int | None = Field(None, description="Pages, for paged formats (PDF, OFD, scans).")
     chunks: int
     origin: Literal["corpus", "upload"] = Field("corpus", description="The docs directory, or an upload.")
 
@@ -133,6 +136,8 @@ class ChunkSummary(BaseModel):
     section: list[str]
     start: int
     end: int
+    pages: list[int] | None = Field(None, description="First and last page of the chunk, for paged formats.")
+    ocr_confidence: float | None = Field(None, description="For a chunk read by OCR: its pages' lowest confidence.")
 
 
 class DocumentDetail(DocumentSummary):
@@ -253,6 +258,43 @@ class KeyCreated(KeyOut):
 class KeyList(BaseModel):
     data: list[KeyOut]
     count: int
+
+
+class EvalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    modes: list[Mode] = Field(
+        ["hybrid", "dense", "lexical"], min_length=1, max_length=3, description="The retrieval modes to run."
+    )
+
+
+class EvalOut(BaseModel):
+    id: str
+    kb_id: str
+    dataset: str = Field(description="gold: eval/questions.jsonl.")
+    modes: list[str]
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(description="0 to 1.")
+    questions: int
+    error: str | None
+    summary: dict[str, dict[str, float]] | None = Field(
+        None, description="Per mode: doc@k, passage@k, mrr@10, ndcg@10, answer, abstention, short answers, latency."
+    )
+    abstention: dict[str, str | float] | None = Field(
+        None, description="The relevance threshold that best tells answerable from not, next to the configured one."
+    )
+    created_at: float
+    finished_at: float | None
+    plot: bool = Field(description="Whether plot.png is ready.")
+
+
+class EvalList(BaseModel):
+    data: list[EvalOut]
+    count: int
+
+
+class CallerOut(BaseModel):
+    role: Literal["admin", "write", "read"] = Field(description="The admin token, or a key's scope.")
+    kbs: list[str] | None = Field(description="The knowledge bases a key is scoped to; null for the admin (all).")
 
 
 class KeyDeleted(BaseModel):

@@ -94,6 +94,14 @@ def _loaded(action: Action):
     return _documented(dependency, action)
 
 
+def _admin_loaded(request: Request) -> LoadedKb:
+    """An existing knowledge base, for the admin: "admin" alone is allowed without one, this route needs one."""
+    kb_id = _kb_id(request)
+    if check(request, resolve_caller(request), kb_id, "admin") is None:
+        raise NotFoundError(f"no knowledge base {kb_id!r}")
+    return get_kbs(request).get(kb_id)
+
+
 def _record(action: Action):
     def dependency(request: Request) -> KbRecord:
         kb_id = _kb_id(request)
@@ -132,6 +140,7 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 KnowledgeBasesDep = Annotated[KnowledgeBases, Depends(get_kbs)]
 ReadKbDep = Annotated[LoadedKb, Depends(_loaded("read"))]
 WriteKbDep = Annotated[LoadedKb, Depends(_loaded("write"))]
+AdminKbDep = Annotated[LoadedKb, Depends(_documented(_admin_loaded, "admin"))]
 ReadableKbRecordDep = Annotated[KbRecord, Depends(_record("read"))]
 AdminKbRecordDep = Annotated[KbRecord, Depends(_record("admin"))]
 AdminOnly = Depends(require_admin)

@@ -13,11 +13,11 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import InvalidInputError, NotFoundError, PolicyQAError, UnknownDocumentError
+from service.api.responses import Utf8JSONResponse as JSONResponse
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,23 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, params
 
-from service.api.routes import ask, documents, health, jobs, kbs, keys, openai_compat, search, widget
+from service.api.routes import (
+    ask,
+    caller,
+    console,
+    documents,
+    evaluations,
+    health,
+    jobs,
+    kbs,
+    keys,
+    openai_compat,
+    search,
+    widget,
+)
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, documents, jobs)
+PER_KB = (ask, search, documents, jobs, evaluations)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
@@ -42,9 +55,9 @@ def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depend
 api_router = APIRouter()
 for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api"))
-for module in (kbs, keys):
+for module in (kbs, keys, caller):
     api_router.include_router(module.router)
 for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api/kbs/{kb_id}", [KbPath]))
-for module in (health, widget, openai_compat):
+for module in (health, widget, console, openai_compat):
     api_router.include_router(module.router)

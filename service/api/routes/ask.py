@@ -36,7 +36,7 @@ async def ask(body: AskRequest, request: Request, target: ReadKbDep):
         )
     # Embedding is CPU work: in a worker thread, so the event loop keeps serving.
     timed = await run_in_threadpool(_answer, engine, body)
-    return _response(body, timed)
+    return _response(body, timed, engine.settings.min_relevance)
 
 
 def _answer(engine: QAEngine, body: AskRequest) -> ConversationAnswer:
@@ -46,13 +46,14 @@ def _answer(engine: QAEngine, body: AskRequest) -> ConversationAnswer:
     )
 
 
-def _response(body: AskRequest, result: ConversationAnswer) -> AskResponse:
+def _response(body: AskRequest, result: ConversationAnswer, min_relevance: float) -> AskResponse:
     answer = result.answer
     return AskResponse(
         question=body.question,
         answer=answer.text,
         answerable=answer.answerable,
         relevance=round(answer.relevance, 6),
+        min_relevance=min_relevance,
         short_answer=presenters.short_answer(answer),
         declined_reason=answer.declined_reason,
         citations=presenters.citations(answer),
@@ -69,7 +70,8 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
     if await request.is_disconnected():
         return  # the client left before any work was done
     try:
-        response = _response(body, await run_in_threadpool(_answer, engine, body))
+        answered = await run_in_threadpool(_answer, engine, body)
+        response = _response(body, answered, engine.settings.min_relevance)
     except PolicyQAError as exc:
         yield _event("error", error_body(exc.code, str(exc)))
         return

@@ -1,10 +1,12 @@
 from functools import partial
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from index.errors import InvalidInputError, NotFoundError
+from index.stores.catalogue import ChunkRecord, DocumentRecord
 from service.api.schemas import (
     ChunkSummary,
     DeletedOut,
@@ -24,32 +26,47 @@ READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
 
 @router.get("", response_model=DocumentList, responses=READ_ERRORS)
 def list_documents(target: ReadKbDep) -> DocumentList:
-    """Every indexed document with its number of chunks."""
-    data = [
-        DocumentSummary(doc_id=d.doc_id, title=d.title, source=d.source, chunks=d.chunk_count, origin=d.origin)
-        for d in target.engine.documents()
-    ]
+    """Every indexed document with its format, pages and number of chunks."""
+    data = [DocumentSummary(**_summary(d)) for d in target.engine.documents()]
     return DocumentList(data=data, count=len(data))
+
+
+def _summary(record: DocumentRecord) -> dict:
+    suffix = PurePosixPath(record.source).suffix.lower().lstrip(".")
+    return {
+        "doc_id": record.doc_id,
+        "title": record.title,
+        "source": record.source,
+        "type": suffix,
+        "pages": record.pages or None,
+        "chunks": record.chunk_count,
+        "origin": record.origin,
+    }
 
 
 @router.get("/{doc_id}", response_model=DocumentDetail, responses=READ_ERRORS)
 def get_document(doc_id: str, target: ReadKbDep) -> DocumentDetail:
-    """One document with its cleaned text and where each chunk lies in it."""
+    """One document with its cleaned text and where each chunk lies in it (section, pages, OCR confidence)."""
     found = target.engine.document(doc_id)
     if found is None:
         raise NotFoundError(f"no document with id {doc_id!r}")
     record, text, chunks = found
     return DocumentDetail(
-        doc_id=record.doc_id,
-        title=record.title,
-        source=record.source,
-        chunks=record.chunk_count,
-        origin=record.origin,
+        **_summary(record),
         content_hash=record.content_hash,
         text=text,
-        chunk_spans=[
-            ChunkSummary(chunk_id=c.chunk_id, section=list(c.section), start=c.start, end=c.end) for c in chunks
-        ],
+        chunk_spans=[_chunk_span(c) for c in chunks],
+    )
+
+
+def _chunk_span(chunk: ChunkRecord) -> ChunkSummary:
+    return ChunkSummary(
+        chunk_id=chunk.chunk_id,
+        section=list(chunk.section),
+        start=chunk.start,
+        end=chunk.end,
+        pages=list(chunk.pages) if chunk.pages else None,
+        ocr_confidence=chunk.ocr_confidence,
     )
 
 

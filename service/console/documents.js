@@ -1,0 +1,121 @@
+// The documents table (filter, 删除 with a confirm dialog, replace) and one document's chunks.
+
+import { api, ApiError, kbPath, reason } from "./api.js";
+import { canWrite, state } from "./state.js";
+import { replaceDocument } from "./upload.js";
+import { $, cell, clear, confirmDialog, el, notice } from "./ui.js";
+
+const ORIGINS = { corpus: "语料目录", upload: "上传" };
+let documents = [];
+let replacing = null;
+let openView = () => {};
+
+export function setupDocuments(showView) {
+  openView = showView;
+  $("#doc-filter").addEventListener("input", render);
+  $("#replace-file").addEventListener("change", onReplaceFile);
+  $("#doc-back").addEventListener("click", () => openView("docs"));
+}
+
+export async function loadDocuments() {
+  try {
+    documents = (await api(kbPath(state.kbId, "/documents"))).data;
+  } catch (error) {
+    documents = [];
+    notice(reason(error), { bad: true });
+  }
+  render();
+}
+
+function render() {
+  const words = $("#doc-filter").value.trim().toLowerCase();
+  const shown = documents.filter((d) => !words || `${d.title} ${d.source} ${d.doc_id}`.toLowerCase().includes(words));
+  $("#doc-count").textContent = `共 ${documents.length} 份${words ? `，显示 ${shown.length} 份` : ""}`;
+  const body = clear($("#doc-table tbody"));
+  for (const doc of shown) body.append(row(doc));
+  if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "7", class: "muted" }, "没有文档。")));
+}
+
+function row(doc) {
+  const actions = [el("button", { type: "button", onclick: () => showDocument(doc.doc_id) }, "查看")];
+  if (canWrite()) {
+    actions.push(
+      el("button", { type: "button", "aria-label": `替换 ${doc.title}`, onclick: () => chooseReplacement(doc) }, "替换"),
+      el("button", { type: "button", class: "danger", "aria-label": `删除 ${doc.title}`, onclick: () => remove(doc) }, "删除"),
+    );
+  }
+  return el(
+    "tr",
+    { "data-doc-id": doc.doc_id },
+    cell("标题", doc.title, "title-cell"),
+    cell("源文件", doc.source, "source-cell"),
+    cell("类型", doc.type || "—"),
+    cell("页数", doc.pages === null ? "—" : String(doc.pages), "num"),
+    cell("片段", String(doc.chunks), "num"),
+    cell("来源", ORIGINS[doc.origin] || doc.origin, "nowrap"),
+    cell("操作", actions, "row-actions"),
+  );
+}
+
+async function remove(doc) {
+  if (!(await confirmDialog(`确定删除《${doc.title}》（${doc.source}）吗？删除后它不会再被检索和引用，无法撤销。`))) return;
+  try {
+    await api(kbPath(state.kbId, `/documents/${encodeURIComponent(doc.doc_id)}`), { method: "DELETE" });
+    notice(`已删除《${doc.title}》。`);
+  } catch (error) {
+    notice(`删除失败：${reason(error)}`, { bad: true });
+  }
+  await loadDocuments();
+  $("#doc-filter").focus();
+}
+
+function chooseReplacement(doc) {
+  replacing = doc;
+  $("#replace-file").click();
+}
+
+async function onReplaceFile() {
+  const input = $("#replace-file");
+  const file = input.files[0];
+  const doc = replacing;
+  input.value = "";
+  if (!file || !doc) return;
+  const job = await replaceDocument(state.kbId, doc.doc_id, file, $("#replace-jobs"));
+  if (job && job.state === "done") await loadDocuments();
+}
+
+export async function showDocument(docId) {
+  let doc;
+  try {
+    doc = await api(kbPath(state.kbId, `/documents/${encodeURIComponent(docId)}`));
+  } catch (error) {
+    notice(error instanceof ApiError ? reason(error) : String(error), { bad: true });
+    return;
+  }
+  $("#doc-title").textContent = doc.title;
+  const pages = doc.pages ? `，${doc.pages} 页` : "";
+  $("#doc-meta").textContent = `${doc.source}（${doc.type || "未知格式"}${pages}），${doc.chunks} 个片段，编号 ${doc.doc_id}`;
+  const list = clear($("#doc-chunks"));
+  doc.chunk_spans.forEach((span, i) => list.append(chunkItem(doc.text, span, i + 1, doc.chunk_spans[i - 1])));
+  openView("doc");
+}
+
+function chunkItem(text, span, n, before) {
+  const meta = [el("span", {}, `片段 ${n}`), el("span", {}, `位置 ${span.start}–${span.end}`)];
+  if (before && before.end > span.start) meta.push(el("span", {}, `开头 ${before.end - span.start} 字与上一片段重叠`));
+  meta.push(el("span", {}, span.section.length ? `章节：${span.section.join(" › ")}` : "章节：（无标题）"));
+  if (span.pages) {
+    const [first, last] = span.pages;
+    meta.push(el("span", {}, first === last ? `第 ${first} 页` : `第 ${first}–${last} 页`));
+  }
+  if (span.ocr_confidence !== null && span.ocr_confidence !== undefined) {
+    const low = span.ocr_confidence < 0.8;
+    meta.push(el("span", { class: low ? "low" : null }, `识别置信度 ${span.ocr_confidence.toFixed(2)}${low ? "（偏低，请核对原件）" : ""}`));
+  }
+  return el(
+    "li",
+    { class: "chunk", "data-chunk-id": String(span.chunk_id) },
+    el("div", { class: "chunk-meta" }, meta),
+    el("p", { class: "chunk-text" }, text.slice(span.start, span.end)),
+  );
+}
