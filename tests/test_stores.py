@@ -4,6 +4,7 @@ import json
 import math
 import re
 import sqlite3
+import tempfile
 import threading
 import uuid
 from collections import Counter
@@ -205,6 +206,34 @@ def test_vectors_k_beyond_count_and_empty_store(vector_backend):
     assert len(store.search(np.array([1, 0, 0, 0], np.float32), 0).ids) == 0
 
 
+def test_milvus_vectors_knowledge_bases_share_a_collection_apart(milvus_uri):
+    """Two knowledge bases in one collection (its partition key): each sees, counts and deletes only its own."""
+    from index.stores.milvus_vectors import MilvusVectorStore
+
+    name = f"contract_{uuid.uuid4().hex}"
+    county, city = (MilvusVectorStore(4, uri=milvus_uri, collection=name, kb_id=kb) for kb in ("county", "city"))
+    try:
+        county.add(np.array([1, 2]), _unit_vectors(2, 4, seed=1))
+        city.add(np.array([3]), _unit_vectors(1, 4, seed=2))
+        query = np.array([1, 0, 0, 0], np.float32)
+        assert sorted(county.search(query, 10).ids.tolist()) == [1, 2] and city.search(query, 10).ids.tolist() == [3]
+        assert county.search(query, 10, np.array([3])).ids.tolist() == []
+        assert (county.count(), city.count()) == (2, 1)
+        with pytest.raises(KeyError):
+            city.vectors(np.array([1]))
+        assert city.delete(np.array([1, 3])) == 1 and county.count() == 2
+        county.clear()
+        assert county.count() == 0 and MilvusVectorStore.load(_pointer(city)).kb_id == "city"
+    finally:
+        county.drop()
+
+
+def _pointer(store) -> Path:
+    path = Path(tempfile.mkdtemp()) / "pointer.json"
+    store.save(path)
+    return path
+
+
 # -- tokenize -----------------------------------------------------------------
 
 
@@ -345,6 +374,27 @@ def test_lexical_add_search_count(lexical_backend):
     assert len(store.search("开封市乡镇改革", -1).ids) == 0
     assert len(store.search("量子计算机", 10).ids) == 0  # no term in the corpus
     assert len(store.search("的？", 10).ids) == 0  # nothing left after stopwords
+
+
+def test_milvus_lexical_knowledge_bases_keep_their_own_statistics(milvus_uri):
+    """Each knowledge base's BM25 is the one it would have alone, in collections shared with another."""
+    from index.stores.milvus_lexical import MilvusLexicalStore
+
+    name = f"contract_{uuid.uuid4().hex}"
+    county, city = (MilvusLexicalStore(uri=milvus_uri, name=name, kb_id=kb) for kb in ("county", "city"))
+    try:
+        county.add(IDS[:20], SENTENCES[:20])
+        city.add(IDS[20:], SENTENCES[20:])
+        alone = _lexical(IDS[:20], SENTENCES[:20])
+        assert county.count() == 20 and city.count() == len(SENTENCES) - 20
+        for query in QUERIES:
+            assert _scores(county, query) == pytest.approx(_scores(alone, query), rel=1e-5)
+            assert set(_scores(city, query)) <= set(IDS[20:])
+            assert county.idf(query.split()[0]) == pytest.approx(alone.idf(query.split()[0]))
+        city.clear()
+        assert city.count() == 0 and city.search(QUERIES[0], 10).ids.tolist() == [] and county.count() == 20
+    finally:
+        county.drop()
 
 
 def test_lexical_delete_equals_store_built_without_it(lexical_backend):
