@@ -50,8 +50,13 @@ def add_kb_field(schema) -> None:
 class MilvusVectorStore:
     """Inner-product search over one Milvus collection, ids kept as given."""
 
-    def __init__(self, dimension: int, *, uri: str, collection: str, kb_id: str = DEFAULT_KB) -> None:
+    def __init__(
+        self, dimension: int, *, uri: str, collection: str, kb_id: str = DEFAULT_KB, strict: bool = True
+    ) -> None:
+        """``strict=False``: ``vectors`` gives zeros for ids not stored instead of raising (a server's
+        store, read while another replica deletes rows: those rows are never cited anyway)."""
         self.dimension, self.uri, self.collection, self.kb_id = dimension, uri, collection, kb_id
+        self.strict = strict
         self._client = _client(uri)
         if not self._client.has_collection(collection):
             self._create()
@@ -122,9 +127,10 @@ class MilvusVectorStore:
             for row in found:
                 by_id[int(row[ID_FIELD])] = row[VECTOR_FIELD]
         missing = [int(i) for i in ids if int(i) not in by_id]
-        if missing:
+        if missing and self.strict:
             raise KeyError(f"ids not stored: {missing[:5]}")
-        return np.array([by_id[int(i)] for i in ids], dtype=np.float32)
+        zeros = [0.0] * self.dimension
+        return np.array([by_id.get(int(i), zeros) for i in ids], dtype=np.float32)
 
     def count(self) -> int:
         rows = self._client.query(self.collection, filter=kb_filter(self.kb_id), output_fields=["count(*)"])
