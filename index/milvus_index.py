@@ -32,6 +32,7 @@ from index.stores.milvus_vectors import DEFAULT_KB, KB_FIELD, MilvusVectorStore,
 
 logger = logging.getLogger(__name__)
 
+CACHED_VECTORS = 20_000  # vectors a store keeps once read (each 1.5 KB at 384 dimensions)
 ALL_KBS = "_all"  # the partition of rows that belong to no one knowledge base (the id counter)
 META_FIELDS = [("key", "VARCHAR", {"max_length": 1200}), ("kind", "VARCHAR", {"max_length": 32}),
                ("value", "VARCHAR", {"max_length": 65_535})]  # fmt: skip
@@ -135,10 +136,10 @@ class MilvusStores:
         self.target, self.dimension = target, dimension
         self.meta = MilvusMeta(target)
         self.catalogue = MilvusCatalogue(uri=uri, prefix=prefix, kb_id=kb)
-        self.vectors = MilvusVectorStore(dimension, uri=uri, collection=f"{prefix}_vectors", kb_id=kb, strict=False)
-        self.sentence_vectors = MilvusVectorStore(
-            dimension, uri=uri, collection=f"{prefix}_sentence_vectors", kb_id=kb, strict=False
-        )
+        self.vectors = MilvusVectorStore(dimension, uri=uri, collection=f"{prefix}_vectors", kb_id=kb,
+                                         strict=False, cached_rows=CACHED_VECTORS)  # fmt: skip
+        self.sentence_vectors = MilvusVectorStore(dimension, uri=uri, collection=f"{prefix}_sentence_vectors",
+                                                  kb_id=kb, strict=False, cached_rows=CACHED_VECTORS)  # fmt: skip
         self.lexical = MilvusLexicalStore(uri=uri, name=f"{prefix}_bm25", kb_id=kb)
 
     def clear(self) -> None:
@@ -146,23 +147,6 @@ class MilvusStores:
         self.meta.clear()  # its manifest first: it no longer exists for any replica
         for store in (self.vectors, self.sentence_vectors, self.lexical, self.catalogue):
             store.clear()
-
-
-class SnapshotLexical:
-    """The BM25 store, with the idf of the words asked kept for the life of one snapshot (the statistics
-    change only with the generation)."""
-
-    def __init__(self, store: MilvusLexicalStore) -> None:
-        self.store = store
-        self._idf: dict[str, float] = {}
-
-    def idf(self, term: str) -> float:
-        if term not in self._idf:
-            self._idf[term] = self.store.idf(term)
-        return self._idf[term]
-
-    def __getattr__(self, name: str):
-        return getattr(self.store, name)
 
 
 @dataclass(frozen=True)
@@ -174,7 +158,7 @@ class MilvusIndex:
     catalogue: MilvusCatalogue
     vectors: MilvusVectorStore
     sentence_vectors: MilvusVectorStore
-    lexical: SnapshotLexical
+    lexical: MilvusLexicalStore  # a snapshot of its statistics
     stores: MilvusStores
     generation: int
     segments: tuple = ()  # nothing to merge: Milvus compacts its own segments
@@ -206,7 +190,7 @@ def load_milvus_index(
             f" ({manifest.embedder.dimension}-d) but {embedder_name!r} ({dimension}-d) is configured"
         )
     return MilvusIndex(data_dir, manifest, catalogue, stores.vectors, stores.sentence_vectors,
-                       SnapshotLexical(stores.lexical), stores, generation)  # fmt: skip
+                       stores.lexical.snapshot(), stores, generation)  # fmt: skip
 
 
 def has_milvus_index(target: MilvusTarget) -> bool:

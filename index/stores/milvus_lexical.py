@@ -29,6 +29,7 @@ a time, as the service's write lock already ensures.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections import Counter
@@ -59,6 +60,7 @@ class MilvusLexicalStore:
     ) -> None:  # fmt: skip
         self.uri, self.name, self.k1, self.b, self.tokenizer = uri, name, k1, b, tokenizer
         self.kb_id = kb_id
+        self._kept: dict[str, tuple[int, int] | None] | None = None  # a snapshot's term rows (see snapshot)
         self.candidates = min(candidates, MAX_LIMIT)
         self._client = _client(uri)
         self._rows, self._terms = f"{name}_rows", f"{name}_terms"
@@ -91,8 +93,25 @@ class MilvusLexicalStore:
 
     # -- statistics ------------------------------------------------------------
 
+    def snapshot(self) -> MilvusLexicalStore:
+        """A reader that keeps the statistics it reads: for the life of one generation of the index,
+        which no write changes (writers use a store of their own)."""
+        reader = copy.copy(self)
+        reader._kept = {}
+        return reader
+
     def _term_rows(self, terms: Iterable[str]) -> dict[str, tuple[int, int]]:
         """term -> (term id, document frequency), for the terms stored."""
+        if self._kept is None:
+            return self._read_term_rows(terms)
+        terms = list(dict.fromkeys(terms))
+        missing = [t for t in terms if t not in self._kept]
+        if missing:
+            found = self._read_term_rows(missing)
+            self._kept.update((t, found.get(t)) for t in missing)
+        return {t: row for t in terms if (row := self._kept[t]) is not None}
+
+    def _read_term_rows(self, terms: Iterable[str]) -> dict[str, tuple[int, int]]:
         found: dict[str, tuple[int, int]] = {}
         wanted = [self._key(t) for t in dict.fromkeys(terms)]
         for at in range(0, len(wanted), BATCH_ROWS):

@@ -13,6 +13,7 @@ collection is, not the vectors: they live in Milvus.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ def _client(uri: str):
         from pymilvus import MilvusClient
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigurationError("the Milvus store needs: pip install -e '.[milvus]'") from exc
-    return MilvusClient(uri=uri)
+    # No keepalive pings on an idle connection: a milvus-lite server (grpcio's defaults) answers a
+    # third ping without calls with GOAWAY "too many pings", and the next call then fails.
+    return MilvusClient(uri=uri, grpc_options={"grpc.keepalive_permit_without_calls": 0})
 
 
 def kb_filter(kb_id: str, condition: str = "") -> str:
@@ -51,12 +54,16 @@ class MilvusVectorStore:
     """Inner-product search over one Milvus collection, ids kept as given."""
 
     def __init__(
-        self, dimension: int, *, uri: str, collection: str, kb_id: str = DEFAULT_KB, strict: bool = True
-    ) -> None:
-        """``strict=False``: ``vectors`` gives zeros for ids not stored instead of raising (a server's
-        store, read while another replica deletes rows: those rows are never cited anyway)."""
+        self, dimension: int, *, uri: str, collection: str, kb_id: str = DEFAULT_KB, strict: bool = True,
+        cached_rows: int = 0,
+    ) -> None:  # fmt: skip
+        """``strict=False`` (a server's store, read while another replica deletes rows, which are never
+        cited anyway): ``vectors`` gives zeros for ids not stored instead of raising, and keeps up to
+        ``cached_rows`` rows it read (ids are never reused there, so a row read stays right)."""
         self.dimension, self.uri, self.collection, self.kb_id = dimension, uri, collection, kb_id
         self.strict = strict
+        self.cached_rows = 0 if strict else cached_rows
+        self._cache: OrderedDict[int, list[float]] = OrderedDict()
         self._client = _client(uri)
         if not self._client.has_collection(collection):
             self._create()
@@ -118,19 +125,27 @@ class MilvusVectorStore:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        by_id = {}
-        for at in range(0, len(ids), BATCH_ROWS):
-            part = ids[at : at + BATCH_ROWS]
+        by_id = {i: self._cache[i] for i in ids.tolist() if i in self._cache}
+        wanted = np.array([i for i in dict.fromkeys(ids.tolist()) if i not in by_id], dtype=np.int64)
+        for at in range(0, len(wanted), BATCH_ROWS):
+            part = wanted[at : at + BATCH_ROWS]
             found = self._client.query(
                 self.collection, filter=kb_filter(self.kb_id, _id_filter(part)), output_fields=[VECTOR_FIELD]
             )
             for row in found:
                 by_id[int(row[ID_FIELD])] = row[VECTOR_FIELD]
+                self._keep(int(row[ID_FIELD]), row[VECTOR_FIELD])
         missing = [int(i) for i in ids if int(i) not in by_id]
         if missing and self.strict:
             raise KeyError(f"ids not stored: {missing[:5]}")
         zeros = [0.0] * self.dimension
         return np.array([by_id.get(int(i), zeros) for i in ids], dtype=np.float32)
+
+    def _keep(self, row_id: int, vector: list[float]) -> None:
+        if self.cached_rows:
+            self._cache[row_id] = vector
+            while len(self._cache) > self.cached_rows:
+                self._cache.popitem(last=False)
 
     def count(self) -> int:
         rows = self._client.query(self.collection, filter=kb_filter(self.kb_id), output_fields=["count(*)"])
