@@ -164,12 +164,13 @@ class MilvusCatalogue:
         if version is None:
             return None
         key = (doc_id, version)
-        if key not in self.cache.texts:
+        text = self.cache.texts.get(key)
+        if text is None:  # kept in a local: another thread may evict it from the cache meanwhile
             parts = self._query("texts", f"doc_id == {json.dumps(doc_id)} and version == {json.dumps(version)}",
                                 ["part", "text"])  # fmt: skip
             text = "".join(row["text"] for row in sorted(parts, key=lambda row: row["part"]))
             RowCache.put(self.cache.texts, key, text, CACHED_DOCUMENTS)
-        return self.cache.texts[key]
+        return text
 
     def _spans(self, doc_id: str) -> list[list]:
         row = self._documents.get(doc_id)
@@ -207,6 +208,7 @@ class MilvusCatalogue:
         """Live chunks in the order of ``chunk_ids`` (unknown, deleted and uncommitted ids are skipped)."""
         ids = [int(i) for i in chunk_ids]
         missing = [i for i in dict.fromkeys(ids) if not self._cached_live(i)]  # a reused id is read again
+        read: dict[int, tuple[str, ChunkRecord]] = {}
         for at in range(0, len(missing), BATCH_ROWS):
             part = ",".join(map(str, missing[at : at + BATCH_ROWS]))
             for row in self._query("chunks", f"chunk_id in [{part}]", CHUNK_FIELDS):
@@ -214,8 +216,9 @@ class MilvusCatalogue:
                     int(row["chunk_id"]), row["doc_id"], int(row["ordinal"]), int(row["start"]), int(row["end"]),
                     tuple(json.loads(row["section"])), row["text"], "", "",
                 )  # fmt: skip
-                RowCache.put(self.cache.chunks, record.chunk_id, (row["version"], record), CACHED_CHUNKS)
-        found = [self.cache.chunks.get(i) for i in ids]
+                read[record.chunk_id] = (row["version"], record)
+                RowCache.put(self.cache.chunks, record.chunk_id, read[record.chunk_id], CACHED_CHUNKS)
+        found = [read.get(i) or self.cache.chunks.get(i) for i in ids]
         return [self._with_document(record) for v, record in filter(None, found) if self._live(record.doc_id, v)]
 
     def _cached_live(self, chunk_id: int) -> bool:
@@ -239,12 +242,14 @@ class MilvusCatalogue:
         if version is None:
             return []
         key = (doc_id, version)
-        if key not in self.cache.sentences:
+        found = self.cache.sentences.get(key)
+        if found is None:
             rows = self._query("sentences", f"doc_id == {json.dumps(doc_id)} and version == {json.dumps(version)}",
                                ["start", "end"])  # fmt: skip
             found = [SentenceRecord(int(r["sentence_id"]), doc_id, int(r["start"]), int(r["end"])) for r in rows]
-            RowCache.put(self.cache.sentences, key, sorted(found, key=lambda s: s.start), CACHED_DOCUMENTS)
-        return self.cache.sentences[key]
+            found.sort(key=lambda s: s.start)
+            RowCache.put(self.cache.sentences, key, found, CACHED_DOCUMENTS)
+        return found
 
     def sentences_within(self, doc_id: str, start: int, end: int) -> list[SentenceRecord]:
         return [s for s in self.document_sentences(doc_id) if s.start >= start and s.end <= end]
