@@ -179,27 +179,33 @@ from index.documents import SourceDocument
 from index.milvus_index import MilvusTarget
 
 def killed(*args, **kwargs):
-    os._exit(17)  # the writer dies here: rows, vectors and BM25 written, the document row not
+    os._exit(17)
 
-milvus_live.commit_document = killed
-uri, prefix, data_dir, text = sys.argv[1:]
+uri, prefix, kb, data_dir, text, step = sys.argv[1:]
+# add: it dies with rows, vectors and BM25 written, the document row not;
+# delete: with the document row deleted, the rest not.
+setattr(milvus_live, {"add": "commit_document", "delete": "_remove_version"}[step], killed)
 document = SourceDocument(doc_id="half", title="half", source="half.txt", raw_text=text, origin="upload")
-milvus_live.change_milvus(MilvusTarget(uri, prefix, "killed"), data_dir=Path(data_dir), embedder=HashEmbedder(),
-                          sources=[document])
+milvus_live.change_milvus(MilvusTarget(uri, prefix, kb), data_dir=Path(data_dir), embedder=HashEmbedder(),
+                          sources=[document] if step == "add" else [], remove={"half"})
 """
 )
 
 
-def test_a_writer_killed_mid_add_leaves_nothing_visible(milvus_seed, tmp_path):
-    namespace: dict = {}
-    exec(FAKE_EMBEDDER, namespace)
-    embedder = namespace["HashEmbedder"]()
-    target = milvus_seed.for_kb("killed")
+def _killed_writer(target: MilvusTarget, data_dir: Path, step: str) -> None:
     run = subprocess.run(
-        [sys.executable, "-c", KILLED_WRITER, target.uri, target.prefix, str(tmp_path), FACT * 3],
+        [sys.executable, "-c", KILLED_WRITER, target.uri, target.prefix, target.kb_id, str(data_dir), FACT * 3, step],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 17, run.stderr
+
+
+def test_a_writer_killed_mid_add_leaves_nothing_visible(milvus_uri, tmp_path):
+    namespace: dict = {}
+    exec(FAKE_EMBEDDER, namespace)
+    embedder = namespace["HashEmbedder"]()
+    target = MilvusTarget(milvus_uri, f"k{uuid.uuid4().hex[:12]}", "killed")
+    _killed_writer(target, tmp_path, "add")
     stores = MilvusStores(target, embedder.dimension)
     assert stores.vectors.count() > 0 and stores.lexical.count() > 0  # it did write, short of the commit
     index = load_milvus_index(target, tmp_path, embedder_name=embedder.name, dimension=embedder.dimension)
@@ -214,3 +220,20 @@ def test_a_writer_killed_mid_add_leaves_nothing_visible(milvus_seed, tmp_path):
     assert stores.sentence_vectors.count() == len(after.catalogue.document_sentences("whole"))
     assert np.all(np.isin(after.vectors.search(embedder.embed_queries([FACT])[0], 10).ids,
                           after.catalogue.chunk_ids(["whole"])))  # fmt: skip
+
+
+def test_a_writer_killed_mid_delete_leaves_the_document_gone(milvus_uri, tmp_path):
+    namespace: dict = {}
+    exec(FAKE_EMBEDDER, namespace)
+    embedder = namespace["HashEmbedder"]()
+    target = MilvusTarget(milvus_uri, f"k{uuid.uuid4().hex[:12]}", "killed-delete")
+    half = SourceDocument(doc_id="half", title="half", source="half.txt", raw_text=FACT * 3, origin="upload")
+    change_milvus(target, data_dir=tmp_path, embedder=embedder, sources=[half])
+    _killed_writer(target, tmp_path, "delete")
+    stores = MilvusStores(target, embedder.dimension)
+    assert stores.catalogue.rows_of("half")[0] and stores.vectors.count() > 0  # it stopped short
+    index = load_milvus_index(target, tmp_path, embedder_name=embedder.name, dimension=embedder.dimension)
+    assert index.catalogue.documents() == []
+    assert Retriever(index, embedder).search(FACT_QUESTION, top_k=5, mode="hybrid").hits == []
+    change_milvus(target, data_dir=tmp_path, embedder=embedder)  # the next writer finishes the delete
+    assert stores.catalogue.rows_of("half") == ([], []) and stores.vectors.count() == stores.lexical.count() == 0
