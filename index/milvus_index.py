@@ -28,7 +28,7 @@ from index import storage
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.stores.milvus_catalogue import MilvusCatalogue, create_collection, quoted
 from index.stores.milvus_lexical import MilvusLexicalStore
-from index.stores.milvus_vectors import DEFAULT_KB, KB_FIELD, MilvusVectorStore, _client, kb_filter
+from index.stores.milvus_vectors import BATCH_ROWS, DEFAULT_KB, KB_FIELD, MilvusVectorStore, _client, kb_filter
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +112,16 @@ class MilvusMeta:
     def intend(self, doc_id: str, version: str) -> None:
         """Rows of (doc_id, version) are about to be written or removed: unless that version ends up
         committed, the next writer removes them (``index/milvus_live.py``)."""
-        self._write(self.target.kb_id, "intent", self._key("intent", name=f"{doc_id}/{version}"),
-                    {"doc_id": doc_id, "version": version})  # fmt: skip
+        self.intend_all([(doc_id, version)])
+
+    def intend_all(self, pairs: list[tuple[str, str]]) -> None:
+        rows = [
+            {"key": self._key("intent", name=f"{doc_id}/{version}"), KB_FIELD: self.target.kb_id, "kind": "intent",
+             "value": json.dumps({"doc_id": doc_id, "version": version}), "unused": [0.0, 0.0]}
+            for doc_id, version in pairs
+        ]  # fmt: skip
+        for at in range(0, len(rows), BATCH_ROWS):
+            self._client.upsert(self.name, rows[at : at + BATCH_ROWS])
 
     def intents(self) -> list[tuple[str, str]]:
         rows = self._client.query(self.name, filter=kb_filter(self.target.kb_id, 'kind == "intent"'),
@@ -121,8 +129,13 @@ class MilvusMeta:
         return [(v["doc_id"], v["version"]) for v in (json.loads(row["value"]) for row in rows)]
 
     def done(self, doc_id: str, version: str) -> None:
-        key = self._key("intent", name=f"{doc_id}/{version}")
-        self._client.delete(self.name, filter=kb_filter(self.target.kb_id, f"key in [{quoted([key])}]"))
+        self.done_all([(doc_id, version)])
+
+    def done_all(self, pairs: list[tuple[str, str]]) -> None:
+        keys = [self._key("intent", name=f"{doc_id}/{version}") for doc_id, version in pairs]
+        for at in range(0, len(keys), BATCH_ROWS):
+            part = quoted(keys[at : at + BATCH_ROWS])
+            self._client.delete(self.name, filter=kb_filter(self.target.kb_id, f"key in [{part}]"))
 
     def clear(self) -> None:
         self._client.delete(self.name, filter=kb_filter(self.target.kb_id))

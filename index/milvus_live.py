@@ -10,7 +10,9 @@ without transactions, in an order that makes every step safe to stop at:
 - delete: an intent, the document row FIRST (the document is gone for every
   reader at once), then its vectors, BM25 rows and catalogue rows;
 - replace: the new version is added and committed, then the old one deleted;
-- each committed document bumps the knowledge base's generation, which every
+- a change's documents are written together (one bulk write per store, then
+  their document rows in one upsert: each row commits its own document);
+- each change then bumps the knowledge base's generation, which every
   replica polls.
 
 A writer killed anywhere leaves an intent behind: the next writer removes the
@@ -81,7 +83,8 @@ def change_milvus(
     with write_lock(target, data_dir):
         stores = MilvusStores(target, embedder.dimension)
         ensure_manifest(stores, embedder, chunking, options)
-        sweep(stores)
+        if sweep(stores):
+            stores.meta.bump()  # what a killed writer had committed, if anything, is seen from now on
         _write_documents(stores, prepared, matrices)
         dropped = _delete_documents(stores, set(remove) - {s.doc_id for s in sources})
         generation = stores.meta.bump()
@@ -143,37 +146,48 @@ def sweep(stores: MilvusStores) -> int:
 
 
 def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], matrices: Matrices) -> None:
+    """Every document's rows, vectors and BM25 rows in bulk, then their document rows (the commits), then
+    the versions they replace."""
+    if not prepared:
+        return
     first_chunk, first_sentence = stores.meta.reserve(len(matrices.chunks), len(matrices.sentences))
-    for document in prepared:
-        doc_id, version = document.source.doc_id, secrets.token_hex(8)
-        previous = stores.catalogue.version(doc_id)
-        stores.meta.intend(doc_id, version)
-        chunk_rows = np.array([c.chunk_id - 1 for c in document.chunks], dtype=np.int64)
-        sentence_rows = np.array([s[0] - 1 for s in document.sentences], dtype=np.int64)
+    versions = {d.source.doc_id: secrets.token_hex(8) for d in prepared}
+    previous = {doc_id: stores.catalogue.version(doc_id) for doc_id in versions}
+    stores.meta.intend_all(list(versions.items()))
+    texts, commits = [], []
+    for document in prepared:  # prepare_all numbers chunks and sentences from 1 in this order: row = id - 1
+        doc_id = document.source.doc_id
         chunks = [dataclasses.replace(c, chunk_id=int(c.chunk_id - 1 + first_chunk)) for c in document.chunks]
         sentences = [(int(i - 1 + first_sentence), a, b) for i, a, b in document.sentences]
-        stores.catalogue.add_rows(doc_id=doc_id, version=version, text=document.text, chunks=chunks,
+        stores.catalogue.add_rows(doc_id=doc_id, version=versions[doc_id], text=document.text, chunks=chunks,
                                   sentences=sentences)  # fmt: skip
-        chunk_ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
-        stores.vectors.add(chunk_ids, matrices.chunks[chunk_rows])
-        stores.sentence_vectors.add(np.array([s[0] for s in sentences], np.int64), matrices.sentences[sentence_rows])
-        stores.lexical.add(chunk_ids.tolist(), [lexical_text(document.source.title, c.text) for c in chunks])
-        commit_document(stores, document, version, len(chunks))
-        if previous is not None:  # a replacement: the old version goes once the new one is in
-            stores.meta.intend(doc_id, previous)
-            _remove_version(stores, doc_id, previous)
-        stores.meta.done(doc_id, version)
-        stores.meta.bump()
+        texts += [lexical_text(document.source.title, c.text) for c in chunks]
+        commits.append(_document_row(stores, document, versions[doc_id], len(chunks)))
+    chunk_ids = np.arange(first_chunk, first_chunk + len(matrices.chunks), dtype=np.int64)
+    stores.vectors.add(chunk_ids, matrices.chunks)
+    sentence_ids = np.arange(first_sentence, first_sentence + len(matrices.sentences), dtype=np.int64)
+    stores.sentence_vectors.add(sentence_ids, matrices.sentences)
+    stores.lexical.add(chunk_ids.tolist(), texts)
+    commit_documents(stores, commits)
+    replaced = [(doc_id, version) for doc_id, version in previous.items() if version is not None]
+    stores.meta.intend_all(replaced)
+    for doc_id, version in replaced:  # replacements: the old versions go once the new ones are in
+        _remove_version(stores, doc_id, version)
+    stores.meta.done_all(list(versions.items()))
 
 
-def commit_document(stores: MilvusStores, document: PreparedDocument, version: str, chunk_count: int) -> None:
-    """The document row: from here on, every reader sees this version of the document."""
+def _document_row(stores: MilvusStores, document: PreparedDocument, version: str, chunk_count: int) -> dict:
     source = document.source
-    stores.catalogue.commit(
+    return stores.catalogue.document_row(
         doc_id=source.doc_id, version=version, title=source.title, source=source.source,
         content_hash=document.content_hash, origin=source.origin, chunk_count=chunk_count,
         page_spans=document.page_spans, page_confidence=source.page_confidence,
     )  # fmt: skip
+
+
+def commit_documents(stores: MilvusStores, rows: list[dict]) -> None:
+    """The document rows: from here on, every reader (once it sees the new generation) has these versions."""
+    stores.catalogue.commit_all(rows)
 
 
 def _delete_documents(stores: MilvusStores, doc_ids: set[str]) -> int:

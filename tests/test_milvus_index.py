@@ -184,7 +184,7 @@ def killed(*args, **kwargs):
 uri, prefix, kb, data_dir, text, step = sys.argv[1:]
 # add: it dies with rows, vectors and BM25 written, the document row not;
 # delete: with the document row deleted, the rest not.
-setattr(milvus_live, {"add": "commit_document", "delete": "_remove_version"}[step], killed)
+setattr(milvus_live, {"add": "commit_documents", "delete": "_remove_version"}[step], killed)
 document = SourceDocument(doc_id="half", title="half", source="half.txt", raw_text=text, origin="upload")
 milvus_live.change_milvus(MilvusTarget(uri, prefix, kb), data_dir=Path(data_dir), embedder=HashEmbedder(),
                           sources=[document] if step == "add" else [], remove={"half"})

@@ -273,14 +273,25 @@ class MilvusCatalogue:
     def commit(self, *, doc_id: str, version: str, title: str, source: str, content_hash: str, origin: str,
                chunk_count: int, page_spans: Sequence = (), page_confidence: Sequence = ()) -> None:  # fmt: skip
         """Write the document row: from now on the document is its rows of ``version``."""
+        self.commit_all([self.document_row(
+            doc_id=doc_id, version=version, title=title, source=source, content_hash=content_hash, origin=origin,
+            chunk_count=chunk_count, page_spans=page_spans, page_confidence=page_confidence,
+        )])  # fmt: skip
+
+    def document_row(self, *, doc_id: str, version: str, title: str, source: str, content_hash: str, origin: str,
+                     chunk_count: int, page_spans: Sequence = (), page_confidence: Sequence = ()) -> dict:  # fmt: skip
         pages = [
             [*span, c] if c is not None else list(span) for span, c in _with_confidence(page_spans, page_confidence)
         ]
-        self._upsert("documents", [{
+        return {
             "key": f"{self.kb_id}/{doc_id}", KB_FIELD: self.kb_id, "doc_id": doc_id, "title": title, "source": source,
             "content_hash": content_hash, "origin": origin, "pages": json.dumps(pages), "chunk_count": chunk_count,
             "version": version, "unused": [0.0, 0.0],
-        }])  # fmt: skip
+        }  # fmt: skip
+
+    def commit_all(self, rows: list[dict]) -> None:
+        """Write document rows (``document_row``): each commits its own document's version."""
+        self._upsert("documents", rows)
         self.refresh()
 
     def retract(self, doc_ids: Iterable[str]) -> int:
