@@ -72,10 +72,9 @@ class MilvusMeta:
         return f"{kb_id or self.target.kb_id}/{kind}/{name}"
 
     def _read(self, kb_id: str, keys: list[str]) -> dict[str, dict]:
-        rows = self._client.query(
-            self.name, filter=kb_filter(kb_id, f"key in [{quoted(keys)}]"), output_fields=["value"]
-        )
-        return {row["key"]: json.loads(row["value"]) for row in rows}
+        # The keys hold the kb_id: a bare key lookup (milvus-lite scans for any other filter).
+        rows = self._client.query(self.name, filter=f"key in [{quoted(keys)}]", output_fields=["value", KB_FIELD])
+        return {row["key"]: json.loads(row["value"]) for row in rows if row[KB_FIELD] == kb_id}
 
     def _write(self, kb_id: str, kind: str, key: str, value: dict) -> None:
         row = {"key": key, KB_FIELD: kb_id, "kind": kind, "value": json.dumps(value), "unused": [0.0, 0.0]}

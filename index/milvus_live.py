@@ -162,7 +162,7 @@ def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], mat
         stores.catalogue.add_rows(doc_id=doc_id, version=versions[doc_id], text=document.text, chunks=chunks,
                                   sentences=sentences)  # fmt: skip
         texts += [lexical_text(document.source.title, c.text) for c in chunks]
-        commits.append(_document_row(stores, document, versions[doc_id], len(chunks)))
+        commits.append(_document_row(stores, document, versions[doc_id], chunks, sentences))
     chunk_ids = np.arange(first_chunk, first_chunk + len(matrices.chunks), dtype=np.int64)
     stores.vectors.add(chunk_ids, matrices.chunks)
     sentence_ids = np.arange(first_sentence, first_sentence + len(matrices.sentences), dtype=np.int64)
@@ -176,11 +176,12 @@ def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], mat
     stores.meta.done_all(list(versions.items()))
 
 
-def _document_row(stores: MilvusStores, document: PreparedDocument, version: str, chunk_count: int) -> dict:
+def _document_row(stores: MilvusStores, document: PreparedDocument, version: str, chunks, sentences) -> dict:
     source = document.source
     return stores.catalogue.document_row(
         doc_id=source.doc_id, version=version, title=source.title, source=source.source,
-        content_hash=document.content_hash, origin=source.origin, chunk_count=chunk_count,
+        content_hash=document.content_hash, origin=source.origin, chunk_ids=[c.chunk_id for c in chunks],
+        sentence_ids=[s[0] for s in sentences], text_chars=len(document.text),
         page_spans=document.page_spans, page_confidence=source.page_confidence,
     )  # fmt: skip
 

@@ -16,6 +16,12 @@ to holds that version: rows written before their document row (an add under
 way or killed) or left after it went (a delete under way or killed) are never
 returned. A catalogue reads the document rows once (a snapshot); rows keyed
 by immutable ids are cached across snapshots in a ``RowCache``.
+
+A document row lists its chunk and sentence ids (as runs: ids are given out in
+runs) and how many text pieces it has, so that reads fetch rows by primary
+key (``get``), checking their kb_id, instead of by filter: milvus-lite scans
+the collection for any filter but a bare primary-key list (a doc_id filter took
+0.8 s on 38k sentence rows, a ``get`` of 30 ids 4 ms).
 """
 
 from __future__ import annotations
@@ -39,12 +45,32 @@ from index.stores.milvus_vectors import BATCH_ROWS, DEFAULT_KB, KB_FIELD, _clien
 TEXT_PART_CHARS = 16_000  # four bytes a character at most: a part stays under VARCHAR's 65,535 bytes
 MAX_VARCHAR = 65_535
 CACHED_CHUNKS, CACHED_DOCUMENTS = 50_000, 2_000
-DOCUMENT_FIELDS = ["doc_id", "title", "source", "content_hash", "origin", "pages", "chunk_count", "version"]
+DOCUMENT_FIELDS = ["doc_id", "title", "source", "content_hash", "origin", "pages", "chunk_count", "version",
+                   "chunk_runs", "sentence_runs", "text_parts"]  # fmt: skip
 CHUNK_FIELDS = ["doc_id", "version", "ordinal", "start", "end", "section", "text"]
 
 
 def quoted(values: Iterable) -> str:
     return ",".join(json.dumps(v, ensure_ascii=False) for v in values)
+
+
+def text_parts(chars: int) -> int:
+    return max(1, -(-chars // TEXT_PART_CHARS))
+
+
+def runs(ids: Iterable[int]) -> list[list[int]]:
+    """Sorted ids as [first, count] runs of consecutive ids."""
+    found: list[list[int]] = []
+    for i in sorted(int(i) for i in ids):
+        if found and found[-1][0] + found[-1][1] == i:
+            found[-1][1] += 1
+        else:
+            found.append([i, 1])
+    return found
+
+
+def expanded(id_runs: list[list[int]]) -> list[int]:
+    return [i for first, count in id_runs for i in range(first, first + count)]
 
 
 def create_collection(client, name: str, fields: list[tuple], primary: str) -> None:
@@ -70,7 +96,7 @@ SCHEMAS: dict[str, tuple[str, list[tuple]]] = {
     "documents": ("key", [
         ("key", *_text(1100)), ("doc_id", *_text(1024)), ("title", *_text(8192)), ("source", *_text(2048)),
         ("content_hash", *_text(128)), ("origin", *_text(32)), ("pages", *_text()), ("chunk_count", "INT64", {}),
-        ("version", *_text(64)),
+        ("version", *_text(64)), ("chunk_runs", *_text()), ("sentence_runs", *_text()), ("text_parts", "INT64", {}),
     ]),
     "texts": ("key", [
         ("key", *_text(1200)), ("doc_id", *_text(1024)), ("version", *_text(64)), ("part", "INT64", {}),
@@ -132,6 +158,14 @@ class MilvusCatalogue:
     def _query(self, kind: str, condition: str, fields: list[str]) -> list[dict]:
         return self._client.query(self.names[kind], filter=kb_filter(self.kb_id, condition), output_fields=fields)
 
+    def _get(self, kind: str, keys: Sequence, fields: list[str]) -> list[dict]:
+        """Rows by primary key, this knowledge base's only (keys are unique across all of them)."""
+        rows: list[dict] = []
+        for at in range(0, len(keys), BATCH_ROWS):
+            part = list(keys[at : at + BATCH_ROWS])
+            rows += self._client.get(self.names[kind], ids=part, output_fields=[*fields, KB_FIELD])
+        return [row for row in rows if row[KB_FIELD] == self.kb_id]
+
     def _live(self, doc_id: str, version: str) -> bool:
         row = self._documents.get(doc_id)
         return row is not None and row["version"] == version
@@ -166,8 +200,8 @@ class MilvusCatalogue:
         key = (doc_id, version)
         text = self.cache.texts.get(key)
         if text is None:  # kept in a local: another thread may evict it from the cache meanwhile
-            parts = self._query("texts", f"doc_id == {json.dumps(doc_id)} and version == {json.dumps(version)}",
-                                ["part", "text"])  # fmt: skip
+            keys = [f"{self.kb_id}/{doc_id}/{version}/{n}" for n in range(int(self._documents[doc_id]["text_parts"]))]
+            parts = self._get("texts", keys, ["part", "text"])
             text = "".join(row["text"] for row in sorted(parts, key=lambda row: row["part"]))
             RowCache.put(self.cache.texts, key, text, CACHED_DOCUMENTS)
         return text
@@ -198,11 +232,8 @@ class MilvusCatalogue:
 
     # -- chunks and sentences ----------------------------------------------
     def chunk_ids(self, doc_ids: Iterable[str]) -> list[int]:
-        wanted = sorted(self.known_doc_ids(doc_ids))
-        if not wanted:
-            return []
-        rows = self._query("chunks", f"doc_id in [{quoted(wanted)}]", ["doc_id", "version"])
-        return sorted(int(row["chunk_id"]) for row in rows if self._live(row["doc_id"], row["version"]))
+        wanted = self.known_doc_ids(doc_ids)
+        return sorted(i for d in wanted for i in expanded(json.loads(self._documents[d]["chunk_runs"])))
 
     def chunks(self, chunk_ids: Sequence[int]) -> list[ChunkRecord]:
         """Live chunks in the order of ``chunk_ids`` (unknown, deleted and uncommitted ids are skipped)."""
@@ -210,8 +241,7 @@ class MilvusCatalogue:
         missing = [i for i in dict.fromkeys(ids) if not self._cached_live(i)]  # a reused id is read again
         read: dict[int, tuple[str, ChunkRecord]] = {}
         for at in range(0, len(missing), BATCH_ROWS):
-            part = ",".join(map(str, missing[at : at + BATCH_ROWS]))
-            for row in self._query("chunks", f"chunk_id in [{part}]", CHUNK_FIELDS):
+            for row in self._get("chunks", missing[at : at + BATCH_ROWS], CHUNK_FIELDS):
                 record = ChunkRecord(
                     int(row["chunk_id"]), row["doc_id"], int(row["ordinal"]), int(row["start"]), int(row["end"]),
                     tuple(json.loads(row["section"])), row["text"], "", "",
@@ -244,9 +274,10 @@ class MilvusCatalogue:
         key = (doc_id, version)
         found = self.cache.sentences.get(key)
         if found is None:
-            rows = self._query("sentences", f"doc_id == {json.dumps(doc_id)} and version == {json.dumps(version)}",
-                               ["start", "end"])  # fmt: skip
-            found = [SentenceRecord(int(r["sentence_id"]), doc_id, int(r["start"]), int(r["end"])) for r in rows]
+            ids = expanded(json.loads(self._documents[doc_id]["sentence_runs"]))
+            rows = self._get("sentences", ids, ["doc_id", "version", "start", "end"])
+            found = [SentenceRecord(int(r["sentence_id"]), doc_id, int(r["start"]), int(r["end"]))
+                     for r in rows if (r["doc_id"], r["version"]) == key]  # fmt: skip
             found.sort(key=lambda s: s.start)
             RowCache.put(self.cache.sentences, key, found, CACHED_DOCUMENTS)
         return found
@@ -260,7 +291,7 @@ class MilvusCatalogue:
     ) -> None:
         """A document's text, chunks and sentences, not yet visible (``commit`` makes them so)."""
         base = {KB_FIELD: self.kb_id, "doc_id": doc_id, "version": version, "unused": [0.0, 0.0]}
-        parts = [text[at : at + TEXT_PART_CHARS] for at in range(0, len(text), TEXT_PART_CHARS)] or [""]
+        parts = [text[n * TEXT_PART_CHARS : (n + 1) * TEXT_PART_CHARS] for n in range(text_parts(len(text)))]
         self._upsert("texts", [{**base, "key": f"{self.kb_id}/{doc_id}/{version}/{n}", "part": n, "text": part}
                                for n, part in enumerate(parts)])  # fmt: skip
         self._upsert("chunks", [
@@ -270,23 +301,23 @@ class MilvusCatalogue:
         ])  # fmt: skip
         self._upsert("sentences", [{**base, "sentence_id": i, "start": s, "end": e} for i, s, e in sentences])
 
-    def commit(self, *, doc_id: str, version: str, title: str, source: str, content_hash: str, origin: str,
-               chunk_count: int, page_spans: Sequence = (), page_confidence: Sequence = ()) -> None:  # fmt: skip
-        """Write the document row: from now on the document is its rows of ``version``."""
-        self.commit_all([self.document_row(
-            doc_id=doc_id, version=version, title=title, source=source, content_hash=content_hash, origin=origin,
-            chunk_count=chunk_count, page_spans=page_spans, page_confidence=page_confidence,
-        )])  # fmt: skip
+    def commit(self, **document) -> None:
+        """Write the document row (``document_row``'s arguments): from now on the document is its rows of
+        ``version``."""
+        self.commit_all([self.document_row(**document)])
 
     def document_row(self, *, doc_id: str, version: str, title: str, source: str, content_hash: str, origin: str,
-                     chunk_count: int, page_spans: Sequence = (), page_confidence: Sequence = ()) -> dict:  # fmt: skip
+                     chunk_ids: Sequence[int], sentence_ids: Sequence[int], text_chars: int,
+                     page_spans: Sequence = (), page_confidence: Sequence = ()) -> dict:  # fmt: skip
         pages = [
             [*span, c] if c is not None else list(span) for span, c in _with_confidence(page_spans, page_confidence)
         ]
         return {
             "key": f"{self.kb_id}/{doc_id}", KB_FIELD: self.kb_id, "doc_id": doc_id, "title": title, "source": source,
-            "content_hash": content_hash, "origin": origin, "pages": json.dumps(pages), "chunk_count": chunk_count,
-            "version": version, "unused": [0.0, 0.0],
+            "content_hash": content_hash, "origin": origin, "pages": json.dumps(pages), "chunk_count": len(chunk_ids),
+            "version": version, "chunk_runs": json.dumps(runs(chunk_ids)),
+            "sentence_runs": json.dumps(runs(s for s in sentence_ids)), "text_parts": text_parts(text_chars),
+            "unused": [0.0, 0.0],
         }  # fmt: skip
 
     def commit_all(self, rows: list[dict]) -> None:
@@ -324,7 +355,8 @@ class MilvusCatalogue:
         self.add_rows(doc_id=doc_id, version=version, text=text, chunks=chunks, sentences=sentences)
         self.commit(
             doc_id=doc_id, version=version, title=title, source=source, content_hash=content_hash, origin=origin,
-            chunk_count=len(chunks), page_spans=page_spans, page_confidence=page_confidence,
+            chunk_ids=[c.chunk_id for c in chunks], sentence_ids=[s[0] for s in sentences], text_chars=len(text),
+            page_spans=page_spans, page_confidence=page_confidence,
         )  # fmt: skip
         if previous is not None and previous != version:
             self.remove_rows(doc_id, previous)

@@ -115,7 +115,7 @@ class MilvusLexicalStore:
         found: dict[str, tuple[int, int]] = {}
         wanted = [self._key(t) for t in dict.fromkeys(terms)]
         for at in range(0, len(wanted), BATCH_ROWS):
-            part = kb_filter(self.kb_id, f"term in [{_quoted(wanted[at : at + BATCH_ROWS])}]")
+            part = f"term in [{_quoted(wanted[at : at + BATCH_ROWS])}]"  # the keys hold the kb_id: a key lookup
             rows = self._client.query(self._terms, filter=part, output_fields=["term_id", "df"])
             found.update((self._unkeyed(row["term"]), (int(row["term_id"]), int(row["df"]))) for row in rows)
         return found
@@ -205,11 +205,10 @@ class MilvusLexicalStore:
 
     def _stored(self, ids: list[int]) -> list[dict]:
         rows: list[dict] = []
-        for at in range(0, len(ids), BATCH_ROWS):
-            part = ",".join(map(str, ids[at : at + BATCH_ROWS]))
-            found = kb_filter(self.kb_id, f"id in [{part}]")
-            rows += self._client.query(self._rows, filter=found, output_fields=["tf", "length", "average"])
-        return rows
+        for at in range(0, len(ids), BATCH_ROWS):  # by primary key (a filter with the kb_id is a scan)
+            part = ids[at : at + BATCH_ROWS]
+            rows += self._client.get(self._rows, ids=part, output_fields=["tf", "length", "average", KB_FIELD])
+        return [row for row in rows if row[KB_FIELD] == self.kb_id]
 
     def _all_terms(self, rows: list[dict]) -> dict[str, tuple[int, int]]:
         """The stored terms whose ids the rows hold (ids are looked up by value: a scan of term ids)."""

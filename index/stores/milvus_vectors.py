@@ -129,10 +129,7 @@ class MilvusVectorStore:
         wanted = np.array([i for i in dict.fromkeys(ids.tolist()) if i not in by_id], dtype=np.int64)
         for at in range(0, len(wanted), BATCH_ROWS):
             part = wanted[at : at + BATCH_ROWS]
-            found = self._client.query(
-                self.collection, filter=kb_filter(self.kb_id, _id_filter(part)), output_fields=[VECTOR_FIELD]
-            )
-            for row in found:
+            for row in self._get(part, [VECTOR_FIELD]):
                 by_id[int(row[ID_FIELD])] = row[VECTOR_FIELD]
                 self._keep(int(row[ID_FIELD]), row[VECTOR_FIELD])
         missing = [int(i) for i in ids if int(i) not in by_id]
@@ -175,9 +172,14 @@ class MilvusVectorStore:
     def _present(self, ids: np.ndarray) -> list[int]:
         present: list[int] = []
         for at in range(0, len(ids), BATCH_ROWS):
-            part = kb_filter(self.kb_id, _id_filter(ids[at : at + BATCH_ROWS]))
-            present += [int(row[ID_FIELD]) for row in self._client.query(self.collection, filter=part)]
+            present += [int(row[ID_FIELD]) for row in self._get(ids[at : at + BATCH_ROWS], [])]
         return present
+
+    def _get(self, ids: np.ndarray, fields: list[str]) -> list[dict]:
+        """Rows by id, this knowledge base's only. By primary key rather than a filter with the kb_id:
+        milvus-lite scans the collection for any filter but a bare list of primary keys."""
+        rows = self._client.get(self.collection, ids=[int(i) for i in ids], output_fields=[*fields, KB_FIELD])
+        return [row for row in rows if row[KB_FIELD] == self.kb_id]
 
 
 def _id_filter(ids: np.ndarray) -> str:
