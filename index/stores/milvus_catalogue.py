@@ -197,14 +197,31 @@ class MilvusCatalogue:
         version = self.version(doc_id)
         if version is None:
             return None
-        key = (doc_id, version)
-        text = self.cache.texts.get(key)
-        if text is None:  # kept in a local: another thread may evict it from the cache meanwhile
-            keys = [f"{self.kb_id}/{doc_id}/{version}/{n}" for n in range(int(self._documents[doc_id]["text_parts"]))]
-            parts = self._get("texts", keys, ["part", "text"])
-            text = "".join(row["text"] for row in sorted(parts, key=lambda row: row["part"]))
-            RowCache.put(self.cache.texts, key, text, CACHED_DOCUMENTS)
-        return text
+        text = self.cache.texts.get((doc_id, version))
+        return text if text is not None else self._load_texts([doc_id])[doc_id]
+
+    def _load_texts(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """The texts of these (live) documents, read in one round trip and cached."""
+        versions = {d: self._documents[d]["version"] for d in doc_ids}
+        keys = [f"{self.kb_id}/{d}/{v}/{n}" for d, v in versions.items()
+                for n in range(int(self._documents[d]["text_parts"]))]  # fmt: skip
+        parts: dict[str, list] = {d: [] for d in versions}
+        for row in self._get("texts", keys, ["doc_id", "version", "part", "text"]):
+            if versions.get(row["doc_id"]) == row["version"]:
+                parts[row["doc_id"]].append((row["part"], row["text"]))
+        texts = {d: "".join(text for _, text in sorted(found)) for d, found in parts.items()}
+        for d, text in texts.items():  # returned from a local: another thread may evict them meanwhile
+            RowCache.put(self.cache.texts, (d, versions[d]), text, CACHED_DOCUMENTS)
+        return texts
+
+    def _prefetch(self, doc_ids: set[str]) -> None:
+        """The sentences and texts of the documents a search's passages come from, in two round trips
+        rather than two a document (the answer's evidence reads them next)."""
+        live = {d: self._documents[d]["version"] for d in doc_ids if d in self._documents}
+        if missing := [d for d, v in live.items() if (d, v) not in self.cache.sentences]:
+            self._load_sentences(missing)
+        if missing := [d for d, v in live.items() if (d, v) not in self.cache.texts]:
+            self._load_texts(missing)
 
     def _spans(self, doc_id: str) -> list[list]:
         row = self._documents.get(doc_id)
@@ -249,7 +266,9 @@ class MilvusCatalogue:
                 read[record.chunk_id] = (row["version"], record)
                 RowCache.put(self.cache.chunks, record.chunk_id, read[record.chunk_id], CACHED_CHUNKS)
         found = [read.get(i) or self.cache.chunks.get(i) for i in ids]
-        return [self._with_document(record) for v, record in filter(None, found) if self._live(record.doc_id, v)]
+        records = [self._with_document(record) for v, record in filter(None, found) if self._live(record.doc_id, v)]
+        self._prefetch({r.doc_id for r in records})
+        return records
 
     def _cached_live(self, chunk_id: int) -> bool:
         cached = self.cache.chunks.get(chunk_id)
@@ -271,15 +290,21 @@ class MilvusCatalogue:
         version = self.version(doc_id)
         if version is None:
             return []
-        key = (doc_id, version)
-        found = self.cache.sentences.get(key)
-        if found is None:
-            ids = expanded(json.loads(self._documents[doc_id]["sentence_runs"]))
-            rows = self._get("sentences", ids, ["doc_id", "version", "start", "end"])
-            found = [SentenceRecord(int(r["sentence_id"]), doc_id, int(r["start"]), int(r["end"]))
-                     for r in rows if (r["doc_id"], r["version"]) == key]  # fmt: skip
-            found.sort(key=lambda s: s.start)
-            RowCache.put(self.cache.sentences, key, found, CACHED_DOCUMENTS)
+        found = self.cache.sentences.get((doc_id, version))
+        return found if found is not None else self._load_sentences([doc_id])[doc_id]
+
+    def _load_sentences(self, doc_ids: Iterable[str]) -> dict[str, list[SentenceRecord]]:
+        """The sentences of these (live) documents, read in one round trip and cached."""
+        versions = {d: self._documents[d]["version"] for d in doc_ids}
+        ids = [i for d in versions for i in expanded(json.loads(self._documents[d]["sentence_runs"]))]
+        found: dict[str, list[SentenceRecord]] = {d: [] for d in versions}
+        for r in self._get("sentences", ids, ["doc_id", "version", "start", "end"]):
+            if versions.get(r["doc_id"]) == r["version"]:
+                record = SentenceRecord(int(r["sentence_id"]), r["doc_id"], int(r["start"]), int(r["end"]))
+                found[r["doc_id"]].append(record)
+        for d, sentences in found.items():
+            sentences.sort(key=lambda s: s.start)
+            RowCache.put(self.cache.sentences, (d, versions[d]), sentences, CACHED_DOCUMENTS)
         return found
 
     def sentences_within(self, doc_id: str, start: int, end: int) -> list[SentenceRecord]:
