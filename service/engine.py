@@ -95,7 +95,11 @@ class QAEngine:
         now = time.monotonic()
         if now - self._checked_at >= RELOAD_CHECK_S:
             self._checked_at = now
-            current = index_store.current_build_id(self.settings, self._snapshot.index)
+            try:
+                current = index_store.current_build_id(self.settings, self._snapshot.index)
+            except Exception:  # Milvus unreachable for a moment: answer from what is loaded, look again later
+                logger.warning("could not check for a newer index", exc_info=True)
+                return self._snapshot
             if current is not None and current != self._snapshot.index.manifest.build_id:
                 self.reload()
         return self._snapshot
