@@ -2,6 +2,7 @@
 
     python -m eval.bench_scale [--tiers 10000,100000,1000000] [--duration 10] [--out DIR]
                                [--work-dir DIR [--builds-only]] [--updates]
+    python -m eval.bench_scale --store milvus [--tiers 10000] [--milvus-uri URI]   (eval/bench_milvus_index.py)
 
 Needs ``wrk`` (Debian package) and ``psutil``. Run by hand on a quiet machine;
 it takes about 40 minutes with the 1M tier. For each tier it prints and
@@ -404,11 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--builds-only", action="store_true", help="build the tiers into --work-dir and stop")
     parser.add_argument("--updates", action="store_true", help="per tier, time an add, a delete and a full merge")
+    parser.add_argument("--store", choices=["local", "milvus"], default="local",
+                        help="milvus: local and Milvus side by side (eval/bench_milvus_index.py)")  # fmt: skip
+    parser.add_argument("--milvus-uri", help="with --store milvus: a Milvus to use instead of a milvus-lite server")
     parser.add_argument("--build-tier", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--table", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.store == "milvus":
+        from eval.bench_milvus_index import main as side_by_side
+
+        return side_by_side(argv)
     if args.build_tier:
         print(json.dumps(build_tier(args.build_tier, args.data_dir, args.table, args.name)), flush=True)
         return 0

@@ -69,12 +69,21 @@ def change_index(
     on_progress: Callable[[int, int], None] | None = None,
     late_chunking: bool = False,
     exact_max: int = EXACT_MAX,
+    milvus=None,
 ) -> ChangeReport:
     """Add or replace ``sources`` and delete the ids in ``remove``, in one new generation.
 
     An index of another format, embedder or chunking cannot take a segment of
     this one: it is rebuilt whole, carrying its documents over, as before.
+    ``milvus`` (a ``MilvusTarget``): the index is that knowledge base's in Milvus (``index/milvus_live.py``).
     """
+    if milvus is not None:
+        from index.milvus_live import change_milvus
+
+        return change_milvus(
+            milvus, data_dir=data_dir, embedder=embedder, sources=sources, remove=remove, chunking=chunking,
+            show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking,
+        )  # fmt: skip
     sources = list(sources)
     duplicates = sorted(d for d, n in Counter(s.doc_id for s in sources).items() if n > 1)
     if duplicates:

@@ -33,6 +33,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     return _kb_settings(settings, kb)
 
 
+def _kb_id(args: argparse.Namespace) -> str:
+    return getattr(args, "kb", None) or "default"
+
+
 def _kb_settings(settings: Settings, kb: str) -> Settings:
     """A knowledge base's own index (DATA_DIR/kbs/KB/), which must be in the registry (POST /api/kbs makes one)."""
     from index.errors import ConfigurationError
@@ -59,6 +63,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     apply(build_plan())  # every core to this build, before the encoder is made
     embedder = passage_embedder(settings)
+    if settings.store == "milvus":
+        return _ingest_milvus(args, settings, embedder)
     # An index that can take changes gets only the added, edited and removed files.
     changed = update_index(
         data_dir=settings.data_dir,
@@ -88,6 +94,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"built {report.build_dir.name}: {report.documents} documents, {report.chunks} chunks,"
         f" {report.sentences} sentences; embedded {report.embedded_documents}, reused {report.reused_documents}"
         f" ({report.timings_s['total']:.1f} s)"
+    )
+    return 0
+
+
+def _ingest_milvus(args: argparse.Namespace, settings: Settings, embedder) -> int:
+    """Milvus takes every change in place: only added, edited and removed files are written."""
+    from index.milvus_index import target_of
+    from index.milvus_live import ingest_milvus
+
+    report = ingest_milvus(
+        target_of(settings, _kb_id(args)), data_dir=settings.data_dir, embedder=embedder,
+        docs_dir=args.directory or settings.docs_dir, chunking=settings.chunking(), show_progress=not args.quiet,
+        late_chunking=settings.late_chunking,
+    )  # fmt: skip
+    print(
+        f"updated {report.build_dir.name} in Milvus: {report.documents} documents, {report.chunks} chunks;"
+        f" embedded {report.added} (added or changed), removed {report.removed}, reused {report.unchanged}"
+        f" ({report.timings_s.get('total', 0.0):.1f} s)"
     )
     return 0
 
@@ -127,7 +151,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from service.api import presenters
     from service.engine import QAEngine
 
-    engine = QAEngine.open(_settings(args), show_progress=True)
+    engine = QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args))
     timed = engine.ask(args.question, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
     answer = timed.answer
     citations = [c.model_dump() for c in presenters.citations(answer)]
@@ -153,7 +177,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from service.api import presenters
     from service.engine import QAEngine
 
-    engine = QAEngine.open(_settings(args), show_progress=True)
+    engine = QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args))
     timed = engine.search(args.query, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
     results = [presenters.passage(hit) for hit in timed.result.hits]
     if args.json:
@@ -186,7 +210,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from service.kb import KnowledgeBase, prepare_upload
 
     uploads = [prepare_upload(Path(p).read_bytes(), Path(p).name, args.title) for p in args.files]
-    kb = KnowledgeBase(QAEngine.open(_settings(args), show_progress=True))
+    kb = KnowledgeBase(QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args)))
     failed = 0
     for path, upload in zip(args.files, uploads, strict=True):
         job = kb.wait(kb.add(upload))
@@ -204,7 +228,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from service.engine import QAEngine
     from service.kb import KnowledgeBase
 
-    kb = KnowledgeBase(QAEngine.open(_settings(args)))
+    kb = KnowledgeBase(QAEngine.open(_settings(args), kb_id=_kb_id(args)))
     for doc_id in args.doc_ids:
         job = kb.delete(doc_id)
         if job.state != "done":

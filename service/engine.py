@@ -11,17 +11,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from index.build import build_index
 from index.embedders import Embedder, embedder_name, load_embedder
 from index.embedders.agreement import MIN_COSINE, agrees
 from index.embedders.batching import QueryBatcher
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.search import Mode, Retriever, SearchResult
-from index.storage import FORMAT_VERSION, LoadedIndex, current_build_dir, current_format, load_index
+from index.storage import LoadedIndex
 from index.stores.catalogue import ChunkRecord, DocumentRecord
 from index.threads import apply as apply_threads
 from index.threads import serving_plan
+from service import index_store
 from service.answer import Answer, AnswerComposer
+from service.registry import DEFAULT_KB
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,10 +63,13 @@ class Snapshot:
 
 class QAEngine:
     def __init__(
-        self, settings: Settings, embedder: Embedder, index: LoadedIndex, *, shared: QAEngine | None = None
-    ) -> None:
+        self, settings: Settings, embedder: Embedder, index: LoadedIndex, *, shared: QAEngine | None = None,
+        kb_id: str = DEFAULT_KB,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.embedder = embedder
+        self.kb_id = kb_id
+        self.milvus = index_store.milvus_target(settings, kb_id)  # None: the local index in DATA_DIR
         self._shared = shared
         if shared is not None:  # another knowledge base in the same server: one encoder queue, one set of slots
             self.query_embedder, self.threads, self._slots = shared.query_embedder, shared.threads, shared._slots
@@ -86,23 +90,29 @@ class QAEngine:
         return Snapshot(index, retriever, AnswerComposer(settings.answer_params()))
 
     def current(self) -> Snapshot:
-        """The snapshot to answer with; a build made elsewhere (the CLI) is picked up within a second."""
+        """The snapshot to answer with; a build made elsewhere (the CLI, another replica) is picked up
+        within a second."""
         now = time.monotonic()
         if now - self._checked_at >= RELOAD_CHECK_S:
             self._checked_at = now
-            build_dir = current_build_dir(self.settings.data_dir)
-            if build_dir is not None and build_dir.name != self._snapshot.index.manifest.build_id:
+            try:
+                current = index_store.current_build_id(self.settings, self._snapshot.index)
+            except Exception:  # Milvus unreachable for a moment: answer from what is loaded, look again later
+                logger.warning("could not check for a newer index", exc_info=True)
+                return self._snapshot
+            if current is not None and current != self._snapshot.index.manifest.build_id:
                 self.reload()
         return self._snapshot
 
     def reload(self) -> None:
         """Serve the current build from now on; requests in flight finish on the one they hold."""
         with self._reload_lock:
-            build_dir = current_build_dir(self.settings.data_dir)
-            if build_dir is None or build_dir.name == self._snapshot.index.manifest.build_id:
+            current = index_store.current_build_id(self.settings, self._snapshot.index)
+            if current is None or current == self._snapshot.index.manifest.build_id:
                 return
-            index = load_index(
-                self.settings.data_dir,
+            index = index_store.open_index(
+                self.settings,
+                self.kb_id,
                 embedder_name=self.index_embedder_name,
                 dimension=self.embedder.dimension,
                 reuse=self._snapshot.index,  # segments it shares with the new generation stay as loaded
@@ -115,38 +125,33 @@ class QAEngine:
         return self.current().index
 
     @classmethod
-    def open(cls, settings: Settings, *, show_progress: bool = False) -> QAEngine:
-        """Load the current index and the embedder for questions, building the index first if allowed."""
+    def open(cls, settings: Settings, *, show_progress: bool = False, kb_id: str = DEFAULT_KB) -> QAEngine:
+        """Load the current index and the embedder for questions, building the index first if allowed.
+        ``kb_id``: the knowledge base (its ``settings`` carry its own data_dir)."""
         apply_threads(serving_plan(compute_slots=settings.compute_slots))  # before an encoder is made
         embedder = None
-        stale = current_format(settings.data_dir) not in (None, FORMAT_VERSION)
-        if current_build_dir(settings.data_dir) is None or (stale and settings.build_on_start):
+        stale = index_store.stale_format(settings)
+        if not index_store.has_index(settings, kb_id) or (stale and settings.build_on_start):
+            where = settings.milvus_uri if settings.store == "milvus" else settings.data_dir
             if not settings.build_on_start:
-                raise IndexNotFoundError(f"no index in {settings.data_dir}; run 'policyqa ingest'")
+                raise IndexNotFoundError(f"no index in {where}; run 'policyqa ingest'")
             logger.info("%s: building it from %s", "old index format" if stale else "no index yet", settings.docs_dir)
             embedder = passage_embedder(settings)
-            build_index(
-                docs_dir=settings.docs_dir,
-                data_dir=settings.data_dir,
-                embedder=embedder,
-                chunking=settings.chunking(),
-                show_progress=show_progress,
-                late_chunking=settings.late_chunking,
-            )
+            index_store.build_corpus(settings, kb_id, embedder, docs_dir=settings.docs_dir, show_progress=show_progress)
         if settings.query_embedder and settings.query_embedder != settings.embedder:
-            return cls._open_with_query_embedder(settings)
+            return cls._open_with_query_embedder(settings, kb_id)
         embedder = embedder or passage_embedder(settings)
-        index = load_index(settings.data_dir, embedder_name=embedder.name, dimension=embedder.dimension)
-        return cls(settings, embedder, index)
+        index = index_store.open_index(settings, kb_id, embedder_name=embedder.name, dimension=embedder.dimension)
+        return cls(settings, embedder, index, kb_id=kb_id)
 
     @classmethod
-    def _open_with_query_embedder(cls, settings: Settings) -> QAEngine:
+    def _open_with_query_embedder(cls, settings: Settings, kb_id: str) -> QAEngine:
         """Questions embedded by another backend, if the index measured that it agrees with its own."""
         query_embedder = load_embedder(
             settings.query_embedder, models_dir=settings.resolved_models_dir(), backend=settings.embed_backend
         )
-        index = load_index(
-            settings.data_dir, embedder_name=embedder_name(settings.embedder), dimension=query_embedder.dimension
+        index = index_store.open_index(
+            settings, kb_id, embedder_name=embedder_name(settings.embedder), dimension=query_embedder.dimension
         )
         measured = index.manifest.query_embedders.get(query_embedder.name)
         if not agrees(measured):
@@ -157,7 +162,7 @@ class QAEngine:
                 f" its agreement with {index.manifest.embedder.name} was {found}, below {MIN_COSINE}"
             )
         logger.info("embedding questions with %s (min cosine %.4f)", query_embedder.name, measured["min_cosine"])
-        return cls(settings, query_embedder, index)
+        return cls(settings, query_embedder, index, kb_id=kb_id)
 
     def close(self) -> None:
         if self._shared is None:

@@ -333,6 +333,7 @@ class KnowledgeBase:
             late_chunking=settings.late_chunking,
             remove=remove or set(),
             on_progress=progress,
+            milvus=self.engine.milvus,  # None: the local index in DATA_DIR
         )
         job.embedded_passages = report.embedded_passages
         built = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"

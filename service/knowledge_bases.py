@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build import build_index
-from index.storage import current_build_dir, load_index, read_manifest
+from service import index_store
 from service.engine import QAEngine
 from service.job_store import shared_job_store, shared_writer_lock
 from service.kb import KnowledgeBase
@@ -111,8 +110,7 @@ class KnowledgeBases:
         if loaded is not None:
             counts = loaded.engine.index.manifest.counts
         else:
-            build_dir = current_build_dir(self.data_dir(kb_id))
-            counts = read_manifest(build_dir).counts if build_dir is not None else {}
+            counts = index_store.stored_counts(self._settings_of(kb_id), kb_id)
         return {"documents": int(counts.get("documents", 0)), "chunks": int(counts.get("chunks", 0))}
 
     def create(self, kb_id: str) -> None:
@@ -121,13 +119,10 @@ class KnowledgeBases:
         data_dir = self.data_dir(kb_id)
         if data_dir.exists():  # left by a knowledge base of the same name deleted in a crash
             self._remove_dir(data_dir)
-        build_index(
-            sources=[],
-            data_dir=data_dir,
-            embedder=_NoPassages(engine.index_embedder_name, engine.embedder.dimension),
-            chunking=self.settings.chunking(),
-            show_progress=False,
-        )
+        settings = self._settings_of(kb_id)
+        index_store.drop(settings, kb_id, engine.embedder.dimension)  # what a crash mid-delete left in Milvus
+        no_passages = _NoPassages(engine.index_embedder_name, engine.embedder.dimension)
+        index_store.create_empty(settings, kb_id, no_passages)
 
     def drop(self, kb_id: str) -> None:
         """Unload and delete a knowledge base's files (the registry has forgotten it already)."""
@@ -136,6 +131,7 @@ class KnowledgeBases:
         if loaded is not None:
             loaded.kb.close()
             loaded.kb.wait_for_merges(timeout=120)  # a merge writing into the directory finishes first
+        index_store.drop(self._settings_of(kb_id), kb_id, self.default.engine.embedder.dimension)
         self._remove_dir(self.data_dir(kb_id))
 
     def close(self) -> None:
@@ -146,17 +142,20 @@ class KnowledgeBases:
             entry.engine.close()
         self.default.kb.close()
 
-    def _load(self, kb_id: str) -> LoadedKb:
-        default = self.default.engine
-        settings = self.settings.model_copy(
+    def _settings_of(self, kb_id: str) -> Settings:
+        return self.settings.model_copy(
             update={"data_dir": self.data_dir(kb_id), "models_dir": self.settings.resolved_models_dir()}
         )
-        if current_build_dir(settings.data_dir) is None:
+
+    def _load(self, kb_id: str) -> LoadedKb:
+        default = self.default.engine
+        settings = self._settings_of(kb_id)
+        if not index_store.has_index(settings, kb_id):
             self.create(kb_id)
-        index = load_index(
-            settings.data_dir, embedder_name=default.index_embedder_name, dimension=default.embedder.dimension
+        index = index_store.open_index(
+            settings, kb_id, embedder_name=default.index_embedder_name, dimension=default.embedder.dimension
         )
-        engine = QAEngine(settings, default.embedder, index, shared=default)
+        engine = QAEngine(settings, default.embedder, index, shared=default, kb_id=kb_id)
         logger.info("loaded knowledge base %s (build %s)", kb_id, index.manifest.build_id)
         kb = KnowledgeBase(
             engine, jobs=shared_job_store(self.settings, kb_id), writer_lock=shared_writer_lock(self.settings, kb_id)

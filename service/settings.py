@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.chunk import ChunkingParams
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     )
     milvus_uri: str | None = Field(
         None, description="Milvus to use with POLICYQA_STORE=milvus: http://host:19530, or a milvus-lite server."
+    )
+    milvus_prefix: str = Field(
+        "policyqa",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$",
+        description="Prefix of this deployment's Milvus collection names (several deployments can share one Milvus).",
     )
     fusion: Literal["weighted", "rrf"] = Field("weighted", description="How hybrid mode fuses dense and BM25 scores.")
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense score in weighted fusion.")
@@ -145,6 +150,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _milvus_needs_a_uri(self):
+        if self.store == "milvus" and not self.milvus_uri:
+            raise ValueError("POLICYQA_STORE=milvus needs POLICYQA_MILVUS_URI (http://host:19530 or milvus-lite)")
+        return self
 
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"

@@ -4,6 +4,7 @@ import json
 import math
 import re
 import sqlite3
+import tempfile
 import threading
 import uuid
 from collections import Counter
@@ -205,6 +206,34 @@ def test_vectors_k_beyond_count_and_empty_store(vector_backend):
     assert len(store.search(np.array([1, 0, 0, 0], np.float32), 0).ids) == 0
 
 
+def test_milvus_vectors_knowledge_bases_share_a_collection_apart(milvus_uri):
+    """Two knowledge bases in one collection (its partition key): each sees, counts and deletes only its own."""
+    from index.stores.milvus_vectors import MilvusVectorStore
+
+    name = f"contract_{uuid.uuid4().hex}"
+    county, city = (MilvusVectorStore(4, uri=milvus_uri, collection=name, kb_id=kb) for kb in ("county", "city"))
+    try:
+        county.add(np.array([1, 2]), _unit_vectors(2, 4, seed=1))
+        city.add(np.array([3]), _unit_vectors(1, 4, seed=2))
+        query = np.array([1, 0, 0, 0], np.float32)
+        assert sorted(county.search(query, 10).ids.tolist()) == [1, 2] and city.search(query, 10).ids.tolist() == [3]
+        assert county.search(query, 10, np.array([3])).ids.tolist() == []
+        assert (county.count(), city.count()) == (2, 1)
+        with pytest.raises(KeyError):
+            city.vectors(np.array([1]))
+        assert city.delete(np.array([1, 3])) == 1 and county.count() == 2
+        county.clear()
+        assert county.count() == 0 and MilvusVectorStore.load(_pointer(city)).kb_id == "city"
+    finally:
+        county.drop()
+
+
+def _pointer(store) -> Path:
+    path = Path(tempfile.mkdtemp()) / "pointer.json"
+    store.save(path)
+    return path
+
+
 # -- tokenize -----------------------------------------------------------------
 
 
@@ -345,6 +374,27 @@ def test_lexical_add_search_count(lexical_backend):
     assert len(store.search("开封市乡镇改革", -1).ids) == 0
     assert len(store.search("量子计算机", 10).ids) == 0  # no term in the corpus
     assert len(store.search("的？", 10).ids) == 0  # nothing left after stopwords
+
+
+def test_milvus_lexical_knowledge_bases_keep_their_own_statistics(milvus_uri):
+    """Each knowledge base's BM25 is the one it would have alone, in collections shared with another."""
+    from index.stores.milvus_lexical import MilvusLexicalStore
+
+    name = f"contract_{uuid.uuid4().hex}"
+    county, city = (MilvusLexicalStore(uri=milvus_uri, name=name, kb_id=kb) for kb in ("county", "city"))
+    try:
+        county.add(IDS[:20], SENTENCES[:20])
+        city.add(IDS[20:], SENTENCES[20:])
+        alone = _lexical(IDS[:20], SENTENCES[:20])
+        assert county.count() == 20 and city.count() == len(SENTENCES) - 20
+        for query in QUERIES:
+            assert _scores(county, query) == pytest.approx(_scores(alone, query), rel=1e-5)
+            assert set(_scores(city, query)) <= set(IDS[20:])
+            assert county.idf(query.split()[0]) == pytest.approx(alone.idf(query.split()[0]))
+        city.clear()
+        assert city.count() == 0 and city.search(QUERIES[0], 10).ids.tolist() == [] and county.count() == 20
+    finally:
+        county.drop()
 
 
 def test_lexical_delete_equals_store_built_without_it(lexical_backend):
@@ -498,7 +548,24 @@ def catalogue(tmp_path):
     catalogue.close()
 
 
-def test_catalogue_documents(catalogue):
+@pytest.fixture(params=["local", "milvus"])
+def any_catalogue(request, tmp_path):
+    """The SQLite catalogue and the Milvus one, filled alike: both answer the same reads the same way."""
+    if request.param == "local":
+        store = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
+    else:
+        from index.stores.milvus_catalogue import MilvusCatalogue
+
+        prefix = f"contract_{uuid.uuid4().hex}"
+        store = MilvusCatalogue(uri=request.getfixturevalue("milvus_uri"), prefix=prefix, kb_id="county")
+        request.addfinalizer(store.drop)
+    _fill(store)
+    yield store
+    store.close()
+
+
+def test_catalogue_documents(any_catalogue):
+    catalogue = any_catalogue
     assert catalogue.document_count() == 2 and catalogue.count() == 3
     documents = catalogue.documents()
     assert [d.doc_id for d in documents] == ["haian", "kaifeng"]  # ordered by source
@@ -517,7 +584,8 @@ def test_catalogue_documents(catalogue):
     assert catalogue.known_doc_ids([]) == set()
 
 
-def test_catalogue_chunks(catalogue):
+def test_catalogue_chunks(any_catalogue):
+    catalogue = any_catalogue
     records = catalogue.chunks([20, 999, 10, 30])  # requested order, unknown ids skipped
     assert [c.chunk_id for c in records] == [20, 10, 30]
     ten = records[1]
@@ -533,7 +601,8 @@ def test_catalogue_chunks(catalogue):
     assert catalogue.chunk_ids([]) == []
 
 
-def test_catalogue_sentences(catalogue):
+def test_catalogue_sentences(any_catalogue):
+    catalogue = any_catalogue
     within = catalogue.sentences_within("kaifeng", 18, 34)
     assert [(s.sentence_id, s.doc_id, s.start, s.end) for s in within] == [
         (302, "kaifeng", 18, 27),
@@ -544,7 +613,8 @@ def test_catalogue_sentences(catalogue):
     assert catalogue.sentences_within("missing", 0, 100) == []
 
 
-def test_catalogue_delete_cascades(catalogue):
+def test_catalogue_delete_cascades(any_catalogue):
+    catalogue = any_catalogue
     assert catalogue.delete(["kaifeng", "missing"]) == 1
     assert catalogue.document_count() == 1 and catalogue.count() == 1
     assert catalogue.document("kaifeng") is None and catalogue.document_text("kaifeng") is None
@@ -563,6 +633,41 @@ def test_catalogue_delete_cascades(catalogue):
         sentences=[(301, 0, 5)],
     )
     assert catalogue.count() == 2 and catalogue.document("kaifeng").chunk_count == 1
+
+
+def test_catalogue_pages(any_catalogue):
+    catalogue = any_catalogue
+    text = "第一页的内容。第二页的内容。第三页。"
+    catalogue.add(
+        doc_id="scan", title="扫描件", source="scan.pdf", content_hash="h-scan", text=text,
+        chunks=[NewChunk(50, 0, 7, (), text[:7]), NewChunk(51, 5, 17, (), text[5:17])], sentences=[(501, 0, 7)],
+        page_spans=[(0, 7), (7, 14), (14, 17)], page_confidence=[None, 0.8, 0.9],
+    )  # fmt: skip
+    assert catalogue.page_spans("scan") == [(0, 7), (7, 14), (14, 17)]
+    assert catalogue.page_confidence("scan") == (None, 0.8, 0.9) and catalogue.page_confidence("kaifeng") == ()
+    first, second = catalogue.chunks([50, 51])
+    assert (first.pages, first.ocr_confidence, second.pages, second.ocr_confidence) == ((1, 1), None, (1, 3), 0.8)
+    assert catalogue.find_by_content_hash("h-scan").doc_id == "scan" and catalogue.find_by_content_hash("x") is None
+
+
+def test_milvus_catalogue_shows_only_committed_rows_of_its_knowledge_base(milvus_uri):
+    """Rows written before their document row, or left after it, are never read; nor another kb's."""
+    from index.stores.milvus_catalogue import MilvusCatalogue
+
+    catalogue = MilvusCatalogue(uri=milvus_uri, prefix=f"contract_{uuid.uuid4().hex}", kb_id="county")
+    _fill(catalogue)
+    pending = [NewChunk(60, 0, 5, (), HAIAN[:5])]
+    catalogue.add_rows(doc_id="pending", version="v1", text=HAIAN, chunks=pending, sentences=[(601, 0, 5)])
+    catalogue.add_rows(doc_id="haian", version="v2", text=HAIAN, chunks=pending[:0], sentences=[(602, 0, 5)])
+    assert catalogue.chunks([60]) == [] and catalogue.document("pending") is None
+    assert [s.sentence_id for s in catalogue.document_sentences("haian")] == [401, 402]
+    assert catalogue.rows_of("pending") == ([60], [601])
+    other = MilvusCatalogue(uri=milvus_uri, prefix=catalogue.prefix, kb_id="city")
+    assert other.documents() == [] and other.chunks([10, 20, 30]) == [] and other.document_text("kaifeng") is None
+    assert catalogue.retract(["kaifeng"]) == 1  # the row first: the rest is unreadable at once
+    assert catalogue.chunks([10, 30]) == [] and catalogue.document_sentences("kaifeng") == []
+    assert catalogue.snapshot().document_count() == 1 and catalogue.document_text("kaifeng") is None
+    catalogue.drop()
 
 
 def test_catalogue_read_only_reads_and_refuses_writes(catalogue):

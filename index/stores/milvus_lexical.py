@@ -12,6 +12,10 @@ answer:
 - ``<name>_terms``: each term's id and document frequency, and three
   bookkeeping rows (chunks, total length, next term id).
 
+Both carry ``kb_id`` as their partition key: each knowledge base has its own
+statistics and term ids (a term row's key is ``"<kb_id> <term>"``), and a
+store reads and writes only its own.
+
 A query's candidates come from a sparse inner-product search with the
 query's idf weights over those weights: BM25 itself while the average length
 has not moved since; each candidate is then scored exactly with today's
@@ -25,6 +29,7 @@ a time, as the service's write lock already ensures.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections import Counter
@@ -34,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from index.stores.lexical import LexicalHits, LexicalScores, _empty_scores, _int64_array
-from index.stores.milvus_vectors import BATCH_ROWS, MAX_LIMIT, _client
+from index.stores.milvus_vectors import BATCH_ROWS, DEFAULT_KB, KB_FIELD, MAX_LIMIT, _client, add_kb_field, kb_filter
 from index.tokenize import tokenize as default_tokenize
 
 CANDIDATES = 256  # chunks scored exactly per query (see above)
@@ -51,8 +56,11 @@ class MilvusLexicalStore:
     def __init__(
         self, *, uri: str, name: str, k1: float = 1.2, b: float = 0.75,
         tokenizer: Callable[[str], list[str]] = default_tokenize, candidates: int = CANDIDATES,
+        kb_id: str = DEFAULT_KB,
     ) -> None:  # fmt: skip
         self.uri, self.name, self.k1, self.b, self.tokenizer = uri, name, k1, b, tokenizer
+        self.kb_id = kb_id
+        self._kept: dict[str, tuple[int, int] | None] | None = None  # a snapshot's term rows (see snapshot)
         self.candidates = min(candidates, MAX_LIMIT)
         self._client = _client(uri)
         self._rows, self._terms = f"{name}_rows", f"{name}_terms"
@@ -66,6 +74,7 @@ class MilvusLexicalStore:
 
         rows = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         rows.add_field("id", DataType.INT64, is_primary=True)
+        add_kb_field(rows)
         rows.add_field("tf", DataType.SPARSE_FLOAT_VECTOR)
         rows.add_field("length", DataType.INT64)
         rows.add_field("average", DataType.DOUBLE)  # the average length its weights were computed with
@@ -73,7 +82,8 @@ class MilvusLexicalStore:
         index.add_index("tf", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         self._client.create_collection(self._rows, schema=rows, index_params=index, consistency_level="Strong")
         terms = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        terms.add_field("term", DataType.VARCHAR, is_primary=True, max_length=512)
+        terms.add_field("term", DataType.VARCHAR, is_primary=True, max_length=512)  # "<kb_id> <term>"
+        add_kb_field(terms)
         terms.add_field("term_id", DataType.INT64)
         terms.add_field("df", DataType.INT64)
         terms.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
@@ -83,15 +93,38 @@ class MilvusLexicalStore:
 
     # -- statistics ------------------------------------------------------------
 
+    def snapshot(self) -> MilvusLexicalStore:
+        """A reader that keeps the statistics it reads: for the life of one generation of the index,
+        which no write changes (writers use a store of their own)."""
+        reader = copy.copy(self)
+        reader._kept = {}
+        return reader
+
     def _term_rows(self, terms: Iterable[str]) -> dict[str, tuple[int, int]]:
         """term -> (term id, document frequency), for the terms stored."""
+        if self._kept is None:
+            return self._read_term_rows(terms)
+        terms = list(dict.fromkeys(terms))
+        missing = [t for t in terms if t not in self._kept]
+        if missing:
+            found = self._read_term_rows(missing)
+            self._kept.update((t, found.get(t)) for t in missing)
+        return {t: row for t in terms if (row := self._kept[t]) is not None}
+
+    def _read_term_rows(self, terms: Iterable[str]) -> dict[str, tuple[int, int]]:
         found: dict[str, tuple[int, int]] = {}
-        wanted = list(dict.fromkeys(terms))
+        wanted = [self._key(t) for t in dict.fromkeys(terms)]
         for at in range(0, len(wanted), BATCH_ROWS):
-            part = wanted[at : at + BATCH_ROWS]
-            rows = self._client.query(self._terms, filter=f"term in [{_quoted(part)}]", output_fields=["term_id", "df"])
-            found.update((row["term"], (int(row["term_id"]), int(row["df"]))) for row in rows)
+            part = f"term in [{_quoted(wanted[at : at + BATCH_ROWS])}]"  # the keys hold the kb_id: a key lookup
+            rows = self._client.query(self._terms, filter=part, output_fields=["term_id", "df"])
+            found.update((self._unkeyed(row["term"]), (int(row["term_id"]), int(row["df"]))) for row in rows)
         return found
+
+    def _key(self, term: str) -> str:
+        return f"{self.kb_id} {term}"
+
+    def _unkeyed(self, key: str) -> str:
+        return key[len(self.kb_id) + 1 :]
 
     def _bookkeeping(self) -> tuple[int, int, int]:
         """(chunks, total length, next term id)."""
@@ -99,7 +132,10 @@ class MilvusLexicalStore:
         return tuple(rows.get(key, (0, 0))[1] for key in BOOKKEEPING)
 
     def _write_terms(self, rows: dict[str, tuple[int, int]]) -> None:
-        items = [{"term": t, "term_id": i, "df": df, "unused": [0.0, 0.0]} for t, (i, df) in rows.items()]
+        items = [
+            {"term": self._key(t), KB_FIELD: self.kb_id, "term_id": i, "df": df, "unused": [0.0, 0.0]}
+            for t, (i, df) in rows.items()
+        ]
         for at in range(0, len(items), BATCH_ROWS):
             self._client.upsert(self._terms, items[at : at + BATCH_ROWS])
 
@@ -110,7 +146,8 @@ class MilvusLexicalStore:
         return self._term_rows([term]).get(term, (0, 0))[1]
 
     def idf(self, term: str) -> float:
-        return _idf(self.count(), self.document_frequency(term))
+        rows = self._term_rows([CHUNKS, term])  # one round trip
+        return _idf(rows.get(CHUNKS, (0, 0))[1], rows.get(term, (0, 0))[1])
 
     # -- writing ---------------------------------------------------------------
 
@@ -140,7 +177,7 @@ class MilvusLexicalStore:
         length = sum(tfs.values())
         norm = self._norm(length, average)
         weights = {t: tf * (self.k1 + 1) / (tf + norm) for t, tf in tfs.items()}
-        return {"id": chunk_id, "tf": weights or {0: 0.0}, "length": length, "average": average}
+        return {"id": chunk_id, KB_FIELD: self.kb_id, "tf": weights or {0: 0.0}, "length": length, "average": average}
 
     def _norm(self, length: int, average: float) -> float:
         return self.k1 * (1.0 - self.b + self.b * length / average) if average > 0 else self.k1
@@ -168,10 +205,10 @@ class MilvusLexicalStore:
 
     def _stored(self, ids: list[int]) -> list[dict]:
         rows: list[dict] = []
-        for at in range(0, len(ids), BATCH_ROWS):
-            part = ",".join(map(str, ids[at : at + BATCH_ROWS]))
-            rows += self._client.query(self._rows, filter=f"id in [{part}]", output_fields=["tf", "length", "average"])
-        return rows
+        for at in range(0, len(ids), BATCH_ROWS):  # by primary key (a filter with the kb_id is a scan)
+            part = ids[at : at + BATCH_ROWS]
+            rows += self._client.get(self._rows, ids=part, output_fields=["tf", "length", "average", KB_FIELD])
+        return [row for row in rows if row[KB_FIELD] == self.kb_id]
 
     def _all_terms(self, rows: list[dict]) -> dict[str, tuple[int, int]]:
         """The stored terms whose ids the rows hold (ids are looked up by value: a scan of term ids)."""
@@ -179,9 +216,10 @@ class MilvusLexicalStore:
         found: dict[str, tuple[int, int]] = {}
         for at in range(0, len(wanted), BATCH_ROWS):
             part = ",".join(map(str, wanted[at : at + BATCH_ROWS]))
-            query = f"term_id in [{part}] and not (term in [{_quoted(BOOKKEEPING)}])"
+            bookkeeping = _quoted(self._key(k) for k in BOOKKEEPING)
+            query = kb_filter(self.kb_id, f"term_id in [{part}] and not (term in [{bookkeeping}])")
             for row in self._client.query(self._terms, filter=query, output_fields=["term_id", "df"]):
-                found[row["term"]] = (int(row["term_id"]), int(row["df"]))
+                found[self._unkeyed(row["term"])] = (int(row["term_id"]), int(row["df"]))
         return found
 
     # -- reading ---------------------------------------------------------------
@@ -198,7 +236,7 @@ class MilvusLexicalStore:
         weights = {term_id: _idf(chunks, df) * query_tf[t] for t, (term_id, df) in terms.items()}
         found = self._client.search(
             self._rows, data=[weights], anns_field="tf", limit=min(self.candidates, chunks),
-            filter="" if allowed is None else f"id in [{','.join(map(str, allowed.tolist()))}]",
+            filter=kb_filter(self.kb_id, "" if allowed is None else f"id in [{','.join(map(str, allowed.tolist()))}]"),
             output_fields=["tf", "length", "average"], search_params={"metric_type": "IP"},
         )[0]  # fmt: skip
         average = total / chunks
@@ -225,17 +263,24 @@ class MilvusLexicalStore:
     # -- files -----------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        pointer = {"uri": self.uri, "name": self.name, "k1": self.k1, "b": self.b}
+        pointer = {"uri": self.uri, "name": self.name, "k1": self.k1, "b": self.b, "kb_id": self.kb_id}
         Path(path).write_text(json.dumps(pointer), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path, *, tokenizer: Callable[[str], list[str]] = default_tokenize) -> MilvusLexicalStore:
         p = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(uri=p["uri"], name=p["name"], k1=float(p["k1"]), b=float(p["b"]), tokenizer=tokenizer)
+        kb_id = p.get("kb_id", DEFAULT_KB)
+        return cls(uri=p["uri"], name=p["name"], k1=float(p["k1"]), b=float(p["b"]), tokenizer=tokenizer, kb_id=kb_id)
 
     def drop(self) -> None:
+        """Both collections, every knowledge base's rows."""
         for collection in (self._rows, self._terms):
             self._client.drop_collection(collection)
+
+    def clear(self) -> None:
+        """This knowledge base's rows and statistics (a knowledge base deleted)."""
+        for collection in (self._rows, self._terms):
+            self._client.delete(collection, filter=kb_filter(self.kb_id))
 
 
 def _idf(n: int, df: int) -> float:
