@@ -193,6 +193,7 @@ class KnowledgeBase:
         self._published: dict[str, float] = {}  # job id -> when its progress last reached the shared store
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
+        self._job_finished = threading.Condition()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
         self._merger: threading.Thread | None = None
@@ -230,23 +231,13 @@ class KnowledgeBase:
     def delete(self, doc_id: str, *, timeout: float = 120.0) -> Job:
         self._require(doc_id)
         job = self._new_job("delete", doc_id, None)
-        done = threading.Event()
-
-        def run(j: Job) -> None:
-            try:
-                self._build(j, sources=[], remove={doc_id})
-            finally:
-                done.set()
-
-        self._queue.put((job, run))
-        done.wait(timeout)
-        return job
+        self._queue.put((job, lambda j: self._build(j, sources=[], remove={doc_id})))
+        return self.wait(job, timeout)
 
     def wait(self, job: Job, timeout: float = 3600.0) -> Job:
-        """Block until the job has finished (for the CLI)."""
-        deadline = time.monotonic() + timeout
-        while job.state in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Block until the job has finished: its final state is set, after the writer lock was released."""
+        with self._job_finished:
+            self._job_finished.wait_for(lambda: job.state not in ("queued", "running"), timeout)
         return job
 
     def job(self, job_id: str) -> Job | None:
@@ -312,6 +303,8 @@ class KnowledgeBase:
                 job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
             job.finished_at = time.time()
             self._save(job)
+            with self._job_finished:
+                self._job_finished.notify_all()
 
     def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
         settings = self.engine.settings
