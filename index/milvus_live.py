@@ -53,9 +53,14 @@ logger = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def write_lock(target: MilvusTarget, data_dir: Path) -> Iterator[None]:
-    """One writer at a time. For now the local lock of ``storage.write_lock``, which serialises the
-    writers of one machine only; the cross-replica lock (``index/stores/milvus_lock.py``) goes here."""
-    with storage.write_lock(data_dir):
+    """One writer of a knowledge base's rows at a time, across replicas: the Milvus lock
+    ``index:<prefix>:<kb_id>`` (``index/stores/milvus_lock.py``), inside this machine's own lock.
+
+    A service job holds its knowledge base's ``kb:`` lock around this one (``service/job_store.py``);
+    ``policyqa ingest`` takes only this one. Always in that order, so the two cannot deadlock."""
+    from index.stores.milvus_lock import milvus_writer_lock
+
+    with storage.write_lock(data_dir), milvus_writer_lock(target.uri, name=f"index:{target.prefix}:{target.kb_id}"):
         yield
 
 
