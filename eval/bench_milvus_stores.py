@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.bench_milvus_index import start_milvus_lite
 from eval.gold import load_questions
 from index.build import lexical_text
 from index.storage import current_build_dir, load_index, read_manifest
@@ -92,22 +91,6 @@ def run(data_dir: Path, uri: str, rounds: int, models_dir: Path | None = None) -
     }  # fmt: skip
 
 
-def _milvus_lite_server(work: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = ["milvus-lite", "server", "--data-dir", str(work), "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process, f"http://127.0.0.1:{port}"
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("milvus-lite server did not start within 60 s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -116,7 +99,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="policyqa-milvus-") as work:
-        process, uri = (None, args.uri) if args.uri else _milvus_lite_server(Path(work))
+        process, uri = (None, args.uri) if args.uri else start_milvus_lite(Path(work) / "milvus")
         try:
             print(json.dumps(run(args.data_dir, uri, args.rounds, args.models_dir), indent=1))
         finally:

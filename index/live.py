@@ -84,10 +84,7 @@ def change_index(
             milvus, data_dir=data_dir, embedder=embedder, sources=sources, remove=remove, chunking=chunking,
             show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking,
         )  # fmt: skip
-    sources = list(sources)
-    duplicates = sorted(d for d, n in Counter(s.doc_id for s in sources).items() if n > 1)
-    if duplicates:
-        raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
+    sources = refuse_duplicate_ids(sources)
     options = BuildOptions(show_progress, on_progress, exact_max, late_chunking_for(late_chunking, embedder), None)
     with storage.write_lock(data_dir):
         storage.remove_unfinished_builds(data_dir)
@@ -103,6 +100,15 @@ def change_index(
         report.build_dir, report.documents, report.chunks, report.sentences, len(sources), len(remove),
         report.embedded_passages, rebuilt=True, timings_s=report.timings_s,
     )  # fmt: skip
+
+
+def refuse_duplicate_ids(sources) -> list[SourceDocument]:
+    """The sources as a list; a change naming one document id twice is refused."""
+    sources = list(sources)
+    duplicates = sorted(d for d, n in Counter(s.doc_id for s in sources).items() if n > 1)
+    if duplicates:
+        raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
+    return sources
 
 
 def _changeable(build_dir: Path | None, embedder: Embedder, chunking: ChunkingParams, options: BuildOptions):

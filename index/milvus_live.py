@@ -29,7 +29,6 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,7 @@ from index.documents import SourceDocument, load_corpus
 from index.embed_stage import Matrices, embed_missing
 from index.embedders.base import Embedder
 from index.errors import ConfigurationError
-from index.live import ChangeReport, corpus_changes
+from index.live import ChangeReport, corpus_changes, refuse_duplicate_ids
 from index.milvus_index import MilvusStores, MilvusTarget, build_id
 from index.previous import PreparedDocument
 from index.stores.vectors import EXACT_MAX
@@ -78,10 +77,7 @@ def change_milvus(
 ) -> ChangeReport:
     """Add or replace ``sources`` and delete the ids in ``remove`` (``index.live.change_index`` on Milvus)."""
     started = time.perf_counter()
-    sources = list(sources)
-    duplicates = sorted(d for d, n in Counter(s.doc_id for s in sources).items() if n > 1)
-    if duplicates:
-        raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
+    sources = refuse_duplicate_ids(sources)
     options = BuildOptions(show_progress, on_progress, EXACT_MAX, late_chunking_for(late_chunking, embedder), None)
     prepared, _, _ = prepare_all(sources, None, chunking, options)
     matrices = _embedded(prepared, embedder, options)  # before the lock: the other writers go on meanwhile

@@ -178,10 +178,6 @@ def shared_job_store(settings, kb_id: str) -> JobStore | None:
     """The store every replica reads jobs from, when there is one (``POLICYQA_STORE=milvus``)."""
     if settings.store != "milvus":
         return None
-    if not settings.milvus_uri:
-        from index.errors import ConfigurationError
-
-        raise ConfigurationError("POLICYQA_STORE=milvus needs POLICYQA_MILVUS_URI")
     return MilvusJobStore(settings.milvus_uri, kb_id=kb_id)
 
 

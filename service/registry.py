@@ -94,6 +94,20 @@ def new_key_material() -> tuple[str, str, str]:
     return secrets.token_hex(8), prefix, key
 
 
+def required(record: KbRecord | None, kb_id: str) -> KbRecord:
+    if record is None:
+        raise NotFoundError(f"no knowledge base {kb_id!r}")
+    return record
+
+
+def key_kb_names(kbs: Iterable[str]) -> list[str]:
+    """The knowledge bases a new key names, sorted; a key must name one at least."""
+    names = sorted(set(kbs))
+    if not names:
+        raise InvalidInputError("a key must name at least one knowledge base")
+    return names
+
+
 class Registry:
     """Knowledge bases and keys; a connection per call, so any thread may use it."""
 
@@ -175,16 +189,11 @@ class Registry:
             db.execute("DELETE FROM api_keys WHERE key_id NOT IN (SELECT key_id FROM key_kbs)")
 
     def _require_kb(self, kb_id: str) -> KbRecord:
-        record = self.kb(kb_id)
-        if record is None:
-            raise NotFoundError(f"no knowledge base {kb_id!r}")
-        return record
+        return required(self.kb(kb_id), kb_id)
 
     # -- keys --------------------------------------------------------------
     def create_key(self, *, kbs: Iterable[str], scope: Scope, label: str = "") -> NewKey:
-        names = sorted(set(kbs))
-        if not names:
-            raise InvalidInputError("a key must name at least one knowledge base")
+        names = key_kb_names(kbs)
         key_id, prefix, key = new_key_material()
         with self._connect(write=True) as db:
             known = {

@@ -29,8 +29,10 @@ from service.registry import (
     NewKey,
     Scope,
     key_digest,
+    key_kb_names,
     new_key_material,
     now_iso,
+    required,
     valid_kb_id,
 )
 
@@ -132,16 +134,11 @@ class MilvusRegistry:
         self._client.upsert(self.kbs_collection, with_placeholder([row]))
 
     def _require_kb(self, kb_id: str) -> KbRecord:
-        record = self.kb(kb_id)
-        if record is None:
-            raise NotFoundError(f"no knowledge base {kb_id!r}")
-        return record
+        return required(self.kb(kb_id), kb_id)
 
     # -- keys --------------------------------------------------------------
     def create_key(self, *, kbs: Iterable[str], scope: Scope, label: str = "") -> NewKey:
-        names = sorted(set(kbs))
-        if not names:
-            raise InvalidInputError("a key must name at least one knowledge base")
+        names = key_kb_names(kbs)
         with self._writing():
             missing = [name for name in names if self.kb(name) is None]
             if missing:

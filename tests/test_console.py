@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import start_server, stop_server
 from tests.test_security_browser import RECORD_VIOLATIONS
-from tests.test_widget import CHROMIUM, CHROMIUM_ARGS, expect, new_page, sync_api
+from tests.test_widget import CHROMIUM, expect, launched_browser, new_page
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
@@ -73,10 +73,8 @@ def api(console_server) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 def watched(browser, **options):
@@ -210,6 +208,15 @@ def test_a_write_key_sees_only_its_knowledge_bases(page, api, console_server):
     expect(page.locator("#kb-table tbody tr")).to_have_count(1)
 
 
+def finished(api: httpx.Client, job_id: str, timeout: float = 60.0) -> dict:
+    """The job, once done or failed."""
+    deadline = time.monotonic() + timeout
+    while (job := api.get(f"/api/jobs/{job_id}", headers=AUTH).json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job
+
+
 def test_an_html_title_is_shown_as_text_and_runs_nothing(page, api, console_server):
     body = docx_bytes("预案", ["各乡镇每年组织一次应急演练，演练方案报县应急管理局备案。"])
     response = api.post(
@@ -217,10 +224,7 @@ def test_an_html_title_is_shown_as_text_and_runs_nothing(page, api, console_serv
     )
     assert response.status_code == 202, response.text
     job_id = response.json()["jobs"][0]["id"]
-    deadline = time.monotonic() + 60
-    while api.get(f"/api/jobs/{job_id}", headers=AUTH).json()["state"] not in ("done", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    finished(api, job_id)
     signed_in(page, console_server)
     row = page.locator("#doc-table tbody tr", has_text="应急预案")
     expect(row.locator(".title-cell")).to_have_text(HTML_TITLE)
@@ -300,10 +304,7 @@ def test_replace_from_its_row_keeps_the_id_and_changes_the_content(page, api, co
     first = docx_bytes("经费通知", ["乡镇专项经费为每年八十万元整。"])
     response = api.post("/api/documents", headers=AUTH, files={"files": ("funds.docx", first)})
     job_id = response.json()["jobs"][0]["id"]
-    deadline = time.monotonic() + 60
-    while api.get(f"/api/jobs/{job_id}", headers=AUTH).json()["state"] not in ("done", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    finished(api, job_id)
     signed_in(page, console_server)
     row = page.locator("#doc-table tbody tr", has_text="经费通知")
     with page.expect_file_chooser() as chooser:

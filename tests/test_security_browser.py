@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import start_server, stop_server
-from tests.test_widget import CHROMIUM, CHROMIUM_ARGS, QUESTION, ask, expect, new_page, open_widget, sync_api
+from tests.test_widget import CHROMIUM, QUESTION, ask, expect, launched_browser, new_page, open_widget
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
@@ -23,11 +23,8 @@ document.addEventListener("securitypolicyviolation",
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     # The page on the other origin is Playwright's, an unknown address: let it reach 127.0.0.1 as a real site could.
-    with sync_api.sync_playwright() as playwright:
-        args = [*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"]
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    with launched_browser("--disable-features=LocalNetworkAccessChecks") as chromium:
         yield chromium
-        chromium.close()
 
 
 def watched_page(browser):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,12 +41,19 @@ FOCUSED_LABEL = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
+@contextlib.contextmanager
+def launched_browser(*extra_args: str) -> Iterator:
+    """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with launched_browser() as chromium:
+        yield chromium
 
 
 def new_page(browser, **context_options):
