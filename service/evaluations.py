@@ -9,6 +9,7 @@ service; it is imported when a run starts, so the service does not need it to lo
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import tempfile
 import threading
@@ -43,7 +44,18 @@ class EvalRun:
 
     def to_dict(self) -> dict:
         fields = {k: v for k, v in self.__dict__.items() if k != "plot"}
+        fields["summary"] = _finite(self.summary)
+        fields["abstention"] = _finite(self.abstention)
         return {**fields, "plot": self.plot is not None}
+
+
+def _finite(value):
+    """The figures with those that could not be computed (NaN: no question of that kind) as None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class ServerStopping(Exception):

@@ -316,3 +316,10 @@ def test_evaluations_run_the_gold_set_for_the_admin_only_one_at_a_time(app_clien
     make_kb(client, "eval-other", public=True)
     assert_error(client.get(f"/api/kbs/eval-other/evaluations/{run_id}", headers=ADMIN), 404, "not_found")
     assert_error(client.get("/api/kbs/no-such-kb/evaluations", headers=ADMIN), 404, "not_found")
+    # In an empty knowledge base some figures cannot be computed (no answer to check): null, not a 500.
+    run_id = client.post("/api/kbs/eval-other/evaluations", headers=ADMIN, json={"modes": ["lexical"]}).json()["id"]
+    deadline = time.monotonic() + 240
+    while (body := client.get(f"/api/kbs/eval-other/evaluations/{run_id}", headers=ADMIN)).json()["state"] != "done":
+        assert body.status_code == 200 and body.json()["state"] != "failed" and time.monotonic() < deadline, body.text
+        time.sleep(0.2)
+    assert body.json()["summary"]["lexical"]["faithful"] is None and body.json()["summary"]["lexical"]["doc@1"] == 0

@@ -276,10 +276,12 @@ class EvalOut(BaseModel):
     progress: float = Field(description="0 to 1.")
     questions: int
     error: str | None
-    summary: dict[str, dict[str, float]] | None = Field(
-        None, description="Per mode: doc@k, passage@k, mrr@10, ndcg@10, answer, abstention, short answers, latency."
+    summary: dict[str, dict[str, float | None]] | None = Field(
+        None,
+        description="Per mode: doc@k, passage@k, mrr@10, ndcg@10, answer, abstention, short answers, latency"
+        " (null where no question allowed the figure, e.g. in an empty knowledge base).",
     )
-    abstention: dict[str, str | float] | None = Field(
+    abstention: dict[str, str | float | None] | None = Field(
         None, description="The relevance threshold that best tells answerable from not, next to the configured one."
     )
     created_at: float

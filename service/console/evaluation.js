@@ -102,7 +102,7 @@ function summaryTable(run) {
   const rows = METRICS.map(([key, label]) => {
     const values = modes.map((m) => {
       const value = run.summary[m][key];
-      const shown = value === undefined ? "—" : key.endsWith("_ms") ? value.toFixed(1) : value.toFixed(3);
+      const shown = value === undefined || value === null ? "—" : key.endsWith("_ms") ? value.toFixed(1) : value.toFixed(3);
       return cell(MODE_NAMES[m] || m, shown, "num");
     });
     return el("tr", {}, cell("指标", label), values);
