@@ -143,6 +143,7 @@ class EvidenceScorer:
         ids = np.array([sid for per_chunk in spans for sid, _, _ in per_chunk], dtype=np.int64)
         similarities = self.index.sentence_vectors.vectors(ids) @ query_vector if len(ids) else np.zeros(0)
         local = _local_weights(words, weights, chunks, self.params.local_idf)
+        share, local_share = _Share(weights), _Share(local)
         judged, row = [], 0
         for chunk, per_chunk in zip(chunks, spans, strict=True):
             missing = self.missing_qualifiers(chunk, analysis)
@@ -154,7 +155,7 @@ class EvidenceScorer:
                 covered = frozenset(words & _words(text))
                 has_type = analysis.wants_span and bool(new_spans(text, analysis.answer_type, question, analysis.unit))
                 has_focus = not missing_focus
-                support = float(similarities[row]) + self.params.coverage_weight * _share(covered, local)
+                support = float(similarities[row]) + self.params.coverage_weight * local_share(covered)
                 support += self.params.type_weight * (has_type and has_focus)
                 support -= self.params.qualifier_penalty * len(missing)
                 sentences.append(
@@ -164,7 +165,7 @@ class EvidenceScorer:
                         end,
                         text,
                         float(similarities[row]),
-                        _share(covered, weights),
+                        share(covered),
                         has_type,
                         support,
                         covered,
@@ -220,9 +221,15 @@ def _mentions(text: str, word: str) -> bool:
     return False
 
 
-def _share(covered: frozenset[str], weights: dict[str, float]) -> float:
+class _Share:
     """The weighted share of the question's words that a sentence holds."""
-    return sum(weights[w] for w in covered) / (sum(weights.values()) or 1.0)
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        self.weights = weights
+        self.total = sum(weights.values()) or 1.0
+
+    def __call__(self, covered: frozenset[str]) -> float:
+        return sum(self.weights[w] for w in covered) / self.total
 
 
 def _local_weights(

@@ -38,9 +38,12 @@ class Settings(BaseSettings):
         "auto",
         description="Batch precision for torch embedders; auto picks bfloat16 where the CPU or GPU is fast at it.",
     )
-    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+    embed_backend: Literal["auto", "torch", "onnx", "openvino"] = Field(
         "auto",
-        description="What runs e5-small: torch, onnx (ONNX Runtime, int8 unless float32), or auto (the fastest each).",
+        description=(
+            "What runs e5-small: torch, onnx (ONNX Runtime, int8 unless float32), openvino (passages; questions on"
+            " onnx), or auto (the fastest for each)."
+        ),
     )
     late_chunking: bool = Field(
         False, description="Pool sentence vectors from their chunk's encoder pass instead of encoding each sentence."

@@ -48,10 +48,31 @@ def test_onnx_float32_and_int8_agree_with_torch(embedder, onnx_embedder, models_
     assert onnx_embedder.name == reference.name == embedder.name  # one model, whichever runs it
 
 
+def test_openvino_passages_agree_with_torch_float32(models_dir, texts):
+    from index.embedders.e5_small import load_e5_small
+
+    questions, passages = texts
+    reference = load_e5_small(models_dir, backend="torch", precision="float32")
+    for precision in ("float32", "bfloat16"):
+        openvino = load_e5_small(models_dir, backend="openvino", precision=precision)
+        assert openvino.passage_backend == ("openvino", precision)
+        assert openvino.query_backend[0] == "onnx"  # a question's shape changes every time: not OpenVINO's strength
+        cosines = np.sum(openvino.embed_passages(passages) * reference.embed_passages(passages), axis=1)
+        assert cosines.min() > (0.9999 if precision == "float32" else 0.999), precision
+        assert "passages openvino-" + precision in openvino.backend
+
+
 def test_auto_backends():
+    from index.embedders.sentence_transformers import cpu_has_fast_bfloat16
+
     assert resolve_backends("auto", "auto", "cuda") == (("torch", "float32"), ("torch", "float32"))
     queries, passages = resolve_backends("auto", "auto", "cpu")
-    assert queries == ("onnx", "int8") and passages[0] == "torch"
+    assert queries == ("onnx", "int8")
+    assert passages == (("openvino", "bfloat16") if cpu_has_fast_bfloat16() else ("torch", "float32"))
+    assert resolve_backends("auto", "float32", "cpu")[1] == ("torch", "float32")  # OpenVINO float32 was slower
+    assert resolve_backends("openvino", "float32", "cpu") == (("onnx", "float32"), ("openvino", "float32"))
+    with pytest.raises(ConfigurationError):
+        resolve_backends("openvino", "auto", "cuda")
     assert resolve_backends("auto", "float32", "cpu")[0] == ("onnx", "float32")
     assert resolve_backends("onnx", "auto", "cpu") == (("onnx", "int8"), ("onnx", "int8"))
     with pytest.raises(ConfigurationError):

@@ -701,6 +701,24 @@ def test_catalogue_read_only_keeps_reading_after_its_build_is_pruned(catalogue):
         reader.close()
 
 
+def test_catalogue_read_only_keeps_chunk_records_bounded_and_equal_to_the_file(catalogue, monkeypatch):
+    from index.stores import catalogue as catalogue_module
+
+    monkeypatch.setattr(catalogue_module, "MAX_CACHED_CHUNKS", 2)
+    reader = SqliteCatalogue(catalogue.path, read_only=True)
+    try:
+        fresh = {c.chunk_id: c for c in catalogue.chunks([10, 20, 30])}
+        for ids in ([20, 999, 10], [10, 30], [30, 20, 10], [10, 10]):
+            assert reader.chunks(ids) == [fresh[i] for i in ids if i in fresh]  # order kept, unknown skipped
+            assert len(reader._records) <= 2
+        reads = []
+        monkeypatch.setattr(reader, "_read_chunks", lambda ids: reads.append(ids) or [])
+        reader.chunks([10])  # kept from the read before: no SQL
+        assert reads == []
+    finally:
+        reader.close()
+
+
 def test_catalogue_read_only_path_with_uri_characters(tmp_path):
     folder = tmp_path / "odd #1 %41 ?dir"
     folder.mkdir()

@@ -7,14 +7,18 @@ different backends, each picked for its own job (``POLICYQA_EMBED_BACKEND``):
 
 - ``torch``: both on torch (a GPU when present; bfloat16 autocast on CPUs fast at it);
 - ``onnx``: both on ONNX Runtime, int8 unless the precision is ``float32``;
+- ``openvino``: passages on OpenVINO (bfloat16 where the CPU has it), questions
+  on ONNX Runtime as with ``auto``;
 - ``auto``: on a GPU, torch. On a CPU, questions on ONNX int8 (latency-bound:
   a ten-token question pays torch's per-call overhead several times over its
   arithmetic; int8 with six MatMuls kept float32, see ``e5_onnx``, runs in
   about 5 ms against 13 ms float32 and keeps every gold-set eval figure within
-  0.01 of float32 questions), passages on torch (throughput-bound: bfloat16
-  autocast where the CPU has AVX-512 BF16 measured as fast as int8 ONNX or
-  faster on 300-character passages, 21-28 against 17-21 passages/s on two
-  cores; float32 ONNX is no faster than torch float32 there).
+  0.01 of float32 questions). Passages (throughput-bound) on OpenVINO bfloat16
+  where the CPU has AVX-512 BF16 or AMX: measured 1.3-1.6x torch's bfloat16
+  autocast on the seed chunks and sentences here, which was itself as fast as
+  int8 ONNX or faster (21-28 against 17-21 300-character passages/s on two
+  cores). Elsewhere passages stay on torch (float32 ONNX was no faster than
+  torch float32, and OpenVINO float32 was slower than torch bfloat16 here).
 
 Every backend computes the same model: against torch float32, ONNX float32
 agrees to a cosine of 0.99999, int8 to at least 0.997 on the corpus and the gold
@@ -32,13 +36,21 @@ from pathlib import Path
 import numpy as np
 
 from index.embedders.e5_convert import converted_model_dir, file_hash, source_path
-from index.embedders.e5_runtime import CPU_BATCH_SIZE, GPU_BATCH_SIZE, E5Encoder, OnnxRunner, TorchRunner
+from index.embedders.e5_runtime import (
+    CPU_BATCH_SIZE,
+    GPU_BATCH_SIZE,
+    E5Encoder,
+    OnnxRunner,
+    OpenVinoRunner,
+    TorchRunner,
+    openvino_available,
+)
 from index.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
 NAME_PREFIX = "e5-small:multilingual-e5-small@"
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx", "openvino")
 QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 
 
@@ -54,14 +66,19 @@ def resolve_backends(backend: str, precision: str, device: str) -> tuple[tuple[s
     if backend not in BACKENDS:
         raise ConfigurationError(f"unknown embedding backend {backend!r}: use {', '.join(BACKENDS)}")
     onnx = ("onnx", "float32" if precision == "float32" else "int8")
+    if backend in ("onnx", "openvino") and device.startswith("cuda"):
+        raise ConfigurationError(f"the {backend} embedding backend runs on the CPU; use torch (or auto) on a GPU")
     if backend == "onnx":
-        if device.startswith("cuda"):
-            raise ConfigurationError("the onnx embedding backend runs on the CPU; use torch (or auto) on a GPU")
         return onnx, onnx
-    torch = ("torch", resolve_precision(precision, device))
+    passages = resolve_precision(precision, device)
+    if backend == "openvino":
+        return onnx, ("openvino", passages)
+    torch = ("torch", passages)
     if backend == "torch" or device.startswith("cuda"):
         return torch, torch
     # auto: int8 questions unless float32 is asked for (equal quality on the gold set, see e5_onnx)
+    if passages == "bfloat16" and openvino_available():
+        return onnx, ("openvino", passages)
     return onnx, torch
 
 
@@ -138,10 +155,13 @@ class E5SmallEmbedder:
         return GPU_BATCH_SIZE if self.device.startswith("cuda") else CPU_BATCH_SIZE
 
     def _runner(self, kind: str, precision: str, threads: int):
-        if kind == "onnx":
+        if kind in ("onnx", "openvino"):
             from index.embedders.e5_onnx import onnx_files
 
-            return OnnxRunner(onnx_files(self.model_dir).path(precision), threads=threads, precision=precision)
+            files = onnx_files(self.model_dir)
+            if kind == "openvino":
+                return OpenVinoRunner(files.float32, threads=threads, precision=precision)
+            return OnnxRunner(files.path(precision), threads=threads, precision=precision)
         from index.threads import set_torch_threads
 
         set_torch_threads(threads)

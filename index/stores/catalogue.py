@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+MAX_CACHED_CHUNKS = 2048  # records a read-only catalogue keeps (one to two KB each)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY,
@@ -98,6 +100,10 @@ class SqliteCatalogue:
         self.read_only = read_only
         self._local = threading.local()
         self._shared: sqlite3.Connection | None = None
+        # A finished build never changes, so its chunk records can be kept between questions: a search
+        # reads about forty, mostly the same ones, and decoding their rows cost more than the SQL.
+        self._records: dict[int, ChunkRecord] = {}
+        self._records_lock = threading.Lock()
         if read_only:
             # One connection, opened now and shared by every thread (sqlite3.threadsafety 3): it
             # holds the file open, so a request still reading this build after a newer build has
@@ -274,6 +280,21 @@ class SqliteCatalogue:
     def chunks(self, chunk_ids: Sequence[int]) -> list[ChunkRecord]:
         """Chunks in the order of ``chunk_ids`` (unknown ids are skipped)."""
         ids = [int(i) for i in chunk_ids]
+        if not self.read_only:
+            return self._read_chunks(ids)
+        with self._records_lock:
+            by_id = {i: record for i in ids if (record := self._records.get(i)) is not None}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            read = self._read_chunks(missing)
+            by_id.update((record.chunk_id, record) for record in read)
+            with self._records_lock:
+                self._records.update((record.chunk_id, record) for record in read)
+                while len(self._records) > MAX_CACHED_CHUNKS:
+                    del self._records[next(iter(self._records))]  # the oldest read
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _read_chunks(self, ids: list[int]) -> list[ChunkRecord]:
         marks = ",".join("?" * len(ids))
         rows = self._connection().execute(
             "SELECT c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.section, c.text, d.title, d.source, d.pages"
