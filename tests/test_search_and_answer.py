@@ -167,3 +167,25 @@ def test_a_passage_that_can_answer_goes_first_only_from_a_tie():
     assert _answering_first(head, tied, evidence, analysis).tolist() == [0, 1, 2]  # 2 is not tied
     free_text = analyze("这家公司为什么发展得好？")
     assert _answering_first(head, tied, evidence, free_text).tolist() == [0, 1, 2]  # any passage can answer
+
+
+def test_documents_matching_texts_are_kept_within_a_character_budget(seed_index, monkeypatch):
+    """The qualifier check reads whole documents; what it keeps between questions stays under its budget,
+    and a document let go is read again with the same answer."""
+    from index import evidence
+    from index.question import analyze
+
+    scorer = evidence.EvidenceScorer(seed_index)
+    documents = seed_index.catalogue.documents()
+    chunks = [seed_index.catalogue.document_chunks(d.doc_id)[0] for d in documents]
+    analysis = analyze("2019年开封市有多少个街道？")  # a year and a place: both looked up in the document
+    assert analysis.qualifiers
+    unbounded = [scorer.missing_qualifiers(c, analysis) for c in chunks]
+    assert len(scorer._document_texts) == len(documents)
+    budget = max(len(t) for t in scorer._document_texts.values()) + 1
+    monkeypatch.setattr(evidence, "MAX_CACHED_DOCUMENT_CHARS", budget)
+    bounded = evidence.EvidenceScorer(seed_index)
+    for _ in range(2):
+        assert [bounded.missing_qualifiers(c, analysis) for c in chunks] == unbounded
+        assert bounded._document_chars == sum(map(len, bounded._document_texts.values())) <= budget
+    assert 1 <= len(bounded._document_texts) < len(documents)
