@@ -14,8 +14,9 @@ different backends, each picked for its own job (``POLICYQA_EMBED_BACKEND``):
   arithmetic; int8 with six MatMuls kept float32, see ``e5_onnx``, runs in
   about 5 ms against 13 ms float32 and keeps every gold-set eval figure within
   0.01 of float32 questions). Passages (throughput-bound) on OpenVINO bfloat16
-  where the CPU has AVX-512 BF16 or AMX: measured 1.3-1.6x torch's bfloat16
-  autocast on the seed chunks and sentences here, which was itself as fast as
+  where the CPU has AVX-512 BF16 or AMX: on the seed chunks and sentences here,
+  10.9-12.2k tokens/s against torch bfloat16 autocast's 5.9-6.2k on a quiet
+  machine (1.3-1.6x with another process beside it); torch was itself as fast as
   int8 ONNX or faster (21-28 against 17-21 300-character passages/s on two
   cores). Elsewhere passages stay on torch (float32 ONNX was no faster than
   torch float32, and OpenVINO float32 was slower than torch bfloat16 here).
