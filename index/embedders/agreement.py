@@ -52,24 +52,25 @@ def _cache_key(name: str) -> str:
     return f"{name}@{version}"
 
 
+def _kept(path: Path) -> dict:
+    """What the file keeps; an unreadable or foreign file keeps nothing (measured again, never trusted)."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
 def remembered(model_dir: Path, name: str) -> dict[str, float] | None:
     """The agreement kept in ``model_dir`` for embedder ``name``, if it was measured there."""
-    try:
-        kept = json.loads((Path(model_dir) / CACHE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    measured = kept.get(_cache_key(name)) if isinstance(kept, dict) else None
+    measured = _kept(Path(model_dir) / CACHE_FILE).get(_cache_key(name))
     return measured if isinstance(measured, dict) and "min_cosine" in measured else None
 
 
 def remember(model_dir: Path, name: str, measured: dict[str, float]) -> None:
     """Keep a measurement in ``model_dir``; written whole and renamed, so a reader never sees half of it."""
     path = Path(model_dir) / CACHE_FILE
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        kept = {}
-    kept = {**(kept if isinstance(kept, dict) else {}), _cache_key(name): measured}
+    kept = {**_kept(path), _cache_key(name): measured}
     partial = path.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
     partial.write_text(json.dumps(kept, indent=2), encoding="utf-8")
     partial.replace(path)
