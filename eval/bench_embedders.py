@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def passages_of(size: int, count: int) -> list[str]:
-    from index.chunk import ChunkingParams, chunk_text
-    from index.clean import clean_text
-    from index.documents import load_corpus
+    from index.ingest.chunk import ChunkingParams, chunk_text
+    from index.ingest.clean import clean_text
+    from index.ingest.documents import load_corpus
 
     texts = []
     for document in load_corpus(REPO / "docs_raw"):
@@ -42,9 +42,9 @@ def passages_of(size: int, count: int) -> list[str]:
 
 
 def worker(spec: str, precision: str, n_passages: int, n_questions: int, models_dir: Path) -> dict:
-    from eval.gold import load_questions
-    from index.build import build_index
     from index.embedders import load_embedder
+    from index.quality.gold import load_questions
+    from index.stores.local.build import build_index
 
     started = time.perf_counter()
     embedder = load_embedder(spec, models_dir=models_dir, precision=precision)

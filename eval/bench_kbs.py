@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eval.gold import load_questions
+from index.quality.gold import load_questions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,8 +38,8 @@ def rss_mb() -> float:
 
 def build(data_dir: Path, n_chunks: int, embedder_name: str) -> int:
     from eval.scale_corpus import SyntheticEmbedder, generate_sources, seed_templates, write_base_table
-    from index.build import build_index
-    from service.engine import passage_embedder
+    from index.answering.engine import passage_embedder
+    from index.stores.local.build import build_index
     from service.settings import Settings
 
     table = data_dir.parent / "base-table.npz"
@@ -50,7 +50,7 @@ def build(data_dir: Path, n_chunks: int, embedder_name: str) -> int:
 
 
 def copy_into_kbs(data_dir: Path, n_kbs: int) -> list[str]:
-    from service.registry import REGISTRY_FILE, Registry
+    from service.stores.registry import REGISTRY_FILE, Registry
 
     registry = Registry(data_dir / REGISTRY_FILE)
     kb_ids = [f"kb{i:03d}" for i in range(n_kbs)]
@@ -62,7 +62,7 @@ def copy_into_kbs(data_dir: Path, n_kbs: int) -> list[str]:
 
 def live_engines() -> int:
     """QAEngine objects still alive (default included): evicted ones must be gone."""
-    from service.engine import QAEngine
+    from index.answering.engine import QAEngine
 
     gc.collect()
     return sum(isinstance(o, QAEngine) for o in gc.get_objects())

@@ -69,11 +69,11 @@ def measure(engine, questions: list[str]) -> dict:
 
 def bench_tier(n_chunks: int, uri: str, work: Path, embedder, table: Path, questions: list[str]) -> dict:
     from eval.scale_corpus import SyntheticEmbedder, generate_sources, seed_templates
-    from index.build import build_index
-    from index.milvus_index import MilvusTarget, load_milvus_index
-    from index.milvus_live import change_milvus
-    from index.storage import load_index
-    from service.engine import QAEngine
+    from index.answering.engine import QAEngine
+    from index.stores.local.build import build_index
+    from index.stores.local.generations import load_index
+    from index.stores.milvus.reader import MilvusTarget, load_milvus_index
+    from index.stores.milvus.writer import change_milvus
     from service.settings import Settings
 
     passages = SyntheticEmbedder.from_table(table, embedder.name, real=embedder)
@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args, _ = parser.parse_known_args(argv)  # bench_scale's other options are its own
 
-    from eval.gold import load_questions
     from eval.scale_corpus import write_base_table
     from index.embedders import load_embedder
+    from index.quality.gold import load_questions
     from service.settings import Settings
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="policyqa-milvus-bench-"))

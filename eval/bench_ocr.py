@@ -57,7 +57,7 @@ def cer(hypothesis: str, reference: str) -> float:
 
 def seed_pages(count: int) -> list[list[str]]:
     """The first page of each seed document, then their second pages, until ``count``."""
-    from index.documents import load_corpus
+    from index.ingest.documents import load_corpus
 
     documents = [layout(d.raw_text) for d in load_corpus(REPO / "docs_raw")]
     pages = [doc[i] for i in range(3) for doc in documents if i < len(doc)]
@@ -73,7 +73,7 @@ def _cpu() -> float:
 def bench_engine(name: str, pages: list[list[str]]) -> dict:
     import numpy as np
 
-    from index.ocr import engine, ocr_image
+    from index.ingest.ocr import engine, ocr_image
 
     ocr = engine(name)
     rows = {}

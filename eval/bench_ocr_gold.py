@@ -20,10 +20,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.gold import contains_answer, load_questions
 from eval.scans import Scan, layout, page_text, render_page, scanned_pdf
-from index.clean import clean_text
-from index.documents import SourceDocument, load_corpus
+from index.ingest.clean import clean_text
+from index.ingest.documents import SourceDocument, load_corpus
+from index.quality.gold import contains_answer, load_questions
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ SCAN = Scan(dpi=200, skew_deg=1.0, speckle=0.001)
 
 
 def scanned_sources(documents: list[SourceDocument]) -> tuple[list[SourceDocument], dict]:
-    from index.readers import read_bytes
+    from index.ingest.readers import read_bytes
 
     sources, stats = [], {"pages": 0, "seconds": 0.0, "confidence": []}
     for document in tqdm(documents, desc="scanning and OCR", unit="document"):
@@ -57,8 +57,8 @@ def on_one_page(document: SourceDocument, answers: tuple[str, ...]) -> bool:
 
 
 def _engine(data_dir: Path, sources: list[SourceDocument]):
-    from index.build import build_index
-    from service.engine import QAEngine, passage_embedder
+    from index.answering.engine import QAEngine, passage_embedder
+    from index.stores.local.build import build_index
     from service.settings import Settings
 
     settings = Settings(data_dir=data_dir, build_on_start=False)
@@ -72,7 +72,7 @@ def _answered(engine, question) -> bool:
 
 
 def gold_on_scans(engine_name: str = "rapidocr") -> dict:
-    from index.readers import ocr_pages
+    from index.ingest.readers import ocr_pages
 
     ocr_pages.OCR_ENGINE = engine_name
     documents = {d.doc_id: d for d in load_corpus(REPO / "docs_raw")}

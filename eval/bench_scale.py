@@ -50,8 +50,8 @@ def empty(body: dict) -> dict:
 
 def build_tier(n_chunks: int, data_dir: Path, table: Path, name: str) -> dict:
     from eval.scale_corpus import SyntheticEmbedder, generate_sources, seed_templates
-    from index.build import build_index
-    from index.tokenize import _sentence_tokens
+    from index.ingest.tokenize import _sentence_tokens
+    from index.stores.local.build import build_index
 
     embedder = SyntheticEmbedder.from_table(table, name)
     started = time.perf_counter()
@@ -76,8 +76,8 @@ def build_tier(n_chunks: int, data_dir: Path, table: Path, name: str) -> dict:
 
 def index_bytes(data_dir: Path) -> int:
     """The current generation on disk: its manifest and the segments it lists."""
-    from index.segments import segments_root
-    from index.storage import current_build_dir, read_manifest
+    from index.stores.local.generations import current_build_dir, read_manifest
+    from index.stores.local.segments import segments_root
 
     build_dir = current_build_dir(data_dir)
     listed = [segments_root(data_dir) / s.segment_id for s in read_manifest(build_dir).segments]
@@ -86,8 +86,8 @@ def index_bytes(data_dir: Path) -> int:
 
 def base_segment(data_dir: Path) -> Path:
     """The first (for a fresh build: the only) segment of the current generation."""
-    from index.segments import segments_root
-    from index.storage import current_build_dir, read_manifest
+    from index.stores.local.generations import current_build_dir, read_manifest
+    from index.stores.local.segments import segments_root
 
     return segments_root(data_dir) / read_manifest(current_build_dir(data_dir)).segments[0].segment_id
 
@@ -118,11 +118,11 @@ def component_floors(data_dir: Path, embedder, questions: list[str], query_vecto
     """Each part of a search alone, in this process: the least a search can cost."""
     import faiss
 
-    from index.clean import normalize_for_matching
-    from index.stores.lexical import Bm25LexicalStore
-    from index.stores.vectors import FaissVectorStore
+    from index.ingest.clean import normalize_for_matching
+    from index.stores.bm25 import Bm25LexicalStore
+    from index.stores.local.vectors import FaissVectorStore
 
-    faiss.omp_set_num_threads(1)  # as the service searches (service/engine.py)
+    faiss.omp_set_num_threads(1)  # as the service searches (index/answering/engine.py)
     build_dir = base_segment(data_dir)
     vectors = FaissVectorStore.load(build_dir / "vectors.faiss")
     lexical = Bm25LexicalStore.load(build_dir / "lexical.npz")
@@ -139,7 +139,7 @@ def vector_recall(data_dir: Path, query_vectors: np.ndarray) -> float | None:
     """recall@10 of the served vector index against exact search, on real question embeddings."""
     import faiss
 
-    from index.stores.vectors import FaissVectorStore, recall_at_k
+    from index.stores.local.vectors import FaissVectorStore, recall_at_k
 
     store = FaissVectorStore.load(base_segment(data_dir) / "vectors.faiss")
     if store.kind == "exact":
@@ -156,7 +156,7 @@ def threshold_sweep(data_dir: Path, query_vectors: np.ndarray, sizes=(10_000, 25
     """Exact against IVF search as the corpus grows: where the exact-search threshold comes from."""
     import faiss
 
-    from index.stores.vectors import FaissVectorStore, recall_at_k
+    from index.stores.local.vectors import FaissVectorStore, recall_at_k
 
     store = FaissVectorStore.load(base_segment(data_dir) / "vectors.faiss")
     everything = store.vectors(np.arange(1, store.count() + 1, dtype=np.int64))
@@ -305,8 +305,9 @@ def serve_and_load(data_dir: Path, questions: list[str], duration: float, models
 def indexing_ratio(embedder, n_chunks: int) -> dict:
     """End-to-end build with the real embedder vs the embedder alone on the same chunk texts."""
     from eval.scale_corpus import generate_sources, seed_templates
-    from index.build import build_index, clean_document, passage_input
-    from index.chunk import ChunkingParams, chunk_text
+    from index.ingest.chunk import ChunkingParams, chunk_text
+    from index.ingest.passages import clean_document, passage_input
+    from index.stores.local.build import build_index
 
     sources = list(generate_sources(seed_templates(REPO / "docs_raw"), n_chunks, seed=7))
     inputs = []
@@ -421,10 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(build_tier(args.build_tier, args.data_dir, args.table, args.name)), flush=True)
         return 0
 
-    from eval.gold import load_questions
     from eval.scale_corpus import write_base_table
-    from index.clean import normalize_for_matching
     from index.embedders import load_embedder
+    from index.ingest.clean import normalize_for_matching
+    from index.quality.gold import load_questions
     from service.settings import Settings
 
     if shutil.which("wrk") is None and not args.builds_only:

@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.documents import SourceDocument
-from index.live import change_index
-from index.merge import merge_segments
-from index.storage import current_build_dir, read_manifest
-from service.engine import passage_embedder
+from index.answering.engine import passage_embedder
+from index.ingest.documents import SourceDocument
+from index.stores.local.generations import current_build_dir, read_manifest
+from index.stores.local.live import change_index
+from index.stores.local.merge import merge_segments
 from service.settings import Settings
 
 DELETE_SHARE = 1 / 3
@@ -70,7 +70,7 @@ def run_stream(data_dir: Path, changes: int, *, models_dir: Path, seed: int = 0)
 
 
 def _corpus_sentences(data_dir: Path) -> list[str]:
-    from index.storage import load_index
+    from index.stores.local.generations import load_index
 
     embedder_name = read_manifest(current_build_dir(data_dir)).embedder
     index = load_index(data_dir, embedder_name=embedder_name.name, dimension=embedder_name.dimension)

@@ -41,7 +41,7 @@ try:
     apply(serving_plan())
 except ImportError:
     pass
-from service.engine import passage_embedder
+from index.answering.engine import passage_embedder
 from service.settings import Settings
 embedder = passage_embedder(Settings())
 questions = [json.loads(line)["question"] for line in open(sys.argv[1], encoding="utf-8")]
@@ -89,7 +89,7 @@ def ingest_s(side: dict, docs: Path, data_dir: Path, env_extra: dict) -> float:
 
 def embed_p50(side: dict, data_dir: Path) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", EMBED_PROBE, str(REPO / "eval" / "questions.jsonl")], cwd=side["tree"],
+        [sys.executable, "-c", EMBED_PROBE, str(REPO / "index" / "quality" / "questions.jsonl")], cwd=side["tree"],
         env=_env(side, data_dir), check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])["p50_ms"]
@@ -99,7 +99,7 @@ def http_figures(side: dict, data_dir: Path, duration: float) -> dict:
     from eval.bench_scale import free_port, start, wrk
 
     port = free_port()
-    questions = [json.loads(line)["question"] for line in (REPO / "eval" / "questions.jsonl").open(encoding="utf-8")]
+    questions = [json.loads(line)["question"] for line in (REPO / "index" / "quality" / "questions.jsonl").open(encoding="utf-8")]
     bodies = [json.dumps({"query": q, "top_k": 5}, ensure_ascii=False) for q in questions]
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     env = {k: v for k, v in _env(side, data_dir, POLICYQA_LOG_LEVEL="warning").items() if k != "OMP_NUM_THREADS"}

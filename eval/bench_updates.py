@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index.clean import normalize_for_matching
-from index.documents import SourceDocument
-from index.live import change_index
-from index.merge import lower_priority, merge_segments
-from index.search import Retriever
-from index.storage import load_index
+from index.answering.retrieval import Retriever
+from index.ingest.clean import normalize_for_matching
+from index.ingest.documents import SourceDocument
+from index.stores.local.generations import load_index
+from index.stores.local.live import change_index
+from index.stores.local.merge import lower_priority, merge_segments
 
 MARKER = "更新基准测试专用文件"
 
@@ -69,7 +69,7 @@ def _p(times: list[float], q: float) -> float:
 def measure_updates(data_dir: Path, embedder, questions: list[str], seed_texts: list[str]) -> dict:
     import faiss
 
-    faiss.omp_set_num_threads(1)  # as the service searches (service/engine.py): tiny segments cost no thread wake-ups
+    faiss.omp_set_num_threads(1)  # as the service searches (index/answering/engine.py): tiny segments cost no thread wake-ups
     queries = _KnownQuestions(embedder, [normalize_for_matching(q) for q in questions])
 
     def load(reuse=None):

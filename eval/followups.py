@@ -5,7 +5,7 @@
 Each conversation in ``eval/followups.jsonl`` has earlier user turns, a
 follow-up question that leans on them (那京口区呢？, 具体有哪些？, 这篇文章的作者是谁？),
 the same question asked in full, and its gold document and answer strings (as
-in ``eval/questions.jsonl``). Every conversation is played through the system
+in ``index/quality/questions.jsonl``). Every conversation is played through the system
 (the earlier turns asked and answered first, their answers sent back as
 history), and scored four ways:
 
@@ -29,13 +29,13 @@ from typing import Protocol
 
 import httpx
 
-from eval.backends import Reply, reply_from_answer, reply_from_json
-from eval.datasets import EvalQuestion
-from eval.runner import TOP_K, QuestionResult, score_question, summarize
-from index.documents import doc_id_for
-from service.conversation import ask_in_context
-from service.engine import QAEngine
-from service.followup import Turn
+from index.answering.conversation import ask_in_context
+from index.answering.engine import QAEngine
+from index.answering.followup import Turn
+from index.ingest.documents import doc_id_for
+from index.quality.backends import Reply, reply_from_answer, reply_from_json
+from index.quality.datasets import EvalQuestion
+from index.quality.runner import TOP_K, QuestionResult, score_question, summarize
 
 FOLLOWUPS_PATH = Path(__file__).resolve().parent / "followups.jsonl"
 CONDITIONS = ("full", "followup", "alone", "switch")
@@ -189,7 +189,7 @@ def misses(results: Sequence[QuestionResult], conversations: Sequence[FollowupCo
 
 
 def main(argv: list[str] | None = None) -> int:
-    from index.search import MODES
+    from index.answering.retrieval import MODES
     from service.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m eval.followups", description=__doc__.splitlines()[0])

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from eval.gold import load_questions
-from eval.metrics import percentile
+from index.quality.gold import load_questions
+from index.quality.metrics import percentile
 
 
 def measure(client: httpx.Client, path: str, field: str, questions: list[str], concurrency: int) -> dict[str, float]:

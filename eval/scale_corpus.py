@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build import clean_document
-from index.chunk import ChunkingParams, chunk_text
-from index.clean import normalize_for_matching
-from index.documents import SourceDocument, load_corpus
+from index.ingest.chunk import ChunkingParams, chunk_text
+from index.ingest.clean import normalize_for_matching
+from index.ingest.documents import SourceDocument, load_corpus
+from index.ingest.passages import clean_document
 
 _DIGITS = re.compile(r"\d+")
 _PIECE = re.compile(r"[^。！？；;!?\n]+")  # NFKC turns ！？； into !?;

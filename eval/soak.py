@@ -32,9 +32,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from eval.gold import load_questions
-from eval.metrics import percentile
 from eval.server import start_server
+from index.quality.gold import load_questions
+from index.quality.metrics import percentile
 
 KINDS = ("ask", "search", "stream", "admin")
 WEIGHTS = (40, 30, 20, 10)

@@ -43,7 +43,7 @@ class InvalidInputError(PolicyQAError):
     code = "invalid_input"
 
 
-# -- knowledge bases and keys (service/registry.py, service/access.py) ---------
+# -- knowledge bases and keys (service/stores/registry.py, service/access.py) ---------
 class ConflictError(PolicyQAError):
     """The thing to create exists already, or the change is not allowed in its state."""
 
@@ -62,7 +62,7 @@ class PermissionDeniedError(PolicyQAError):
     code = "forbidden"
 
 
-# -- the writer lock across replicas (index/stores/milvus_lock.py) ------------
+# -- the writer lock across replicas (index/stores/milvus/lock.py) ------------
 class LockTimeoutError(PolicyQAError):
     """The writer lock was not free within the time allowed; nothing was changed."""
 

@@ -13,7 +13,7 @@ Two kinds of process run here:
   that only add memory);
 - **building**: large batches of passages, one at a time: the encoder and
   FAISS get every core, and cleaning, chunking and tokenising go to a pool of
-  processes (``index/parallel.py``), one per core.
+  processes (``index/ingest/parallel.py``), one per core.
 """
 
 from __future__ import annotations

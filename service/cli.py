@@ -8,8 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from index.answering.retrieval import MODES
 from index.errors import PolicyQAError
-from index.search import MODES
 from service.settings import Settings
 
 
@@ -40,7 +40,7 @@ def _kb_id(args: argparse.Namespace) -> str:
 def _kb_settings(settings: Settings, kb: str) -> Settings:
     """A knowledge base's own index (DATA_DIR/kbs/KB/), which must be in the registry (POST /api/kbs makes one)."""
     from index.errors import ConfigurationError
-    from service.registry import REGISTRY_FILE, Registry, valid_kb_id
+    from service.stores.registry import REGISTRY_FILE, Registry, valid_kb_id
 
     registry_path = settings.data_dir / REGISTRY_FILE
     if not valid_kb_id(kb) or not registry_path.exists() or Registry(registry_path).kb(kb) is None:
@@ -55,10 +55,10 @@ def _kb_settings(settings: Settings, kb: str) -> Settings:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from index.build import build_index
-    from index.live import update_index
+    from index.answering.engine import passage_embedder
+    from index.stores.local.build import build_index
+    from index.stores.local.live import update_index
     from index.threads import apply, build_plan
-    from service.engine import passage_embedder
 
     settings = _settings(args)
     apply(build_plan())  # every core to this build, before the encoder is made
@@ -100,8 +100,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _ingest_milvus(args: argparse.Namespace, settings: Settings, embedder) -> int:
     """Milvus takes every change in place: only added, edited and removed files are written."""
-    from index.milvus_index import target_of
-    from index.milvus_live import ingest_milvus
+    from index.stores.milvus.reader import target_of
+    from index.stores.milvus.writer import ingest_milvus
 
     report = ingest_milvus(
         target_of(settings, _kb_id(args)), data_dir=settings.data_dir, embedder=embedder,
@@ -119,8 +119,8 @@ def _ingest_milvus(args: argparse.Namespace, settings: Settings, embedder) -> in
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from index.answering.engine import QAEngine
     from service.api.app import create_app
-    from service.engine import QAEngine
 
     settings = _settings(args)
     # Opened here rather than in the lifespan, so that a missing corpus or a
@@ -148,8 +148,8 @@ def _print_passages(items: list[dict]) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from index.answering.engine import QAEngine
     from service.api import presenters
-    from service.engine import QAEngine
 
     engine = QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args))
     timed = engine.ask(args.question, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
@@ -174,8 +174,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from index.answering.engine import QAEngine
     from service.api import presenters
-    from service.engine import QAEngine
 
     engine = QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args))
     timed = engine.search(args.query, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
@@ -188,7 +188,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.evaluate import describe, evaluate, save
+    from service.evaluate import describe, evaluate, save
 
     settings = Settings() if args.url else _settings(args)  # with --url, the service has the knowledge base
     evaluation = evaluate(
@@ -206,8 +206,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from service.engine import QAEngine
-    from service.kb import KnowledgeBase, prepare_upload
+    from index.answering.engine import QAEngine
+    from service.writer import KnowledgeBase, prepare_upload
 
     uploads = [prepare_upload(Path(p).read_bytes(), Path(p).name, args.title) for p in args.files]
     kb = KnowledgeBase(QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args)))
@@ -225,8 +225,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from service.engine import QAEngine
-    from service.kb import KnowledgeBase
+    from index.answering.engine import QAEngine
+    from service.writer import KnowledgeBase
 
     kb = KnowledgeBase(QAEngine.open(_settings(args), kb_id=_kb_id(args)))
     for doc_id in args.doc_ids:
@@ -239,7 +239,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from index.merge import merge_segments
+    from index.stores.local.merge import merge_segments
 
     settings = _settings(args)
     merged = 0

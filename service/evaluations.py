@@ -18,8 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.answering.engine import QAEngine
 from index.errors import ConflictError
-from service.engine import QAEngine
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +109,9 @@ class Evaluations:
 
 
 def _evaluate(run: EvalRun, engine: QAEngine, stopping: threading.Event) -> None:
-    from eval.backends import EngineBackend
-    from eval.datasets import gold_dataset
-    from eval.runner import TOP_K, best_abstention_threshold, score_question, summarize_by_mode
+    from index.quality.backends import EngineBackend
+    from index.quality.datasets import gold_dataset
+    from index.quality.runner import TOP_K, best_abstention_threshold, score_question, summarize_by_mode
 
     dataset = gold_dataset()
     backend = EngineBackend(engine)
@@ -136,7 +136,7 @@ def _evaluate(run: EvalRun, engine: QAEngine, stopping: threading.Event) -> None
 
 
 def _plot(run: EvalRun, results: list) -> bytes:
-    from eval.report import write_plot
+    from index.quality.report import write_plot
 
     with tempfile.TemporaryDirectory(prefix="policyqa-eval-plot-") as folder:
         path = Path(folder) / "plot.png"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from index.milvus_index import MilvusTarget, target_of
-from index.storage import FORMAT_VERSION, current_build_dir, current_format, load_index, read_manifest
-from service.registry import DEFAULT_KB
+from index.stores.local.generations import current_build_dir, current_format, load_index, read_manifest
+from index.stores.manifest import FORMAT_VERSION
+from index.stores.milvus.reader import MilvusTarget, target_of
+from service.stores.registry import DEFAULT_KB
 
 
 def milvus_target(settings, kb_id: str = DEFAULT_KB) -> MilvusTarget | None:
@@ -22,7 +23,7 @@ def has_index(settings, kb_id: str = DEFAULT_KB) -> bool:
     target = milvus_target(settings, kb_id)
     if target is None:
         return current_build_dir(settings.data_dir) is not None
-    from index.milvus_index import has_milvus_index
+    from index.stores.milvus.reader import has_milvus_index
 
     return has_milvus_index(target)
 
@@ -37,7 +38,7 @@ def open_index(settings, kb_id: str = DEFAULT_KB, *, embedder_name: str, dimensi
     target = milvus_target(settings, kb_id)
     if target is None:
         return load_index(settings.data_dir, embedder_name=embedder_name, dimension=dimension, reuse=reuse)
-    from index.milvus_index import load_milvus_index
+    from index.stores.milvus.reader import load_milvus_index
 
     return load_milvus_index(target, settings.data_dir, embedder_name=embedder_name, dimension=dimension, reuse=reuse)
 
@@ -48,7 +49,7 @@ def current_build_id(settings, index) -> str | None:
     if stores is None:
         build_dir = current_build_dir(settings.data_dir)
         return build_dir.name if build_dir is not None else None
-    from index.milvus_index import build_id
+    from index.stores.milvus.reader import build_id
 
     return build_id(stores.target, stores.meta.generation())  # one small query: cheap enough to poll
 
@@ -58,11 +59,11 @@ def build_corpus(settings, kb_id: str, embedder, *, docs_dir: Path, show_progres
     target = milvus_target(settings, kb_id)
     options = {"chunking": settings.chunking(), "show_progress": show_progress, "late_chunking": settings.late_chunking}
     if target is None:
-        from index.build import build_index
+        from index.stores.local.build import build_index
 
         build_index(docs_dir=docs_dir, data_dir=settings.data_dir, embedder=embedder, **options)
         return
-    from index.milvus_live import ingest_milvus
+    from index.stores.milvus.writer import ingest_milvus
 
     ingest_milvus(target, data_dir=settings.data_dir, embedder=embedder, docs_dir=docs_dir, **options)
 
@@ -71,12 +72,12 @@ def create_empty(settings, kb_id: str, embedder) -> None:
     """An empty index for a new knowledge base."""
     target = milvus_target(settings, kb_id)
     if target is None:
-        from index.build import build_index
+        from index.stores.local.build import build_index
 
         build_index(sources=[], data_dir=settings.data_dir, embedder=embedder, chunking=settings.chunking(),
                     show_progress=False)  # fmt: skip
         return
-    from index.milvus_live import change_milvus
+    from index.stores.milvus.writer import change_milvus
 
     change_milvus(target, data_dir=settings.data_dir, embedder=embedder, chunking=settings.chunking(),
                   late_chunking=settings.late_chunking)  # fmt: skip
@@ -86,7 +87,7 @@ def drop(settings, kb_id: str, dimension: int) -> None:
     """A deleted knowledge base's rows in Milvus (its local files are the caller's)."""
     target = milvus_target(settings, kb_id)
     if target is not None:
-        from index.milvus_live import drop_milvus_kb
+        from index.stores.milvus.writer import drop_milvus_kb
 
         drop_milvus_kb(target, dimension)
 
@@ -97,7 +98,7 @@ def stored_counts(settings, kb_id: str) -> dict:
     if target is None:
         build_dir = current_build_dir(settings.data_dir)
         return read_manifest(build_dir).counts if build_dir is not None else {}
-    from index.stores.milvus_catalogue import MilvusCatalogue
+    from index.stores.milvus.catalogue import MilvusCatalogue
 
     catalogue = MilvusCatalogue(uri=target.uri, prefix=target.prefix, kb_id=kb_id)
     return {"documents": catalogue.document_count(), "chunks": catalogue.count()}

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from index.answering.engine import QAEngine
 from service import index_store
-from service.engine import QAEngine
-from service.job_store import shared_job_store, shared_writer_lock
-from service.kb import KnowledgeBase
-from service.registry import DEFAULT_KB, Registry, valid_kb_id
 from service.settings import Settings
+from service.stores.jobs import shared_job_store, shared_writer_lock
+from service.stores.registry import DEFAULT_KB, Registry, valid_kb_id
+from service.writer import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 

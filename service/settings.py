@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.chunk import ChunkingParams
-from service.answer import AnswerParams
+from index.answering.compose import AnswerParams
+from index.ingest.chunk import ChunkingParams
 
 _ANSWER_DEFAULTS = AnswerParams()
 _CHUNK_DEFAULTS = ChunkingParams()

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.build import build_index
 from index.embedders import load_embedder
-from index.storage import LoadedIndex, load_index
+from index.stores.local.build import build_index
+from index.stores.local.generations import LoadedIndex, load_index
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_RAW = REPO / "docs_raw"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
-from index.stores.milvus_lock import MilvusWriterLock
-from index.stores.milvus_rows import Column, ensure_table, milvus_client, with_placeholder
+from index.stores.milvus.client import Column, ensure_table, milvus_client, with_placeholder
+from index.stores.milvus.lock import MilvusWriterLock
 
 COUNTER_COLLECTION = "lock_test_counter"
 LEASE_S, MAX_SKEW_S = 2.0, 0.2

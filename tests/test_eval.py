@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import load_beir
-from eval.evaluate import evaluate, save
 from index.errors import ConfigurationError
+from index.quality.datasets import load_beir
+from service.evaluate import evaluate, save
 from service.settings import Settings
 from tests.conftest import REPO
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from eval.metrics import distinct, hit_at, mean, ndcg_at, percentile, precision_recall, reciprocal_rank
+from index.quality.metrics import distinct, hit_at, mean, ndcg_at, percentile, precision_recall, reciprocal_rank
 
 QRELS = {"d1": 2, "d2": 1, "d3": 0}
 RANKING = ["d3", "d1", "d4", "d2"]

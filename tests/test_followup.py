@@ -13,10 +13,8 @@ from eval.followups import (
     run_followups,
     summarize_followups,
 )
-from eval.gold import contains_answer
-from index.clean import clean_text
-from service.engine import QAEngine
-from service.followup import (
+from index.answering.engine import QAEngine
+from index.answering.followup import (
     Turn,
     followup_strength,
     key_words,
@@ -26,6 +24,8 @@ from service.followup import (
     resolve,
     user_questions,
 )
+from index.ingest.clean import clean_text
+from index.quality.gold import contains_answer
 from service.settings import Settings
 from tests.conftest import DOCS_RAW
 

@@ -16,12 +16,12 @@ from openpyxl import Workbook
 from pptx import Presentation
 from pptx.util import Inches
 
-from index.chunk import ChunkingParams, chunk_text
-from index.clean import clean_text
 from index.errors import InvalidInputError
-from index.readers import EncryptedFileError, FileTooLargeError, read_bytes
-from index.readers import sheets as sheets_module
-from index.readers.base import OLE_MAGIC
+from index.ingest.chunk import ChunkingParams, chunk_text
+from index.ingest.clean import clean_text
+from index.ingest.readers import EncryptedFileError, FileTooLargeError, read_bytes
+from index.ingest.readers import sheets as sheets_module
+from index.ingest.readers.base import OLE_MAGIC
 
 needs_office = pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice (libreoffice-writer-nogui)")
 

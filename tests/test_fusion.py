@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from index.fusion import FUSIONS, RRF_K, reciprocal_rank_fusion, weighted_sum
+from index.answering.fusion import FUSIONS, RRF_K, reciprocal_rank_fusion, weighted_sum
 
 
 def test_rrf_k_is_60():

@@ -1,4 +1,4 @@
-"""Sanity checks for the hand-written gold question set (eval/questions.jsonl).
+"""Sanity checks for the hand-written gold question set (index/quality/questions.jsonl).
 
 Besides id, question, doc, answers, type and answerable, a question may carry:
 ``answer_type`` (every answerable one: quantity, date, person, organisation,
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTIONS_PATH = ROOT / "eval" / "questions.jsonl"
+QUESTIONS_PATH = ROOT / "index" / "quality" / "questions.jsonl"
 DOCS_DIR = ROOT / "docs_raw"
 MANIFEST_PATH = DOCS_DIR / "manifest.json"
 

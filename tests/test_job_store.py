@@ -1,4 +1,4 @@
-"""Job records behind one contract (service/job_store.py): this replica's memory, or Milvus shared by all."""
+"""Job records behind one contract (service/stores/jobs.py): this replica's memory, or Milvus shared by all."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from service.job_store import InMemoryJobStore, Job, MilvusJobStore
+from service.stores.jobs import InMemoryJobStore, Job, MilvusJobStore
 
 
 @pytest.fixture(params=["memory", "milvus"])
@@ -97,9 +97,9 @@ def test_jobs_of_one_knowledge_base_are_not_answered_under_another(milvus_uri):
 
 
 def test_an_upload_on_one_replica_reports_its_progress_to_another(seed_data_dir, tmp_path, milvus_uri):
-    from service.engine import QAEngine
-    from service.kb import KnowledgeBase, prepare_upload
+    from index.answering.engine import QAEngine
     from service.settings import Settings
+    from service.writer import KnowledgeBase, prepare_upload
 
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
@@ -122,8 +122,8 @@ def test_an_upload_on_one_replica_reports_its_progress_to_another(seed_data_dir,
 
 
 def test_the_store_setting_picks_the_shared_job_store(tmp_path, milvus_uri):
-    from service.job_store import shared_job_store
     from service.settings import Settings
+    from service.stores.jobs import shared_job_store
 
     assert shared_job_store(Settings(data_dir=tmp_path, _env_file=None), "default") is None
     milvus = Settings(data_dir=tmp_path, store="milvus", milvus_uri=milvus_uri, _env_file=None)

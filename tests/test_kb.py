@@ -11,10 +11,10 @@ import time
 import httpx
 import pytest
 
-from index.build import clean_document
-from index.chunk import chunk_text, section_spans
-from index.documents import SourceDocument
-from index.readers import read_bytes
+from index.ingest.chunk import chunk_text, section_spans
+from index.ingest.documents import SourceDocument
+from index.ingest.passages import clean_document
+from index.ingest.readers import read_bytes
 from tests.conftest import REPO, start_server, stop_server
 
 TOKEN = "s3cret-token"

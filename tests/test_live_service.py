@@ -6,10 +6,10 @@ import gc
 import shutil
 import time
 
-from index import storage
-from service.engine import QAEngine
-from service.kb import KnowledgeBase, prepare_upload
+from index.answering.engine import QAEngine
+from index.stores.local import generations as storage
 from service.settings import Settings
+from service.writer import KnowledgeBase, prepare_upload
 
 NOTICE = "关于第{i}批乡镇便民服务站建设的通知\n各乡镇建设第{i}批便民服务站，每站配备专职工作人员{n}名。\n"
 
@@ -71,7 +71,7 @@ def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_de
     assert engine.index.catalogue.document("notice-2") is None
     assert engine.index.catalogue.document_count() == 15
     engine.close()
-    from index.merge import merge_segments
+    from index.stores.local.merge import merge_segments
 
     merge_segments(data_dir, full=True)
     engine = QAEngine.open(settings)

@@ -10,13 +10,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from index import merge, storage
-from index import segments as seg
-from index.documents import SourceDocument
-from index.live import change_index
-from index.merge import merge_segments, plan_merge
-from index.segments import SegmentInfo, Tombstone
-from index.storage import load_index
+from index.ingest.documents import SourceDocument
+from index.stores.local import generations as storage
+from index.stores.local import merge
+from index.stores.local import segments as seg
+from index.stores.local.generations import load_index
+from index.stores.local.live import change_index
+from index.stores.local.merge import merge_segments, plan_merge
+from index.stores.manifest import SegmentInfo, Tombstone
 from tests.conftest import REPO
 from tests.test_segments import NEW_DOC, _keyed, doc_ids_found
 
@@ -146,7 +147,9 @@ def test_a_merge_starting_leaves_a_writers_segment_in_the_making_alone(changed_d
 CRASH = """
 import os, sys
 from pathlib import Path
-from index import merge, segments, storage
+from index.stores.local import merge
+from index.stores.local import segments
+from index.stores.local import generations as storage
 point, data_dir = sys.argv[1], Path(sys.argv[2])
 def die(*args, **kwargs):
     os.kill(os.getpid(), 9)

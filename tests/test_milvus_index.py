@@ -16,11 +16,11 @@ import httpx
 import numpy as np
 import pytest
 
-from eval.evaluate import evaluate
-from index.documents import SourceDocument
-from index.milvus_index import MilvusStores, MilvusTarget, load_milvus_index
-from index.milvus_live import change_milvus, ingest_milvus
-from index.search import Retriever
+from index.answering.retrieval import Retriever
+from index.ingest.documents import SourceDocument
+from index.stores.milvus.reader import MilvusStores, MilvusTarget, load_milvus_index
+from index.stores.milvus.writer import change_milvus, ingest_milvus
+from service.evaluate import evaluate
 from service.settings import Settings
 from tests.conftest import DOCS_RAW, REPO, start_server, stop_server
 
@@ -180,9 +180,9 @@ KILLED_WRITER = (
     + """
 import os, sys
 from pathlib import Path
-from index import milvus_live
-from index.documents import SourceDocument
-from index.milvus_index import MilvusTarget
+from index.stores.milvus import writer as milvus_live
+from index.ingest.documents import SourceDocument
+from index.stores.milvus.reader import MilvusTarget
 
 def killed(*args, **kwargs):
     os._exit(17)

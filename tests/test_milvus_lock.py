@@ -1,4 +1,4 @@
-"""The writer lock across replicas (index/stores/milvus_lock.py) on a real ``milvus-lite server``.
+"""The writer lock across replicas (index/stores/milvus/lock.py) on a real ``milvus-lite server``.
 
 Contenders are separate processes (tests/milvus_lock_worker.py), as replicas would be.
 """
@@ -14,7 +14,7 @@ import time
 import pytest
 
 from index.errors import LockLostError, LockTimeoutError
-from index.stores.milvus_lock import MilvusWriterLock, milvus_writer_lock
+from index.stores.milvus.lock import MilvusWriterLock, milvus_writer_lock
 from tests.conftest import REPO
 
 pytest.importorskip("pymilvus")
@@ -104,11 +104,11 @@ def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(
     import secrets
     import shutil
 
-    from service import kb as kb_module
-    from service.engine import QAEngine
-    from service.job_store import MilvusJobStore
-    from service.kb import KnowledgeBase, prepare_upload
+    from index.answering.engine import QAEngine
+    from service import writer as kb_module
     from service.settings import Settings
+    from service.stores.jobs import MilvusJobStore
+    from service.writer import KnowledgeBase, prepare_upload
 
     monkeypatch.setattr(kb_module, "JOB_HEARTBEAT_S", 0.2)
     jobs = functools.partial(MilvusJobStore, milvus_uri, kb_id="replicas", collection=f"jobs_{secrets.token_hex(4)}")

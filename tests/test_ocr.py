@@ -20,9 +20,9 @@ from reportlab.pdfgen import canvas
 
 from eval.bench_ocr import cer
 from eval.scans import Scan, image_bytes, layout, page_text, render_page, scanned_pdf
-from index.ocr import OcrLine, estimate_skew, paragraphs
-from index.readers import FileTooLargeError, read_bytes
-from index.readers import ocr_pages as ocr_pages_module
+from index.ingest.ocr import OcrLine, estimate_skew, paragraphs
+from index.ingest.readers import FileTooLargeError, read_bytes
+from index.ingest.readers import ocr_pages as ocr_pages_module
 from tests.conftest import DOCS_RAW, start_server, stop_server
 
 TOKEN = "ocr-token"

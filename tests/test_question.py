@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.answer_spans import new_spans, typed_spans
-from index.evidence import quotable_span
-from index.question import analyze, expected_answer_type, focus_words, qualifiers
+from index.answering.evidence import quotable_span
+from index.answering.question import analyze, expected_answer_type, focus_words, qualifiers
+from index.answering.spans import new_spans, typed_spans
 
 
 @pytest.mark.parametrize(

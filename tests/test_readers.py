@@ -11,10 +11,10 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from index.chunk import ChunkingParams
-from index.documents import load_corpus
 from index.errors import InvalidInputError
-from index.readers import (
+from index.ingest.chunk import ChunkingParams
+from index.ingest.documents import load_corpus
+from index.ingest.readers import (
     READERS,
     SUPPORTED,
     NeedsOcrError,
@@ -275,8 +275,8 @@ def test_seed_corpus_still_loads():
 
 
 def test_unnumbered_docx_headings_become_sections():
-    from index.chunk import chunk_text
-    from index.clean import clean_text
+    from index.ingest.chunk import chunk_text
+    from index.ingest.clean import clean_text
 
     document = docx.Document()
     document.add_heading("总体要求", level=1)

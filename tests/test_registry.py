@@ -1,5 +1,5 @@
 """The knowledge-base registry and API keys, one contract over both backends: a real SQLite file, and
-Milvus (service/registry_milvus.py) on a real ``milvus-lite server``."""
+Milvus (service/stores/milvus_registry.py) on a real ``milvus-lite server``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
-from service.registry import DEFAULT_KB, Registry
+from service.stores.registry import DEFAULT_KB, Registry
 
 
 @pytest.fixture(params=["sqlite", "milvus"])
@@ -17,7 +17,7 @@ def make_registry(request, tmp_path):
     """Registries over one store: with Milvus, each call is another client, as another replica's would be."""
     if request.param == "sqlite":
         return lambda **options: Registry(tmp_path / "keys.sqlite3", **options)
-    from service.registry_milvus import MilvusRegistry
+    from service.stores.milvus_registry import MilvusRegistry
 
     uri = request.getfixturevalue("milvus_uri")
     run = secrets.token_hex(4)  # each test starts from an empty registry
@@ -115,9 +115,9 @@ def test_a_malformed_key_matches_nothing(registry):
 
 
 def test_the_store_setting_picks_the_registry(tmp_path, milvus_uri):
-    from service.registry import open_registry
-    from service.registry_milvus import MilvusRegistry
     from service.settings import Settings
+    from service.stores.milvus_registry import MilvusRegistry
+    from service.stores.registry import open_registry
 
     assert isinstance(open_registry(Settings(data_dir=tmp_path, _env_file=None)), Registry)
     shared = Settings(data_dir=tmp_path, store="milvus", milvus_uri=milvus_uri, _env_file=None)

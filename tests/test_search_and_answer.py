@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from index.answering.compose import NOT_COVERED, AnswerComposer, AnswerParams
+from index.answering.retrieval import Retriever
 from index.errors import UnknownDocumentError
-from index.search import Retriever
-from service.answer import NOT_COVERED, AnswerComposer, AnswerParams
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_near_topic_questions_are_declined_with_their_reason(retriever, composer
 
 
 def _passage(text: str, *, has_type: bool, missing_focus: tuple[str, ...] = ()):
-    from index.evidence import PassageEvidence, SentenceEvidence
+    from index.answering.evidence import PassageEvidence, SentenceEvidence
 
     sentence = SentenceEvidence(0, 0, len(text), text, 0.9, 0.5, has_type, 1.0)
     return PassageEvidence((sentence,), (), missing_focus)
@@ -149,8 +149,8 @@ def _passage(text: str, *, has_type: bool, missing_focus: tuple[str, ...] = ()):
 def test_a_passage_that_can_answer_goes_first_only_from_a_tie():
     import numpy as np
 
-    from index.question import analyze
-    from index.search import _answering_first
+    from index.answering.question import analyze
+    from index.answering.retrieval import _answering_first
 
     analysis = analyze("这家公司去年的营业收入是多少？")
     evidence = {
@@ -172,8 +172,8 @@ def test_a_passage_that_can_answer_goes_first_only_from_a_tie():
 def test_documents_matching_texts_are_kept_within_a_character_budget(seed_index, monkeypatch):
     """The qualifier check reads whole documents; what it keeps between questions stays under its budget,
     and a document let go is read again with the same answer."""
-    from index import evidence
-    from index.question import analyze
+    from index.answering import evidence
+    from index.answering.question import analyze
 
     scorer = evidence.EvidenceScorer(seed_index)
     documents = seed_index.catalogue.documents()

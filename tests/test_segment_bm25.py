@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.stores.lexical import Bm25LexicalStore
-from index.stores.segment_lexical import LiveSegment, SegmentedLexicalStore, SegmentPostings
+from index.stores.bm25 import Bm25LexicalStore
+from index.stores.local.lexical import LiveSegment, SegmentedLexicalStore, SegmentPostings
 
 VOCABULARY = [f"w{i}" for i in range(25)]
 
@@ -132,7 +132,7 @@ def test_allowed_ids_and_scores_of_given_ids(tmp_path):
 
 
 def test_merged_postings_score_like_the_segments_they_replace(tmp_path):
-    from index.stores.segment_lexical import merge_postings
+    from index.stores.local.lexical import merge_postings
 
     rng = np.random.default_rng(3)
     batches, next_id = [], 1
@@ -160,7 +160,7 @@ def test_merged_postings_score_like_the_segments_they_replace(tmp_path):
 
 
 def test_sentence_vectors_with_gaps_are_found_by_their_runs():
-    from index.stores.sentence_vectors import SentenceVectorStore
+    from index.stores.local.sentence_vectors import SentenceVectorStore
 
     ids = np.array([3, 4, 5, 9, 10, 15])
     assert SentenceVectorStore.runs_of(ids).tolist() == [[3, 3, 0], [9, 2, 3], [15, 1, 5]]

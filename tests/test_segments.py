@@ -10,12 +10,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from index import segments as seg
-from index import storage
-from index.build import build_index
-from index.documents import SourceDocument
-from index.live import change_index, update_index
-from index.storage import load_index
+from index.ingest.documents import SourceDocument
+from index.stores.local import generations as storage
+from index.stores.local import segments as seg
+from index.stores.local.build import build_index
+from index.stores.local.generations import load_index
+from index.stores.local.live import change_index, update_index
 from tests.conftest import DOCS_RAW, REPO, CountingEmbedder
 
 NEW_DOC = SourceDocument(
@@ -153,10 +153,11 @@ def test_ingest_touches_only_changed_files(data_dir, embedder, tmp_path):
 CRASH = """
 import os, sys
 from pathlib import Path
-from index import segments, storage
-from index.documents import SourceDocument
+from index.stores.local import segments
+from index.stores.local import generations as storage
+from index.ingest.documents import SourceDocument
 from index.embedders import load_embedder
-from index.live import change_index
+from index.stores.local.live import change_index
 
 point, data_dir, kind = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 def die(*args, **kwargs):

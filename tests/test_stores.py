@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.stores.catalogue import NewChunk, SqliteCatalogue
-from index.stores.lexical import Bm25LexicalStore
-from index.stores.vectors import FaissVectorStore
-from index.tokenize import STOPWORDS, tokenize
+from index.ingest.tokenize import STOPWORDS, tokenize
+from index.stores.bm25 import Bm25LexicalStore
+from index.stores.local.catalogue import SqliteCatalogue
+from index.stores.local.vectors import FaissVectorStore
+from index.stores.records import NewChunk
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs_raw"
 
@@ -60,7 +61,7 @@ def vector_backend(request):
     """(new empty store of a dimension, load a saved one): every vector store passes the same contract."""
     if request.param == "faiss":
         return FaissVectorStore, FaissVectorStore.load
-    from index.stores.milvus_vectors import MilvusVectorStore
+    from index.stores.milvus.vectors import MilvusVectorStore
 
     uri, made = request.getfixturevalue("milvus_uri"), []
 
@@ -166,7 +167,7 @@ def _clustered(n: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndar
 
 
 def test_vectors_above_exact_max_get_an_ivf_index_with_calibrated_recall(tmp_path):
-    from index.stores.vectors import recall_at_k
+    from index.stores.local.vectors import recall_at_k
 
     rng = np.random.default_rng(3)
     centres = rng.standard_normal((40, 32))
@@ -208,7 +209,7 @@ def test_vectors_k_beyond_count_and_empty_store(vector_backend):
 
 def test_milvus_vectors_knowledge_bases_share_a_collection_apart(milvus_uri):
     """Two knowledge bases in one collection (its partition key): each sees, counts and deletes only its own."""
-    from index.stores.milvus_vectors import MilvusVectorStore
+    from index.stores.milvus.vectors import MilvusVectorStore
 
     name = f"contract_{uuid.uuid4().hex}"
     county, city = (MilvusVectorStore(4, uri=milvus_uri, collection=name, kb_id=kb) for kb in ("county", "city"))
@@ -245,9 +246,9 @@ def test_tokenize_folds_traditional_to_simplified():
 
 def test_tokenize_by_sentence_equals_segmenting_the_whole_text():
     """The per-sentence cache must not change a single token (jieba cuts at punctuation anyway)."""
-    from index.clean import normalize_for_matching
-    from index.documents import load_corpus
-    from index.tokenize import _WORD, _jieba
+    from index.ingest.clean import normalize_for_matching
+    from index.ingest.documents import load_corpus
+    from index.ingest.tokenize import _WORD, _jieba
 
     def whole(text: str) -> list[str]:
         words = _jieba().lcut_for_search(normalize_for_matching(text))
@@ -277,7 +278,7 @@ def lexical_backend(request):
     """(new empty store with k1/b, load a saved one): every lexical store passes the same contract."""
     if request.param == "local":
         return Bm25LexicalStore, Bm25LexicalStore.load
-    from index.stores.milvus_lexical import MilvusLexicalStore
+    from index.stores.milvus.lexical import MilvusLexicalStore
 
     uri, made = request.getfixturevalue("milvus_uri"), []
 
@@ -378,7 +379,7 @@ def test_lexical_add_search_count(lexical_backend):
 
 def test_milvus_lexical_knowledge_bases_keep_their_own_statistics(milvus_uri):
     """Each knowledge base's BM25 is the one it would have alone, in collections shared with another."""
-    from index.stores.milvus_lexical import MilvusLexicalStore
+    from index.stores.milvus.lexical import MilvusLexicalStore
 
     name = f"contract_{uuid.uuid4().hex}"
     county, city = (MilvusLexicalStore(uri=milvus_uri, name=name, kb_id=kb) for kb in ("county", "city"))
@@ -498,7 +499,7 @@ def test_lexical_load_rejects_other_format_versions(tmp_path):
 
 def test_lexical_scores_accumulate_alike_sparse_and_dense(monkeypatch):
     """Both ways of summing postings (np.unique for few, bincount over all rows for many) agree."""
-    import index.stores.lexical as lexical
+    import index.stores.bm25 as lexical
 
     store = _lexical(IDS, SENTENCES)
     sparse = {q: _scores(store, q) for q in QUERIES}
@@ -554,7 +555,7 @@ def any_catalogue(request, tmp_path):
     if request.param == "local":
         store = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
     else:
-        from index.stores.milvus_catalogue import MilvusCatalogue
+        from index.stores.milvus.catalogue import MilvusCatalogue
 
         prefix = f"contract_{uuid.uuid4().hex}"
         store = MilvusCatalogue(uri=request.getfixturevalue("milvus_uri"), prefix=prefix, kb_id="county")
@@ -652,7 +653,7 @@ def test_catalogue_pages(any_catalogue):
 
 def test_milvus_catalogue_shows_only_committed_rows_of_its_knowledge_base(milvus_uri):
     """Rows written before their document row, or left after it, are never read; nor another kb's."""
-    from index.stores.milvus_catalogue import MilvusCatalogue
+    from index.stores.milvus.catalogue import MilvusCatalogue
 
     catalogue = MilvusCatalogue(uri=milvus_uri, prefix=f"contract_{uuid.uuid4().hex}", kb_id="county")
     _fill(catalogue)
@@ -702,7 +703,7 @@ def test_catalogue_read_only_keeps_reading_after_its_build_is_pruned(catalogue):
 
 
 def test_catalogue_read_only_keeps_chunk_records_bounded_and_equal_to_the_file(catalogue, monkeypatch):
-    from index.stores import catalogue as catalogue_module
+    from index.stores.local import catalogue as catalogue_module
 
     monkeypatch.setattr(catalogue_module, "MAX_CACHED_CHUNKS", 2)
     reader = SqliteCatalogue(catalogue.path, read_only=True)

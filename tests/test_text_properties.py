@@ -18,8 +18,8 @@ import unicodedata
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from index.chunk import ChunkingParams, chunk_text, find_headings, section_spans, split_sentences
-from index.clean import (
+from index.ingest.chunk import ChunkingParams, chunk_text, find_headings, section_spans, split_sentences
+from index.ingest.clean import (
     CLEANING_STEPS,
     clean_text,
     fix_ocr_slips,

@@ -10,15 +10,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from index.answering.engine import QAEngine
 from service.api.errors import install_error_handlers
 from service.api.hardening import install_hardening
 from service.api.responses import Utf8JSONResponse
 from service.api.routes import api_router
-from service.engine import QAEngine
 from service.evaluations import Evaluations
 from service.knowledge_bases import KnowledgeBases
-from service.registry import open_registry
 from service.settings import Settings
+from service.stores.registry import open_registry
 
 logger = logging.getLogger(__name__)
 

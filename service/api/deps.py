@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.engine import QAEngine
+from index.answering.engine import QAEngine
 
 
 def get_engine(request: Request) -> QAEngine:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from index.search import Hit
-from service.answer import Answer
+from index.answering.compose import Answer
+from index.answering.retrieval import Hit
 from service.api import schemas
 
 

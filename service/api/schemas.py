@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from index.search import Mode
+from index.answering.retrieval import Mode
 
 MAX_QUESTION_CHARS = 1000
 MAX_HISTORY_TURNS = 40
@@ -270,7 +270,7 @@ class EvalRequest(BaseModel):
 class EvalOut(BaseModel):
     id: str
     kb_id: str
-    dataset: str = Field(description="gold: eval/questions.jsonl.")
+    dataset: str = Field(description="gold: index/quality/questions.jsonl.")
     modes: list[str]
     state: Literal["queued", "running", "done", "failed"]
     progress: float = Field(description="0 to 1.")

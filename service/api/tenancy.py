@@ -18,7 +18,7 @@ from index.errors import AuthenticationError, NotFoundError, PermissionDeniedErr
 from service.access import ADMIN, ANONYMOUS, Action, Caller, Decision, KbAccess, decide
 from service.api.admin import same_secret
 from service.knowledge_bases import KnowledgeBases, LoadedKb
-from service.registry import DEFAULT_KB, KB_ID_PATTERN, KbRecord, Registry, valid_kb_id
+from service.stores.registry import DEFAULT_KB, KB_ID_PATTERN, KbRecord, Registry, valid_kb_id
 
 # Documents the bearer scheme in the OpenAPI schema; the credential itself is read by resolve_caller.
 _bearer_scheme = HTTPBearer(auto_error=False, description="The admin token or an API key (POST /api/keys).")

@@ -9,7 +9,7 @@ from service.access import Caller, Decision, decide
 from service.api.openai_compat.errors import OpenAIError
 from service.api.openai_compat.schemas import MODEL_ID
 from service.api.tenancy import bearer, get_registry, kb_access, resolve_caller
-from service.registry import DEFAULT_KB, KbRecord, valid_kb_id
+from service.stores.registry import DEFAULT_KB, KbRecord, valid_kb_id
 
 
 def v1_caller(request: Request) -> Caller:

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from index.answering.conversation import ConversationAnswer
+from index.answering.followup import Turn
 from service.api import presenters
 from service.api.openai_compat.errors import OpenAIError
 from service.api.openai_compat.schemas import (
@@ -20,8 +22,6 @@ from service.api.openai_compat.schemas import (
     Usage,
 )
 from service.api.schemas import MAX_QUESTION_CHARS, Citation
-from service.conversation import ConversationAnswer
-from service.followup import Turn
 
 _MARKER = re.compile(r"\[(\d+)\]")
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from index.search import Mode
+from index.answering.retrieval import Mode
 from service.api.schemas import Citation, DocId
 
 MODEL_ID = "policyqa"

@@ -18,8 +18,8 @@ from service.api.routes import (
     evaluations,
     health,
     jobs,
-    kbs,
     keys,
+    knowledge_bases,
     openai_compat,
     search,
     widget,
@@ -55,7 +55,7 @@ def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depend
 api_router = APIRouter()
 for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api"))
-for module in (kbs, keys, caller):
+for module in (knowledge_bases, keys, caller):
     api_router.include_router(module.router)
 for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api/kbs/{kb_id}", [KbPath]))

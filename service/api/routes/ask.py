@@ -5,14 +5,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from index.answering.conversation import ConversationAnswer, ask_in_context
+from index.answering.engine import QAEngine
+from index.answering.followup import Turn
 from index.errors import PolicyQAError
 from service.api import presenters
 from service.api.errors import error_body
 from service.api.schemas import AskRequest, AskResponse, ErrorBody
 from service.api.tenancy import ReadKbDep
-from service.conversation import ConversationAnswer, ask_in_context
-from service.engine import QAEngine
-from service.followup import Turn
 
 router = APIRouter(tags=["answers"])
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422)}

@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from index.errors import InvalidInputError, NotFoundError
-from index.stores.catalogue import ChunkRecord, DocumentRecord
+from index.stores.records import ChunkRecord, DocumentRecord
 from service.api.schemas import (
     ChunkSummary,
     DeletedOut,
@@ -18,7 +18,7 @@ from service.api.schemas import (
     JobsOut,
 )
 from service.api.tenancy import ReadKbDep, WriteKbDep
-from service.kb import Upload, prepare_upload_isolated
+from service.writer import Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}

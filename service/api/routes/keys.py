@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 
 from service.api.schemas import ErrorBody, KeyCreate, KeyCreated, KeyDeleted, KeyList, KeyOut
 from service.api.tenancy import AdminOnly, RegistryDep
-from service.registry import KeyRecord
+from service.stores.registry import KeyRecord
 
 router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[AdminOnly])
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 422)}

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from index.answering.conversation import ask_in_context
 from service.access import Caller
 from service.api.openai_compat import render
 from service.api.openai_compat.auth import model_id, readable, readable_model, v1_caller
@@ -30,9 +31,8 @@ from service.api.openai_compat.schemas import (
     OpenAIErrorBody,
 )
 from service.api.tenancy import KnowledgeBasesDep, RegistryDep
-from service.conversation import ask_in_context
 from service.knowledge_bases import KnowledgeBases
-from service.registry import DEFAULT_KB, KbRecord
+from service.stores.registry import DEFAULT_KB, KbRecord
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 ERRORS = {code: {"model": OpenAIErrorBody} for code in (400, 401, 403, 404)}

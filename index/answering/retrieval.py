@@ -1,0 +1,164 @@
+"""Hybrid retrieval: dense and BM25 candidates, oversampled, fused, re-ranked by their evidence, de-duplicated."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from index.answering.evidence import EvidenceParams, EvidenceScorer, PassageEvidence, combined_scores
+from index.answering.fusion import FUSIONS
+from index.answering.question import QuestionAnalysis, analyze
+from index.embedders.base import Embedder
+from index.errors import UnknownDocumentError
+from index.ingest.clean import normalize_for_matching
+from index.stores.local.generations import LoadedIndex
+from index.stores.records import ChunkRecord
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+MIN_CANDIDATES = 20
+ANSWER_TIE = 0.02  # combined scores (min-max over the candidates) this close are a tie
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: ChunkRecord
+    score: float  # the ranking score of the mode used
+    dense: float  # cosine similarity to the question
+    lexical: float  # BM25 score
+    evidence: PassageEvidence | None = None  # its sentences, judged against the question
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    query_vector: np.ndarray
+    analysis: QuestionAnalysis | None = None
+
+
+class Retriever:
+    """Searches one loaded index with one embedder; safe to share across threads."""
+
+    def __init__(
+        self,
+        index: LoadedIndex,
+        embedder: Embedder,
+        *,
+        fusion: str = "weighted",
+        dense_weight: float = 0.5,
+        oversample: int = 4,
+        evidence: EvidenceParams = EvidenceParams(),
+    ) -> None:
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; choose from {sorted(FUSIONS)}")
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion
+        self.dense_weight = dense_weight
+        self.oversample = oversample
+        self.scorer = EvidenceScorer(index, evidence)  # keeps documents' matching text between questions
+
+    @property
+    def evidence_params(self) -> EvidenceParams:
+        return self.scorer.params
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return self.embedder.embed_queries([normalize_for_matching(query)])[0]
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int = 5,
+        mode: Mode = "hybrid",
+        doc_ids: Sequence[str] | None = None,
+    ) -> SearchResult:
+        allowed = self._allowed_chunk_ids(doc_ids)
+        query_vector = self.embed_query(query)
+        analysis = analyze(query)
+        if allowed is not None and len(allowed) == 0:
+            return SearchResult([], query_vector, analysis)
+        n_candidates = max(top_k * self.oversample, MIN_CANDIDATES)
+        # One BM25 pass serves both the lexical candidates and the lexical score of the dense ones.
+        lexical_scores = self.index.lexical.scores(query, allowed)
+        candidates: list[int] = []
+        if mode in ("hybrid", "dense"):
+            candidates += self.index.vectors.search(query_vector, n_candidates, allowed).ids.tolist()
+        if mode in ("hybrid", "lexical"):
+            candidates += lexical_scores.top(n_candidates).ids.tolist()
+        ids = np.array(list(dict.fromkeys(candidates)), dtype=np.int64)
+        if len(ids) == 0:
+            return SearchResult([], query_vector, analysis)
+        dense = self.index.vectors.vectors(ids) @ query_vector
+        lexical = lexical_scores.of(ids)
+        if mode == "dense":
+            scores = dense
+        elif mode == "lexical":
+            scores = lexical
+        else:
+            scores = FUSIONS[self.fusion](dense, lexical, dense_weight=self.dense_weight)
+        order = np.argsort(-scores, kind="stable")
+        judged = self.evidence_params.reranked if mode == "hybrid" else top_k * 2
+        order = order[: max(judged, top_k * 2)]
+        records = {c.chunk_id: c for c in self.index.catalogue.chunks([int(ids[i]) for i in order])}
+        order = np.array([i for i in order if int(ids[i]) in records], dtype=np.int64)
+        head = order[:judged]
+        evidence = self.scorer.judge(query, analysis, query_vector, [records[int(ids[i])] for i in head])
+        by_candidate = dict(zip(head.tolist(), evidence, strict=True))
+        if mode == "hybrid" and len(head):
+            support = np.array([e.best.support if e.best else -1.0 for e in evidence])
+            scores = scores.copy()
+            scores[head] = combined_scores(scores[head], support, self.evidence_params.evidence_weight)
+            head = head[np.argsort(-scores[head], kind="stable")]
+            head = _answering_first(head, scores, by_candidate, analysis)
+            order = np.concatenate([head, order[judged:]])
+        hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, top_k)
+        return SearchResult(hits, query_vector, analysis)
+
+    def rejudged(
+        self, query: str, result: SearchResult, query_vector: np.ndarray, analysis: QuestionAnalysis | None = None
+    ) -> SearchResult:
+        """The same passages, in the same order, with their sentences judged against another vector."""
+        analysis = analysis or result.analysis or analyze(query)
+        evidence = self.scorer.judge(query, analysis, query_vector, [hit.chunk for hit in result.hits])
+        hits = [dataclasses.replace(hit, evidence=e) for hit, e in zip(result.hits, evidence, strict=True)]
+        return SearchResult(hits, query_vector, analysis)
+
+    def _hits(self, ids, order, records, scores, dense, lexical, evidence, top_k: int) -> list[Hit]:
+        hits: list[Hit] = []
+        seen_texts: set[str] = set()
+        for i in order.tolist():
+            chunk = records[int(ids[i])]
+            if chunk.text in seen_texts:
+                continue  # an identical passage from a duplicate document adds nothing
+            seen_texts.add(chunk.text)
+            hits.append(Hit(chunk, float(scores[i]), float(dense[i]), float(lexical[i]), evidence.get(i)))
+            if len(hits) == top_k:
+                break
+        return hits
+
+    def _allowed_chunk_ids(self, doc_ids: Sequence[str] | None) -> np.ndarray | None:
+        if doc_ids is None:
+            return None
+        wanted = list(dict.fromkeys(doc_ids))
+        known = self.index.catalogue.known_doc_ids(wanted)
+        missing = [d for d in wanted if d not in known]
+        if missing:
+            raise UnknownDocumentError(missing)
+        return np.array(self.index.catalogue.chunk_ids(wanted), dtype=np.int64)
+
+
+def _answering_first(
+    head: np.ndarray, scores: np.ndarray, evidence: dict[int, PassageEvidence], analysis: QuestionAnalysis
+) -> np.ndarray:
+    """The first passage that could answer goes first when it is all but tied with those above it: the
+    answer quotes it, so it should be citation [1], not a distractor that won by a rounding error."""
+    can = [evidence[int(i)].can_answer(analysis) for i in head]
+    first = next((n for n, ok in enumerate(can) if ok), 0)
+    if first == 0 or scores[head[0]] - scores[head[first]] > ANSWER_TIE:
+        return head
+    return np.concatenate([head[first : first + 1], head[:first], head[first + 1 :]])

@@ -1,0 +1,76 @@
+"""Cleaning, chunking and tokenising of a large build, in a pool of processes.
+
+Each document is worked on alone, so the work splits by document. A worker
+returns the cleaned text, its hash, the chunk and sentence spans and each
+chunk's BM25 tokens; the parent numbers chunks and sentences, decides reuse
+and writes the stores. Small builds (the seed corpus, an upload) stay in
+the process: starting workers costs about a second each.
+
+Workers are started with ``forkserver``, not ``fork``: the parent may hold
+encoder and OpenMP threads, which a forked child inherits in whatever state
+they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from index.ingest.chunk import ChunkingParams, Span, chunk_text, section_spans
+from index.ingest.documents import SourceDocument
+from index.ingest.passages import clean_document, content_hash, lexical_text
+from index.ingest.tokenize import tokenize as words
+
+logger = logging.getLogger(__name__)
+
+PARALLEL_MIN_CHARS = 2_000_000  # below this, a pool's start costs more than it saves on two cores
+TASK_DOCUMENTS = 16
+
+
+@dataclass(frozen=True)
+class CleanedDocument:
+    text: str
+    page_spans: list[tuple[int, int]]
+    digest: str
+    chunks: list[Span]
+    sentences: list[Span]
+    tokens: list[list[str]] | None  # each chunk's BM25 tokens, when tokenised here
+
+
+def clean_one(source: SourceDocument, chunking: ChunkingParams, tokenize: bool) -> CleanedDocument:
+    text, page_spans = clean_document(source)
+    chunks = chunk_text(text, chunking)
+    tokens = None
+    if tokenize:
+        tokens = [words(lexical_text(source.title, text[c.start : c.end])) for c in chunks]
+    return CleanedDocument(text, page_spans, content_hash(text), chunks, section_spans(text), tokens)
+
+
+def _clean_many(sources: list[SourceDocument], chunking: ChunkingParams) -> list[CleanedDocument]:
+    return [clean_one(source, chunking, True) for source in sources]
+
+
+def use_pool(sources: list[SourceDocument], workers: int) -> bool:
+    return workers > 1 and sum(len(s.raw_text) for s in sources) >= PARALLEL_MIN_CHARS
+
+
+def cleaned(sources: list[SourceDocument], chunking: ChunkingParams, *, workers: int) -> Iterator[CleanedDocument]:
+    """Each source cleaned and chunked, in order; tokenised too when a pool does the work."""
+    if not use_pool(sources, workers):
+        for source in sources:
+            yield clean_one(source, chunking, False)
+        return
+    logger.info("cleaning, chunking and tokenising %d documents in %d processes", len(sources), workers)
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        tasks = _batches(sources, TASK_DOCUMENTS)
+        for batch in pool.map(_clean_many, tasks, [chunking] * len(tasks)):
+            yield from batch
+
+
+def _batches(items: Iterable, size: int) -> list[list]:
+    items = list(items)
+    return [items[i : i + size] for i in range(0, len(items), size)]

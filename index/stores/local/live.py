@@ -1,0 +1,252 @@
+"""Live changes that cost the change: one small segment for what is added, tombstones for what is removed.
+
+An add writes a segment holding only the new documents (ids from the
+manifest's counters); a delete writes no segment, only a tombstone with the
+BM25 document frequencies its chunks held; a replace is both, in one new
+generation. Nothing else is read, copied or embedded. The generation is
+switched through CURRENT as a full build is, so a crash at any point leaves
+the last committed generation in service (what it left half-written is
+removed by the next writer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from index.embedders.base import Embedder
+from index.errors import ConfigurationError
+from index.ingest.chunk import ChunkingParams
+from index.ingest.documents import SourceDocument, load_corpus
+from index.ingest.passages import clean_document, content_hash, lexical_text
+from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
+from index.ingest.tokenize import tokenize
+from index.stores.local import generations as storage
+from index.stores.local import segments as seg
+from index.stores.local.build import build_index, write_segment
+from index.stores.local.segmented import SegmentedCatalogue
+from index.stores.local.vectors import EXACT_MAX
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChangeReport:
+    build_dir: Path
+    documents: int  # live, after the change
+    chunks: int
+    sentences: int
+    added: int
+    removed: int
+    embedded_passages: int = 0
+    segment_id: str | None = None  # the segment written for the added documents
+    rebuilt: bool = False  # the index could not take a change (other format or settings): rebuilt whole
+    unchanged: int = 0  # for an ingest: corpus documents left as they were
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def change_index(
+    *,
+    data_dir: Path,
+    embedder: Embedder,
+    sources: list[SourceDocument] = (),
+    remove: Collection[str] = (),
+    chunking: ChunkingParams = ChunkingParams(),
+    show_progress: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+    late_chunking: bool = False,
+    exact_max: int = EXACT_MAX,
+    milvus=None,
+) -> ChangeReport:
+    """Add or replace ``sources`` and delete the ids in ``remove``, in one new generation.
+
+    An index of another format, embedder or chunking cannot take a segment of
+    this one: it is rebuilt whole, carrying its documents over, as before.
+    ``milvus`` (a ``MilvusTarget``): the index is that knowledge base's in Milvus (``index/stores/milvus/writer.py``).
+    """
+    if milvus is not None:
+        from index.stores.milvus.writer import change_milvus
+
+        return change_milvus(
+            milvus, data_dir=data_dir, embedder=embedder, sources=sources, remove=remove, chunking=chunking,
+            show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking,
+        )  # fmt: skip
+    sources = refuse_duplicate_ids(sources)
+    options = BuildOptions(show_progress, on_progress, exact_max, late_chunking_for(late_chunking, embedder), None)
+    with storage.write_lock(data_dir):
+        storage.remove_unfinished_builds(data_dir)
+        build_dir = storage.current_build_dir(data_dir)
+        manifest = _changeable(build_dir, embedder, chunking, options)
+        if manifest is not None:
+            return _change_locked(data_dir, manifest, embedder, sources, set(remove), chunking, options)
+    report = build_index(
+        sources=sources, data_dir=data_dir, embedder=embedder, chunking=chunking, carry_over=True, remove=remove,
+        show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking, exact_max=exact_max,
+    )  # fmt: skip
+    return ChangeReport(
+        report.build_dir, report.documents, report.chunks, report.sentences, len(sources), len(remove),
+        report.embedded_passages, rebuilt=True, timings_s=report.timings_s,
+    )  # fmt: skip
+
+
+def refuse_duplicate_ids(sources) -> list[SourceDocument]:
+    """The sources as a list; a change naming one document id twice is refused."""
+    sources = list(sources)
+    duplicates = sorted(d for d, n in Counter(s.doc_id for s in sources).items() if n > 1)
+    if duplicates:
+        raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
+    return sources
+
+
+def _changeable(build_dir: Path | None, embedder: Embedder, chunking: ChunkingParams, options: BuildOptions):
+    """The current manifest, if a segment made with these settings may join it."""
+    if build_dir is None:
+        return None
+    try:
+        manifest = storage.read_manifest(build_dir)
+    except ValueError:
+        return None
+    settings = (storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension),
+                storage.ChunkingInfo(**vars(chunking)))  # fmt: skip
+    same_kind = manifest.versions.get("sentence_vectors", "encoded") == options.sentence_vectors
+    return manifest if manifest.reusable_by(*settings) and same_kind else None
+
+
+def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chunking, options) -> ChangeReport:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    catalogue = catalogue_view(data_dir, manifest)
+    try:
+        gone = remove | {s.doc_id for s in sources}
+        tombstones, dropped = _tombstones(catalogue, manifest.tombstones, gone)
+    finally:
+        catalogue.close()
+    timings["tombstones"] = time.perf_counter() - started
+    infos, added, embedded = list(manifest.segments), (0, 0), 0
+    next_ids = (manifest.next_chunk_id, manifest.next_sentence_id)
+    if sources:
+        prepared, _, tokens = prepare_all(sources, chunking, options)
+        info, _ = write_segment(
+            data_dir,
+            prepared,
+            tokens,
+            embedder,
+            None,
+            options,
+            timings,
+            first_ids=next_ids,
+            agreement=manifest.query_embedders,
+        )  # measured once, for the whole index
+        embedded = int(timings.pop("embedded_inputs"))
+        infos.append(info)
+        added = (info.chunks, info.end_sentence - info.first_sentence)
+        next_ids = (info.end_chunk, info.end_sentence)
+    counts = _counts(manifest.counts, (len(sources), *added), dropped)
+    timings["total"] = time.perf_counter() - started
+    new = manifest.model_copy(
+        update={
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "segments": infos,
+            "tombstones": tombstones,
+            "next_chunk_id": next_ids[0],
+            "next_sentence_id": next_ids[1],
+            "counts": counts,
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        }
+    )
+    build_dir = storage.write_generation(data_dir, new)
+    logger.info("index %s: +%d documents, -%d documents", build_dir.name, len(sources), dropped[0])
+    return ChangeReport(
+        build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(sources), dropped[0], embedded,
+        infos[-1].segment_id if sources else None, timings_s=timings,
+    )  # fmt: skip
+
+
+def _counts(before: dict[str, int], added: tuple[int, int, int], dropped: tuple[int, int, int]) -> dict[str, int]:
+    """Live documents, chunks and sentences after adding and dropping (each a triple in that order)."""
+    counts = dict(before)
+    for key, plus, minus in zip(("documents", "chunks", "sentences"), added, dropped, strict=True):
+        counts[key] = counts.get(key, 0) + plus - minus
+    counts["embedded_documents"] = added[0]
+    return counts
+
+
+def catalogue_view(data_dir: Path, manifest: storage.IndexManifest) -> SegmentedCatalogue:
+    """A generation's live documents, its segments opened for their catalogues only (no vectors loaded)."""
+    segments = seg.open_segments(data_dir, manifest.segments, catalogue_only=True)
+    dead = [frozenset(manifest.tombstones.get(s.segment_id, seg.Tombstone()).doc_ids) for s in segments]
+    return SegmentedCatalogue(segments, dead)
+
+
+def _tombstones(catalogue: SegmentedCatalogue, existing: dict[str, seg.Tombstone], doc_ids: set[str]):
+    """The tombstones with the live ones of ``doc_ids`` added: (tombstones, (documents, chunks, sentences))."""
+    tombstones = dict(existing)
+    documents = chunks = sentences = 0
+    for doc_id in sorted(catalogue.known_doc_ids(doc_ids)):
+        segment = catalogue.segment_of(doc_id)
+        record = segment.catalogue.document(doc_id)
+        doc_chunks = segment.catalogue.document_chunks(doc_id)
+        df = Counter(term for c in doc_chunks for term in set(tokenize(lexical_text(record.title, c.text))))
+        previous = tombstones.get(segment.segment_id, seg.Tombstone())
+        tombstones[segment.segment_id] = previous.extended([doc_id], [c.chunk_id for c in doc_chunks], df)
+        documents += 1
+        chunks += len(doc_chunks)
+        sentences += len(segment.catalogue.document_sentences(doc_id))
+    return tombstones, (documents, chunks, sentences)
+
+
+@dataclass(frozen=True)
+class CorpusChanges:
+    changed: list[SourceDocument]  # new files and files whose text or title changed
+    removed: list[str]  # corpus documents whose file is gone
+    unchanged: int
+
+
+def corpus_changes(catalogue, sources: list[SourceDocument]) -> CorpusChanges:
+    """What differs between a corpus directory and the index (uploaded documents are left alone)."""
+    known = {r.doc_id: r for r in catalogue.documents()}
+    changed, unchanged = [], 0
+    for source in sources:
+        record = known.get(source.doc_id)
+        text, _ = clean_document(source)
+        if record is not None and (record.content_hash, record.title, record.source) == (
+            content_hash(text),
+            source.title,
+            source.source,
+        ):
+            unchanged += 1
+        else:
+            changed.append(source)
+    names = {s.doc_id for s in sources}
+    removed = [d for d, r in known.items() if r.origin != "upload" and d not in names]
+    return CorpusChanges(changed, removed, unchanged)
+
+
+def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **options) -> ChangeReport | None:
+    """``policyqa ingest`` on an index that can take changes: only added, edited or removed files are
+    written; None when there is no such index (build it whole instead)."""
+    build_dir = storage.current_build_dir(data_dir)
+    chunking = options.get("chunking", ChunkingParams())
+    late = BuildOptions(False, None, EXACT_MAX, late_chunking_for(options.get("late_chunking", False), embedder), None)
+    manifest = _changeable(build_dir, embedder, chunking, late)
+    if manifest is None:
+        return None
+    sources = load_corpus(docs_dir)
+    catalogue = catalogue_view(data_dir, manifest)
+    try:
+        changes = corpus_changes(catalogue, sources)
+    finally:
+        catalogue.close()
+    if not changes.changed and not changes.removed:
+        counts = manifest.counts
+        return ChangeReport(build_dir, counts["documents"], counts["chunks"], counts.get("sentences", 0), 0, 0,
+                            unchanged=changes.unchanged)  # fmt: skip
+    report = change_index(data_dir=data_dir, embedder=embedder, sources=changes.changed, remove=changes.removed,
+                          **options)  # fmt: skip
+    return dataclasses.replace(report, unchanged=changes.unchanged)

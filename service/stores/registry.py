@@ -1,0 +1,252 @@
+"""The knowledge-base registry and the API keys, in one small SQLite file (DATA_DIR/keys.sqlite3), or in
+Milvus with POLICYQA_STORE=milvus (service/stores/milvus_registry.py).
+
+Keys are ``pqa_<8 hex>_<43 chars>``: the first 12 characters are the prefix
+(shown in listings, used to find the row), the rest a 32-byte random secret.
+Only the SHA-256 of the whole key is stored, and it is compared in constant
+time. Every change is one transaction, so a crash leaves the file whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from index.errors import ConflictError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from service.stores.milvus_registry import MilvusRegistry
+
+DEFAULT_KB = "default"
+KB_ID_PATTERN = r"^[a-z0-9_-]{1,64}$"
+REGISTRY_FILE = "keys.sqlite3"
+KEY_PREFIX_CHARS = 12  # "pqa_" + 8 hex
+Scope = Literal["read", "write"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kbs (
+    kb_id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+    public INTEGER NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL UNIQUE, secret_sha256 BLOB NOT NULL,
+    scope TEXT NOT NULL CHECK (scope IN ('read', 'write')), label TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_kbs (
+    key_id TEXT NOT NULL REFERENCES api_keys (key_id) ON DELETE CASCADE,
+    kb_id TEXT NOT NULL REFERENCES kbs (kb_id) ON DELETE CASCADE,
+    PRIMARY KEY (key_id, kb_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class KbRecord:
+    kb_id: str
+    title: str
+    description: str
+    public: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    prefix: str
+    kbs: tuple[str, ...]
+    scope: Scope
+    label: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class NewKey:
+    record: KeyRecord
+    key: str  # shown once, never stored
+
+
+def valid_kb_id(kb_id: str) -> bool:
+    return re.fullmatch(KB_ID_PATTERN, kb_id) is not None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def new_key_material() -> tuple[str, str, str]:
+    """A fresh ``(key_id, prefix, key)``: the key is shown once, only its digest is kept."""
+    prefix = f"pqa_{secrets.token_hex(4)}"
+    key = f"{prefix}_{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
+    return secrets.token_hex(8), prefix, key
+
+
+def required(record: KbRecord | None, kb_id: str) -> KbRecord:
+    if record is None:
+        raise NotFoundError(f"no knowledge base {kb_id!r}")
+    return record
+
+
+def key_kb_names(kbs: Iterable[str]) -> list[str]:
+    """The knowledge bases a new key names, sorted; a key must name one at least."""
+    names = sorted(set(kbs))
+    if not names:
+        raise InvalidInputError("a key must name at least one knowledge base")
+    return names
+
+
+class Registry:
+    """Knowledge bases and keys; a connection per call, so any thread may use it."""
+
+    def __init__(self, path: Path, *, default_public: bool = True) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        setup = sqlite3.connect(path, timeout=10)
+        try:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.executescript(_SCHEMA)
+        finally:
+            setup.close()
+        with self._connect(write=True) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO kbs VALUES (?, ?, '', ?, ?)",
+                (DEFAULT_KB, "Default", int(default_public), now_iso()),
+            )
+
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; a write takes the write lock at once, reads (every request) never wait for each other."""
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    # -- knowledge bases ---------------------------------------------------
+    def list_kbs(self) -> list[KbRecord]:
+        with self._connect() as db:
+            rows = db.execute("SELECT kb_id, title, description, public, created_at FROM kbs ORDER BY kb_id")
+            return [KbRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    def kb(self, kb_id: str) -> KbRecord | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT kb_id, title, description, public, created_at FROM kbs WHERE kb_id = ?", (kb_id,)
+            ).fetchone()
+        return KbRecord(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+
+    def create_kb(self, *, kb_id: str, title: str, description: str = "", public: bool) -> KbRecord:
+        if not valid_kb_id(kb_id):
+            raise InvalidInputError(f"kb_id {kb_id!r} must be 1 to 64 of a-z, 0-9, _ and -")
+        with self._connect(write=True) as db:
+            try:
+                db.execute(
+                    "INSERT INTO kbs VALUES (?, ?, ?, ?, ?)", (kb_id, title, description, int(public), now_iso())
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError(f"a knowledge base {kb_id!r} exists already") from None
+        return self._require_kb(kb_id)
+
+    def update_kb(
+        self, kb_id: str, *, title: str | None = None, description: str | None = None, public: bool | None = None
+    ) -> KbRecord:
+        changes = {"title": title, "description": description, "public": None if public is None else int(public)}
+        changes = {column: value for column, value in changes.items() if value is not None}
+        with self._connect(write=True) as db:
+            if db.execute("SELECT 1 FROM kbs WHERE kb_id = ?", (kb_id,)).fetchone() is None:
+                raise NotFoundError(f"no knowledge base {kb_id!r}")
+            for column, value in changes.items():  # column names come from the dict above, never from input
+                db.execute(f"UPDATE kbs SET {column} = ? WHERE kb_id = ?", (value, kb_id))
+        return self._require_kb(kb_id)
+
+    def delete_kb(self, kb_id: str) -> None:
+        """Forget a knowledge base; the keys scoped to it lose it (a key left with none is revoked)."""
+        if kb_id == DEFAULT_KB:
+            raise ConflictError("the default knowledge base cannot be deleted")
+        with self._connect(write=True) as db:
+            if db.execute("DELETE FROM kbs WHERE kb_id = ?", (kb_id,)).rowcount == 0:
+                raise NotFoundError(f"no knowledge base {kb_id!r}")
+            db.execute("DELETE FROM api_keys WHERE key_id NOT IN (SELECT key_id FROM key_kbs)")
+
+    def _require_kb(self, kb_id: str) -> KbRecord:
+        return required(self.kb(kb_id), kb_id)
+
+    # -- keys --------------------------------------------------------------
+    def create_key(self, *, kbs: Iterable[str], scope: Scope, label: str = "") -> NewKey:
+        names = key_kb_names(kbs)
+        key_id, prefix, key = new_key_material()
+        with self._connect(write=True) as db:
+            known = {
+                r[0] for r in db.execute(f"SELECT kb_id FROM kbs WHERE kb_id IN ({','.join('?' * len(names))})", names)
+            }
+            missing = [name for name in names if name not in known]
+            if missing:
+                raise InvalidInputError(f"no knowledge base {', '.join(map(repr, missing))}")
+            db.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, prefix, key_digest(key), scope, label, now_iso()),
+            )
+            db.executemany("INSERT INTO key_kbs VALUES (?, ?)", [(key_id, name) for name in names])
+        return NewKey(self._key(key_id), key)
+
+    def list_keys(self) -> list[KeyRecord]:
+        with self._connect() as db:
+            ids = [r[0] for r in db.execute("SELECT key_id FROM api_keys ORDER BY created_at, prefix")]
+        return [self._key(key_id) for key_id in ids]
+
+    def delete_key(self, key_id: str) -> None:
+        with self._connect(write=True) as db:
+            if db.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount == 0:
+                raise NotFoundError(f"no key with id {key_id!r}")
+
+    def find_key(self, key: str) -> KeyRecord | None:
+        """The key this secret is, or None; the digests are compared in constant time."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT key_id, secret_sha256 FROM api_keys WHERE prefix = ?", (key[:KEY_PREFIX_CHARS],)
+            ).fetchone()
+        stored = row[1] if row else b"\0" * 32
+        matched = hmac.compare_digest(key_digest(key), stored)
+        return self._key(row[0]) if row and matched else None
+
+    def _key(self, key_id: str) -> KeyRecord:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT key_id, prefix, scope, label, created_at FROM api_keys WHERE key_id = ?", (key_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"no key with id {key_id!r}")
+            kbs = tuple(
+                r[0] for r in db.execute("SELECT kb_id FROM key_kbs WHERE key_id = ? ORDER BY kb_id", (key_id,))
+            )
+        return KeyRecord(row[0], row[1], kbs, row[2], row[3], row[4])
+
+
+def open_registry(settings) -> Registry | MilvusRegistry:
+    """The registry of this deployment: shared in Milvus with ``POLICYQA_STORE=milvus``
+    (service/stores/milvus_registry.py, the same verbs), else DATA_DIR's SQLite file."""
+    if settings.store == "milvus":
+        from service.stores.milvus_registry import MilvusRegistry
+
+        return MilvusRegistry(settings.milvus_uri, default_public=settings.default_kb_public)
+    return Registry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)

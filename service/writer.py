@@ -1,0 +1,375 @@
+"""Live knowledge-base changes: uploads, replacements and deletes, run one at a time as jobs.
+
+An upload is read and checked in the request (so bad input is a 4xx and
+changes nothing); the embedding runs in a worker thread while the service
+keeps answering from the current build. Each change writes one small
+segment (what was added) and tombstones (what was removed) into a new
+generation of the index and switches to it (``index/stores/local/live.py``): a crash
+leaves the previous generation in place, and the change can be retried.
+Segments are merged in the background (``index/stores/local/merge.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import multiprocessing
+import queue
+import resource
+import secrets
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
+from index.answering.engine import QAEngine, passage_embedder
+from index.embedders import Embedder
+from index.errors import InvalidInputError, NotFoundError, PolicyQAError
+from index.ingest.documents import SourceDocument, doc_id_for
+from index.ingest.passages import clean_document, content_hash
+from index.ingest.readers import read_bytes
+from index.stores.local.live import change_index
+from index.stores.local.merge import lower_priority, merge_segments
+from service.stores.jobs import JOB_HEARTBEAT_S, InMemoryJobStore, Job, JobStore
+
+logger = logging.getLogger(__name__)
+
+MAX_FILENAME_CHARS = 255
+# Address space a file's reader may add to what it starts with: a zip bomb fails there, not in the server.
+PARSE_MEMORY_BYTES = 2 * 1024**3
+# A scan's pages are read by OCR: the parse deadline grows by this much for each page it is about to read.
+OCR_SECONDS_PER_PAGE = 15.0
+# A running job's progress reaches the shared job store at most this often (its state changes always do).
+PROGRESS_PUBLISH_S = 0.5
+
+
+class ParseTimeoutError(InvalidInputError):
+    code = "parse_timeout"
+
+
+class JobTimeoutError(PolicyQAError):
+    code = "job_timeout"
+
+
+@dataclass(frozen=True)
+class Upload:
+    document: SourceDocument
+    content_hash: str
+    summary: str = ""  # what reading did ("OCR: 12 pages, mean confidence 0.97"), shown with the job
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)
+
+
+def checked_filename(filename: str | None) -> str:
+    """The bare file name; names carrying a path are refused, never used as paths."""
+    name = (filename or "").strip()
+    if not name or name in (".", ".."):
+        raise InvalidInputError("the upload has no file name")
+    if len(name) > MAX_FILENAME_CHARS:
+        raise InvalidInputError(f"file name longer than {MAX_FILENAME_CHARS} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        raise InvalidInputError(f"file name {name!r} must not contain control characters")
+    if PurePosixPath(name).name != name or PureWindowsPath(name).name != name:
+        raise InvalidInputError(f"file name {name!r} must not contain path components")
+    return name
+
+
+def prepare_upload(
+    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, on_ocr_start=None
+) -> Upload:
+    """Read and clean an uploaded file; raises InvalidInputError for anything that cannot be indexed."""
+    name = checked_filename(filename)
+    read = read_bytes(data, name, on_ocr_start=on_ocr_start)
+    document = SourceDocument(
+        doc_id=doc_id or doc_id_for(name),
+        title=(title or "").strip() or read.title or PurePosixPath(name).stem,
+        source=name,
+        raw_text=read.text,
+        pages=tuple(read.pages),
+        origin="upload",
+        page_confidence=read.page_confidence,
+    )
+    text, _ = clean_document(document)
+    if not text.strip():
+        raise InvalidInputError(f"{name} holds no text to index")
+    return Upload(document, content_hash(text), read.summary)
+
+
+def prepare_upload_isolated(
+    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, timeout: float
+) -> Upload:
+    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds.
+
+    A reader stuck on a crafted file (a PDF that loops, a zip bomb) cannot be
+    stopped inside the server, where it would hold a worker thread; a process
+    can be killed, and its memory is capped.
+    """
+    name = checked_filename(filename)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["service.writer"])  # imported once, in the fork server
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        outcome, value = _outcome(receiver, name, timeout)
+    except EOFError:  # the reader died: out of memory, or killed
+        raise InvalidInputError(f"{name} could not be read (the reader ran out of memory or crashed)") from None
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiver.close()
+    if outcome == "error":
+        raise value
+    return value
+
+
+def _outcome(receiver, name: str, timeout: float) -> tuple[str, object]:
+    """The child's result; told that OCR is starting on n pages, the deadline moves n pages further."""
+    deadline = time.monotonic() + timeout
+    allowed = timeout
+    while True:
+        if not receiver.poll(max(deadline - time.monotonic(), 0)):
+            raise ParseTimeoutError(f"{name} could not be read within {allowed:g} s")
+        outcome, value = receiver.recv()
+        if outcome != "ocr":
+            return outcome, value
+        deadline += value * OCR_SECONDS_PER_PAGE
+        allowed += value * OCR_SECONDS_PER_PAGE
+
+
+def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _address_space() + PARSE_MEMORY_BYTES
+    if hard == resource.RLIM_INFINITY or limit < hard:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        upload = prepare_upload(data, filename, title, doc_id, on_ocr_start=lambda pages: sender.send(("ocr", pages)))
+        result: tuple[str, object] = ("ok", upload)
+    except PolicyQAError as exc:
+        result = ("error", exc)
+    except MemoryError:
+        result = ("error", InvalidInputError(f"{filename} needs more memory to read than an upload may use"))
+    except Exception as exc:  # a reader's own bug: a clean 422, and the log says what
+        logger.exception("reading %r failed", filename)
+        result = ("error", InvalidInputError(f"{filename} could not be read ({type(exc).__name__})"))
+    sender.send(result)
+    sender.close()
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (Linux), or 0 when unknown."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class KnowledgeBase:
+    """The one writer of the service's index.
+
+    Its jobs are kept in this replica's memory and, given a shared ``jobs``
+    store (``service/stores/jobs.py``), written there too so that every replica
+    answers for them. Given a ``writer_lock`` (a context manager factory: the
+    Milvus writer lock, index/stores/milvus/lock.py), each job runs holding it,
+    so that one replica at a time changes a shared index.
+    """
+
+    def __init__(
+        self, engine: QAEngine, *, jobs: JobStore | None = None,
+        writer_lock: Callable[[], contextlib.AbstractContextManager] | None = None,
+    ) -> None:  # fmt: skip
+        self.engine = engine
+        self._jobs = InMemoryJobStore()
+        self._shared = jobs
+        self._writer_lock = writer_lock or contextlib.nullcontext
+        self._published: dict[str, float] = {}  # job id -> when its progress last reached the shared store
+        self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
+        self._job_finished = threading.Condition()
+        self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
+        self._embedder: Embedder | None = None
+        self._merger: threading.Thread | None = None
+        self._worker = threading.Thread(target=self._work, name="policyqa-kb", daemon=True)
+        self._worker.start()
+        self._closed = threading.Event()
+        if jobs is not None:
+            threading.Thread(target=self._keep_jobs_fresh, name="policyqa-kb-jobs", daemon=True).start()
+
+    # -- requests ----------------------------------------------------------
+    def add(self, upload: Upload) -> Job:
+        existing = self.engine.index.catalogue.find_by_content_hash(upload.content_hash)
+        if existing is not None:
+            job = self._new_job("add", existing.doc_id, upload.document.source)
+            job.state, job.duplicate, job.progress = "done", True, 1.0
+            job.message = f"already indexed as {existing.doc_id}"
+            job.finished_at = time.time()
+            self._save(job)
+            return job
+        document = upload.document
+        known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
+        if known:  # same file name, other content: keep both, under distinct ids
+            document = dataclasses.replace(document, doc_id=f"{document.doc_id}-{upload.content_hash[:8]}")
+        job = self._new_job("add", document.doc_id, document.source, upload.summary)
+        self._queue.put((job, lambda j: self._build(j, sources=[document])))
+        return job
+
+    def replace(self, doc_id: str, upload: Upload) -> Job:
+        self._require(doc_id)
+        document = dataclasses.replace(upload.document, doc_id=doc_id)
+        job = self._new_job("replace", doc_id, document.source, upload.summary)
+        self._queue.put((job, lambda j: self._build(j, sources=[document])))
+        return job
+
+    def delete(self, doc_id: str, *, timeout: float = 120.0) -> Job:
+        self._require(doc_id)
+        job = self._new_job("delete", doc_id, None)
+        self._queue.put((job, lambda j: self._build(j, sources=[], remove={doc_id})))
+        return self.wait(job, timeout)
+
+    def wait(self, job: Job, timeout: float = 3600.0) -> Job:
+        """Block until the job has finished: its final state is set, after the writer lock was released."""
+        with self._job_finished:
+            self._job_finished.wait_for(lambda: job.state not in ("queued", "running"), timeout)
+        return job
+
+    def job(self, job_id: str) -> Job | None:
+        """One of this replica's jobs, or, with a shared store, any replica's."""
+        job = self._jobs.get(job_id)
+        if job is None and self._shared is not None:
+            job = self._shared.get(job_id)
+        return job
+
+    def job_counts(self) -> dict[str, int]:
+        """This replica's jobs queued and running now; done and failed since the start (each replica
+        reports its own, so that the metrics of all add up and a killed replica's jobs pin nothing)."""
+        return self._jobs.counts()
+
+    def _save(self, job: Job) -> None:
+        self._jobs.put(job)
+        if self._shared is None:
+            return
+        try:
+            with self._save_lock:  # the worker and the heartbeat: the last write is of the latest state
+                self._shared.put(job)
+        except Exception:  # the job itself goes on; other replicas see it at its next change
+            logger.warning("job %s: writing it to the shared job store failed", job.id, exc_info=True)
+        with self._lock:
+            self._published[job.id] = time.monotonic()
+            if job.state in ("done", "failed"):
+                self._published.pop(job.id, None)
+
+    def _keep_jobs_fresh(self) -> None:
+        """Write this replica's unfinished jobs again now and then: other replicas take a job that
+        stays silent for long to be lost with its replica (service/stores/jobs.py)."""
+        while not self._closed.wait(JOB_HEARTBEAT_S):
+            for job in self._jobs.unfinished():
+                self._save(job)
+
+    def _publish_progress(self, job: Job) -> None:
+        if self._shared is not None and time.monotonic() - self._published.get(job.id, 0.0) >= PROGRESS_PUBLISH_S:
+            self._save(job)
+
+    # -- the worker --------------------------------------------------------
+    def _require(self, doc_id: str) -> None:
+        if not self.engine.index.catalogue.known_doc_ids([doc_id]):
+            raise NotFoundError(f"no document with id {doc_id!r}")
+
+    def _new_job(self, kind: str, doc_id: str, filename: str | None, read_summary: str = "") -> Job:
+        job = Job(id=secrets.token_hex(8), kind=kind, doc_id=doc_id, filename=filename, read_summary=read_summary)
+        job.message = read_summary
+        self._save(job)
+        return job
+
+    def _work(self) -> None:
+        for job, run in iter(self._queue.get, None):
+            job.state = "running"
+            self._save(job)
+            try:
+                with self._writer_lock():
+                    run(job)
+                job.state, job.progress = "done", 1.0
+            except PolicyQAError as exc:
+                job.state, job.error = "failed", str(exc)
+            except Exception as exc:  # a job must never kill the worker
+                logger.exception("job %s failed", job.id)
+                job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
+            job.finished_at = time.time()
+            self._save(job)
+            with self._job_finished:
+                self._job_finished.notify_all()
+
+    def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
+        settings = self.engine.settings
+        deadline = time.monotonic() + settings.job_timeout_s
+
+        def progress(done: int, total: int) -> None:
+            # Each batch reports here: past the deadline, the build stops before anything is written.
+            if time.monotonic() > deadline:
+                raise JobTimeoutError(f"the job ran longer than {settings.job_timeout_s:g} s; nothing was changed")
+            job.progress = round(0.95 * done / max(total, 1), 3)
+            job.message = _joined(job.read_summary, f"embedded {done} of {total} passages")
+            self._publish_progress(job)
+
+        report = change_index(
+            sources=sources,
+            data_dir=settings.data_dir,
+            embedder=self._passage_embedder(),
+            chunking=settings.chunking(),
+            late_chunking=settings.late_chunking,
+            remove=remove or set(),
+            on_progress=progress,
+            milvus=self.engine.milvus,  # None: the local index in DATA_DIR
+        )
+        job.embedded_passages = report.embedded_passages
+        built = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"
+        job.message = _joined(job.read_summary, built)
+        self.engine.reload()
+        self._schedule_merge()
+
+    def _schedule_merge(self) -> None:
+        """Merge segments in a thread of its own: changes and questions go on meanwhile."""
+        with self._lock:
+            if self._merger is not None and self._merger.is_alive():
+                return  # it plans again after each merge, so it sees this change too
+            self._merger = threading.Thread(target=self._merge, name="policyqa-merge", daemon=True)
+            self._merger.start()
+
+    def _merge(self) -> None:
+        lower_priority()  # below the requests' threads
+        while True:
+            try:
+                report = merge_segments(self.engine.settings.data_dir, reuse=self.engine.index.segments)
+            except Exception:  # the merged segments stay in service; the next change tries again
+                logger.exception("merging segments failed")
+                return
+            if report is None:
+                return
+            self.engine.reload()
+
+    def merging(self) -> bool:
+        """Whether a background merge is running (service/knowledge_bases.py evicts none that is)."""
+        merger = self._merger
+        return merger is not None and merger.is_alive()
+
+    def wait_for_merges(self, timeout: float = 600.0) -> None:
+        merger = self._merger
+        if merger is not None:
+            merger.join(timeout)
+
+    def _passage_embedder(self) -> Embedder:
+        if self._embedder is None:
+            same = self.engine.embedder.name == self.engine.index_embedder_name
+            self._embedder = self.engine.embedder if same else passage_embedder(self.engine.settings)
+        return self._embedder
+
+    def close(self) -> None:
+        self._closed.set()
+        self._queue.put(None)  # type: ignore[arg-type]
