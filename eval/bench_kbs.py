@@ -38,8 +38,8 @@ def rss_mb() -> float:
 
 def build(data_dir: Path, n_chunks: int, embedder_name: str) -> int:
     from eval.scale_corpus import SyntheticEmbedder, generate_sources, seed_templates, write_base_table
-    from index.answering.engine import passage_embedder
     from index.stores.local.build import build_index
+    from service.engines import passage_embedder
     from service.settings import Settings
 
     table = data_dir.parent / "base-table.npz"
@@ -50,9 +50,9 @@ def build(data_dir: Path, n_chunks: int, embedder_name: str) -> int:
 
 
 def copy_into_kbs(data_dir: Path, n_kbs: int) -> list[str]:
-    from service.stores.registry import REGISTRY_FILE, Registry
+    from service.stores.registry import REGISTRY_FILE, SqliteRegistry
 
-    registry = Registry(data_dir / REGISTRY_FILE)
+    registry = SqliteRegistry(data_dir / REGISTRY_FILE)
     kb_ids = [f"kb{i:03d}" for i in range(n_kbs)]
     for kb_id in kb_ids:
         shutil.copytree(data_dir / "index", data_dir / "kbs" / kb_id / "index", symlinks=True)

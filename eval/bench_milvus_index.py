@@ -71,9 +71,9 @@ def bench_tier(n_chunks: int, uri: str, work: Path, embedder, table: Path, quest
     from eval.scale_corpus import SyntheticEmbedder, generate_sources, seed_templates
     from index.answering.engine import QAEngine
     from index.stores.local.build import build_index
-    from index.stores.local.generations import load_index
-    from index.stores.milvus.reader import MilvusTarget, load_milvus_index
+    from index.stores.milvus.reader import MilvusTarget
     from index.stores.milvus.writer import change_milvus
+    from service.engines import index_backend
     from service.settings import Settings
 
     passages = SyntheticEmbedder.from_table(table, embedder.name, real=embedder)
@@ -87,11 +87,12 @@ def bench_tier(n_chunks: int, uri: str, work: Path, embedder, table: Path, quest
     change_milvus(target, data_dir=replica_dir, embedder=passages, sources=sources)
     milvus_write_s = time.perf_counter() - started
     dimension = embedder.dimension
-    local = QAEngine(Settings(data_dir=local_dir), embedder,
-                     load_index(local_dir, embedder_name=embedder.name, dimension=dimension))  # fmt: skip
+    local_backend = index_backend(Settings(data_dir=local_dir))
+    local = QAEngine(local_backend, embedder, local_backend.open_reader(embedder_name=embedder.name, dimension=dimension))
     settings = Settings(store="milvus", milvus_uri=uri, milvus_prefix=target.prefix, data_dir=replica_dir)
-    index = load_milvus_index(target, replica_dir, embedder_name=embedder.name, dimension=dimension)
-    milvus = QAEngine(settings, embedder, index)
+    milvus_backend = index_backend(settings)
+    milvus = QAEngine(milvus_backend, embedder,
+                      milvus_backend.open_reader(embedder_name=embedder.name, dimension=dimension))  # fmt: skip
     result = {
         "chunks": report.chunks,
         "documents": report.documents,

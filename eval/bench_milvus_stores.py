@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from eval.bench_milvus_index import start_milvus_lite
-from index.answering.engine import passage_embedder
 from index.ingest.passages import lexical_text
 from index.quality.gold import load_questions
 from index.stores.local.generations import current_build_dir, load_index, read_manifest
 from index.stores.milvus.lexical import MilvusLexicalStore
 from index.stores.milvus.vectors import MilvusVectorStore
+from service.engines import passage_embedder
 from service.settings import Settings
 
 

@@ -57,13 +57,13 @@ def on_one_page(document: SourceDocument, answers: tuple[str, ...]) -> bool:
 
 
 def _engine(data_dir: Path, sources: list[SourceDocument]):
-    from index.answering.engine import QAEngine, passage_embedder
     from index.stores.local.build import build_index
+    from service.engines import open_engine, passage_embedder
     from service.settings import Settings
 
     settings = Settings(data_dir=data_dir, build_on_start=False)
     build_index(sources=sources, data_dir=data_dir, embedder=passage_embedder(settings), chunking=settings.chunking())
-    return QAEngine.open(settings)
+    return open_engine(settings)
 
 
 def _answered(engine, question) -> bool:

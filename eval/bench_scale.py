@@ -58,7 +58,7 @@ def build_tier(n_chunks: int, data_dir: Path, table: Path, name: str) -> dict:
     sources = list(generate_sources(seed_templates(REPO / "docs_raw"), n_chunks))
     generated_s = time.perf_counter() - started
     report = build_index(data_dir=data_dir, embedder=embedder, sources=sources, show_progress=True)
-    manifest = json.loads((report.build_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((data_dir / "index" / report.generation_id / "manifest.json").read_text(encoding="utf-8"))
     cache = _sentence_tokens.cache_info()
     return {
         "chunks": report.chunks,

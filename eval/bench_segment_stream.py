@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.answering.engine import passage_embedder
 from index.ingest.documents import SourceDocument
 from index.stores.local.generations import current_build_dir, read_manifest
 from index.stores.local.live import change_index
 from index.stores.local.merge import merge_segments
+from service.engines import passage_embedder
 from service.settings import Settings
 
 DELETE_SHARE = 1 / 3

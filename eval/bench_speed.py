@@ -41,7 +41,7 @@ try:
     apply(serving_plan())
 except ImportError:
     pass
-from index.answering.engine import passage_embedder
+from service.engines import passage_embedder
 from service.settings import Settings
 embedder = passage_embedder(Settings())
 questions = [json.loads(line)["question"] for line in open(sys.argv[1], encoding="utf-8")]

@@ -25,7 +25,8 @@ from index.ingest.clean import normalize_for_matching
 from index.ingest.documents import SourceDocument
 from index.stores.local.generations import load_index
 from index.stores.local.live import change_index
-from index.stores.local.merge import lower_priority, merge_segments
+from index.stores.local.merge import merge_segments
+from index.threads import lower_priority
 
 MARKER = "更新基准测试专用文件"
 

@@ -29,13 +29,13 @@ from typing import Protocol
 
 import httpx
 
-from index.answering.conversation import ask_in_context
 from index.answering.engine import QAEngine
 from index.answering.followup import Turn
 from index.ingest.documents import doc_id_for
 from index.quality.backends import Reply, reply_from_answer, reply_from_json
 from index.quality.datasets import EvalQuestion
 from index.quality.runner import TOP_K, QuestionResult, score_question, summarize
+from service.engines import open_engine
 
 FOLLOWUPS_PATH = Path(__file__).resolve().parent / "followups.jsonl"
 CONDITIONS = ("full", "followup", "alone", "switch")
@@ -84,7 +84,7 @@ class EngineConversations:
 
     def ask(self, question: str, *, history: Sequence[Turn], mode: str, top_k: int) -> Reply:
         started = time.perf_counter()
-        result = ask_in_context(self.engine, question, history=history, top_k=top_k, mode=mode, doc_ids=None)
+        result = self.engine.ask(question, history=history, top_k=top_k, mode=mode, doc_ids=None)
         return reply_from_answer(result.answer, time.perf_counter() - started)
 
 
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         backend: ConversationBackend = HttpConversations(args.url)
     else:
-        engine = QAEngine.open(Settings())
+        engine = open_engine(Settings())
         backend = EngineConversations(engine)
     try:
         results = run_followups(backend, conversations, args.modes)

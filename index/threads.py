@@ -18,10 +18,12 @@ Two kinds of process run here:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -97,3 +99,9 @@ def set_torch_threads(threads: int) -> None:
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def lower_priority() -> None:
+    """Put the calling thread (a background merger) below the threads answering questions, where allowed."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)

@@ -40,10 +40,10 @@ def _kb_id(args: argparse.Namespace) -> str:
 def _kb_settings(settings: Settings, kb: str) -> Settings:
     """A knowledge base's own index (DATA_DIR/kbs/KB/), which must be in the registry (POST /api/kbs makes one)."""
     from index.errors import ConfigurationError
-    from service.stores.registry import REGISTRY_FILE, Registry, valid_kb_id
+    from service.stores.registry import REGISTRY_FILE, SqliteRegistry, valid_kb_id
 
     registry_path = settings.data_dir / REGISTRY_FILE
-    if not valid_kb_id(kb) or not registry_path.exists() or Registry(registry_path).kb(kb) is None:
+    if not valid_kb_id(kb) or not registry_path.exists() or SqliteRegistry(registry_path).kb(kb) is None:
         raise ConfigurationError(f"no knowledge base {kb!r} in {settings.data_dir}; make it with POST /api/kbs")
     return settings.model_copy(
         update={
@@ -55,61 +55,33 @@ def _kb_settings(settings: Settings, kb: str) -> Settings:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from index.answering.engine import passage_embedder
-    from index.stores.local.build import build_index
-    from index.stores.local.live import update_index
+    from index.stores.base import BuildReport
     from index.threads import apply, build_plan
+    from service.engines import index_backend, passage_embedder
 
     settings = _settings(args)
     apply(build_plan())  # every core to this build, before the encoder is made
     embedder = passage_embedder(settings)
-    if settings.store == "milvus":
-        return _ingest_milvus(args, settings, embedder)
-    # An index that can take changes gets only the added, edited and removed files.
-    changed = update_index(
-        data_dir=settings.data_dir,
+    backend = index_backend(settings, _kb_id(args))
+    # An index that can take changes gets only the added, edited and removed files; documents added
+    # through the API or `policyqa add` stay.
+    report = backend.ingest(
         embedder=embedder,
         docs_dir=args.directory or settings.docs_dir,
         chunking=settings.chunking(),
         show_progress=not args.quiet,
         late_chunking=settings.late_chunking,
     )
-    if changed is not None:
+    if isinstance(report, BuildReport):
         print(
-            f"updated {changed.build_dir.name}: {changed.documents} documents, {changed.chunks} chunks;"
-            f" embedded {changed.added} (added or changed), removed {changed.removed}, reused {changed.unchanged}"
-            f" ({changed.timings_s.get('total', 0.0):.1f} s)"
+            f"built {report.generation_id}: {report.documents} documents, {report.chunks} chunks,"
+            f" {report.sentences} sentences; embedded {report.embedded_documents}, reused {report.reused_documents}"
+            f" ({report.timings_s['total']:.1f} s)"
         )
         return 0
-    report = build_index(
-        docs_dir=args.directory or settings.docs_dir,
-        data_dir=settings.data_dir,
-        embedder=embedder,
-        chunking=settings.chunking(),
-        carry_over="upload",  # documents added through the API or `policyqa add` stay
-        show_progress=not args.quiet,
-        late_chunking=settings.late_chunking,
-    )
+    where = f" {backend.label}" if backend.label else ""
     print(
-        f"built {report.build_dir.name}: {report.documents} documents, {report.chunks} chunks,"
-        f" {report.sentences} sentences; embedded {report.embedded_documents}, reused {report.reused_documents}"
-        f" ({report.timings_s['total']:.1f} s)"
-    )
-    return 0
-
-
-def _ingest_milvus(args: argparse.Namespace, settings: Settings, embedder) -> int:
-    """Milvus takes every change in place: only added, edited and removed files are written."""
-    from index.stores.milvus.reader import target_of
-    from index.stores.milvus.writer import ingest_milvus
-
-    report = ingest_milvus(
-        target_of(settings, _kb_id(args)), data_dir=settings.data_dir, embedder=embedder,
-        docs_dir=args.directory or settings.docs_dir, chunking=settings.chunking(), show_progress=not args.quiet,
-        late_chunking=settings.late_chunking,
-    )  # fmt: skip
-    print(
-        f"updated {report.build_dir.name} in Milvus: {report.documents} documents, {report.chunks} chunks;"
+        f"updated {report.generation_id}{where}: {report.documents} documents, {report.chunks} chunks;"
         f" embedded {report.added} (added or changed), removed {report.removed}, reused {report.unchanged}"
         f" ({report.timings_s.get('total', 0.0):.1f} s)"
     )
@@ -119,13 +91,13 @@ def _ingest_milvus(args: argparse.Namespace, settings: Settings, embedder) -> in
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from index.answering.engine import QAEngine
     from service.api.app import create_app
+    from service.engines import open_engine
 
     settings = _settings(args)
     # Opened here rather than in the lifespan, so that a missing corpus or a
     # mismatched index is a one-line message, not a startup traceback.
-    engine = QAEngine.open(settings, show_progress=True)
+    engine = open_engine(settings, show_progress=True)
     try:
         uvicorn.run(
             create_app(settings, engine=engine),
@@ -148,10 +120,10 @@ def _print_passages(items: list[dict]) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from index.answering.engine import QAEngine
     from service.api import presenters
+    from service.engines import open_engine
 
-    engine = QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args))
+    engine = open_engine(_settings(args), show_progress=True, kb_id=_kb_id(args))
     timed = engine.ask(args.question, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
     answer = timed.answer
     citations = [c.model_dump() for c in presenters.citations(answer)]
@@ -174,10 +146,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from index.answering.engine import QAEngine
     from service.api import presenters
+    from service.engines import open_engine
 
-    engine = QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args))
+    engine = open_engine(_settings(args), show_progress=True, kb_id=_kb_id(args))
     timed = engine.search(args.query, top_k=args.top_k, mode=args.mode, doc_ids=args.doc_id)
     results = [presenters.passage(hit) for hit in timed.result.hits]
     if args.json:
@@ -206,11 +178,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from index.answering.engine import QAEngine
-    from service.writer import KnowledgeBase, prepare_upload
+    from service.engines import open_engine
+    from service.uploads import prepare_upload
+    from service.writer import KnowledgeBaseWriter
 
     uploads = [prepare_upload(Path(p).read_bytes(), Path(p).name, args.title) for p in args.files]
-    kb = KnowledgeBase(QAEngine.open(_settings(args), show_progress=True, kb_id=_kb_id(args)))
+    settings = _settings(args)
+    kb = KnowledgeBaseWriter(open_engine(settings, show_progress=True, kb_id=_kb_id(args)), settings)
     failed = 0
     for path, upload in zip(args.files, uploads, strict=True):
         job = kb.wait(kb.add(upload))
@@ -225,10 +199,11 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from index.answering.engine import QAEngine
-    from service.writer import KnowledgeBase
+    from service.engines import open_engine
+    from service.writer import KnowledgeBaseWriter
 
-    kb = KnowledgeBase(QAEngine.open(_settings(args), kb_id=_kb_id(args)))
+    settings = _settings(args)
+    kb = KnowledgeBaseWriter(open_engine(settings, kb_id=_kb_id(args)), settings)
     for doc_id in args.doc_ids:
         job = kb.delete(doc_id)
         if job.state != "done":
@@ -239,11 +214,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from index.stores.local.merge import merge_segments
+    from service.engines import index_backend
 
-    settings = _settings(args)
+    backend = index_backend(_settings(args), _kb_id(args))
     merged = 0
-    while report := merge_segments(settings.data_dir, full=args.full):
+    while report := backend.merge(full=args.full):
         merged += 1
         print(f"merged {len(report.merged)} segments into {report.segment_id}: {report.chunks} chunks,"
               f" {report.dropped_chunks} deleted chunks dropped ({report.timings_s['total']:.1f} s)")  # fmt: skip

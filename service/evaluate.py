@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index.answering.engine import QAEngine, passage_embedder
+from index.answering.engine import QAEngine
 from index.answering.retrieval import MODES
 from index.errors import ConfigurationError
 from index.quality.backends import EngineBackend, HttpBackend
@@ -23,6 +23,7 @@ from index.quality.datasets import Dataset, gold_dataset, load_beir
 from index.quality.report import format_table, write_report
 from index.quality.runner import QuestionResult, best_abstention_threshold, run, summarize_by_mode
 from index.stores.local.build import build_index
+from service.engines import open_engine, passage_embedder
 from service.settings import Settings
 
 DEFAULT_REPORTS_DIR = Path("eval/reports")
@@ -78,12 +79,12 @@ def evaluate(
                 "build_on_start": False,
                 "models_dir": settings.resolved_models_dir(),
             }
-            engine = QAEngine.open(settings.model_copy(update=temporary))
+            engine = open_engine(settings.model_copy(update=temporary))
             results = run(dataset, EngineBackend(engine), modes, show_progress=show_progress)
             about = _about(engine)
             engine.close()
     else:
-        engine = QAEngine.open(settings, show_progress=show_progress)
+        engine = open_engine(settings, show_progress=show_progress)
         results = run(dataset, EngineBackend(engine), modes, show_progress=show_progress)
         about = _about(engine)
         engine.close()

@@ -130,7 +130,7 @@ def _evaluate(run: EvalRun, engine: QAEngine, stopping: threading.Event) -> None
     calibration = best_abstention_threshold([r for r in results if r.mode == run.modes[0]])
     if calibration:
         threshold, accuracy = calibration
-        configured = engine.settings.min_relevance
+        configured = engine.options.answer.min_relevance
         run.abstention = {"mode": run.modes[0], "threshold": threshold, "accuracy": accuracy, "configured": configured}
     run.plot = _plot(run, results)
 

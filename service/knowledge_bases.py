@@ -1,4 +1,4 @@
-"""Every knowledge base of one server, each a QAEngine + KnowledgeBase over its own data directory.
+"""Every knowledge base of one server, each an engine and its writer over its own data directory.
 
 ``default`` is today's index in DATA_DIR (built from docs_raw/) and stays
 loaded; another lives in DATA_DIR/kbs/<kb_id>/, is loaded on first use and
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from index.answering.engine import QAEngine
-from service import index_store
+from service.engines import engine_options, index_backend
 from service.settings import Settings
-from service.stores.jobs import shared_job_store, shared_writer_lock
+from service.stores.factory import shared_job_store, shared_writer_lock
 from service.stores.registry import DEFAULT_KB, Registry, valid_kb_id
-from service.writer import KnowledgeBase
+from service.writer import KnowledgeBaseWriter
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,10 @@ KBS_DIR = "kbs"
 
 
 @dataclass(frozen=True)
-class LoadedKb:
+class LoadedKnowledgeBase:
     kb_id: str
     engine: QAEngine
-    kb: KnowledgeBase
+    writer: KnowledgeBaseWriter
     size_bytes: int
 
 
@@ -55,21 +55,18 @@ class _NoPassages:
     embed_queries = embed_passages
 
 
-def _files_size(directory: Path) -> int:
-    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
-
-
 class KnowledgeBases:
     def __init__(self, settings: Settings, default_engine: QAEngine, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
-        default_kb = KnowledgeBase(
+        default_writer = KnowledgeBaseWriter(
             default_engine,
+            settings,
             jobs=shared_job_store(settings, DEFAULT_KB),
             writer_lock=shared_writer_lock(settings, DEFAULT_KB),
         )
-        self.default = LoadedKb(DEFAULT_KB, default_engine, default_kb, 0)
-        self._loaded: OrderedDict[str, LoadedKb] = OrderedDict()
+        self.default = LoadedKnowledgeBase(DEFAULT_KB, default_engine, default_writer, 0)
+        self._loaded: OrderedDict[str, LoadedKnowledgeBase] = OrderedDict()
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
 
@@ -80,7 +77,7 @@ class KnowledgeBases:
             raise ValueError(f"bad kb_id {kb_id!r}")
         return self.settings.data_dir / KBS_DIR / kb_id
 
-    def get(self, kb_id: str) -> LoadedKb:
+    def get(self, kb_id: str) -> LoadedKnowledgeBase:
         """The loaded knowledge base (loading it now if need be); the caller checked that it exists."""
         if kb_id == DEFAULT_KB:
             return self.default
@@ -110,7 +107,7 @@ class KnowledgeBases:
         if loaded is not None:
             counts = loaded.engine.index.manifest.counts
         else:
-            counts = index_store.stored_counts(self._settings_of(kb_id), kb_id)
+            counts = index_backend(self._settings_of(kb_id), kb_id).stored_counts()
         return {"documents": int(counts.get("documents", 0)), "chunks": int(counts.get("chunks", 0))}
 
     def create(self, kb_id: str) -> None:
@@ -120,47 +117,48 @@ class KnowledgeBases:
         if data_dir.exists():  # left by a knowledge base of the same name deleted in a crash
             self._remove_dir(data_dir)
         settings = self._settings_of(kb_id)
-        index_store.drop(settings, kb_id, engine.embedder.dimension)  # what a crash mid-delete left in Milvus
+        backend = index_backend(settings, kb_id)
+        backend.drop(engine.embedder.dimension)  # what a crash mid-delete left in a shared store
         no_passages = _NoPassages(engine.index_embedder_name, engine.embedder.dimension)
-        index_store.create_empty(settings, kb_id, no_passages)
+        backend.create_empty(embedder=no_passages, chunking=settings.chunking(), late_chunking=settings.late_chunking)
 
     def drop(self, kb_id: str) -> None:
         """Unload and delete a knowledge base's files (the registry has forgotten it already)."""
         with self._lock:
             loaded = self._loaded.pop(kb_id, None)
         if loaded is not None:
-            loaded.kb.close()
-            loaded.kb.wait_for_merges(timeout=120)  # a merge writing into the directory finishes first
-        index_store.drop(self._settings_of(kb_id), kb_id, self.default.engine.embedder.dimension)
+            loaded.writer.close()
+            loaded.writer.wait_for_merges(timeout=120)  # a merge writing into the directory finishes first
+        index_backend(self._settings_of(kb_id), kb_id).drop(self.default.engine.embedder.dimension)
         self._remove_dir(self.data_dir(kb_id))
 
     def close(self) -> None:
         with self._lock:
             loaded, self._loaded = list(self._loaded.values()), OrderedDict()
         for entry in loaded:
-            entry.kb.close()
+            entry.writer.close()
             entry.engine.close()
-        self.default.kb.close()
+        self.default.writer.close()
 
     def _settings_of(self, kb_id: str) -> Settings:
         return self.settings.model_copy(
             update={"data_dir": self.data_dir(kb_id), "models_dir": self.settings.resolved_models_dir()}
         )
 
-    def _load(self, kb_id: str) -> LoadedKb:
+    def _load(self, kb_id: str) -> LoadedKnowledgeBase:
         default = self.default.engine
         settings = self._settings_of(kb_id)
-        if not index_store.has_index(settings, kb_id):
+        backend = index_backend(settings, kb_id)
+        if not backend.exists():
             self.create(kb_id)
-        index = index_store.open_index(
-            settings, kb_id, embedder_name=default.index_embedder_name, dimension=default.embedder.dimension
-        )
-        engine = QAEngine(settings, default.embedder, index, shared=default, kb_id=kb_id)
+        index = backend.open_reader(embedder_name=default.index_embedder_name, dimension=default.embedder.dimension)
+        engine = QAEngine(backend, default.embedder, index, engine_options(settings), shared=default)
         logger.info("loaded knowledge base %s (build %s)", kb_id, index.manifest.build_id)
-        kb = KnowledgeBase(
-            engine, jobs=shared_job_store(self.settings, kb_id), writer_lock=shared_writer_lock(self.settings, kb_id)
-        )
-        return LoadedKb(kb_id, engine, kb, _files_size(index.build_dir))
+        writer = KnowledgeBaseWriter(
+            engine, settings, jobs=shared_job_store(self.settings, kb_id),
+            writer_lock=shared_writer_lock(self.settings, kb_id),
+        )  # fmt: skip
+        return LoadedKnowledgeBase(kb_id, engine, writer, index.size_bytes())
 
     def _evict_locked(self, *, keep: str) -> None:
         budget = self.settings.kb_cache_mb * 1_000_000
@@ -171,7 +169,7 @@ class KnowledgeBases:
             if victim is None:
                 return  # everything else is mid-job: over the budget until one finishes
             del self._loaded[victim.kb_id]
-            victim.kb.close()
+            victim.writer.close()
             logger.info("evicted knowledge base %s", victim.kb_id)
 
     def _remove_dir(self, data_dir: Path) -> None:
@@ -182,6 +180,6 @@ class KnowledgeBases:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def _busy(entry: LoadedKb) -> bool:
-    counts = entry.kb.job_counts()
-    return bool(counts.get("queued") or counts.get("running")) or entry.kb.merging()
+def _busy(entry: LoadedKnowledgeBase) -> bool:
+    counts = entry.writer.job_counts()
+    return bool(counts.get("queued") or counts.get("running")) or entry.writer.merging()

@@ -1,12 +1,12 @@
-"""Live knowledge-base changes: uploads, replacements and deletes, run one at a time as jobs.
+"""The writer of one knowledge base: uploads, replacements and deletes, run one at a time as jobs.
 
-An upload is read and checked in the request (so bad input is a 4xx and
-changes nothing); the embedding runs in a worker thread while the service
-keeps answering from the current build. Each change writes one small
-segment (what was added) and tombstones (what was removed) into a new
-generation of the index and switches to it (``index/stores/local/live.py``): a crash
-leaves the previous generation in place, and the change can be retried.
-Segments are merged in the background (``index/stores/local/merge.py``).
+An upload is read and checked in the request (``service/uploads.py``), so bad
+input is a 4xx and changes nothing; the embedding runs in a worker thread
+while the service keeps answering from the current generation. Each change
+goes through the knowledge base's ``IndexWriter`` (``index/stores/base.py``):
+locally one small segment and tombstones in a new generation, switched
+atomically, so a crash leaves the previous generation in place and the change
+can be retried. What the backend merges is merged in the background.
 """
 
 from __future__ import annotations
@@ -14,165 +14,37 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import queue
-import resource
 import secrets
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import PurePosixPath, PureWindowsPath
 
-from index.answering.engine import QAEngine, passage_embedder
+from index.answering.engine import QAEngine
 from index.embedders import Embedder
-from index.errors import InvalidInputError, NotFoundError, PolicyQAError
-from index.ingest.documents import SourceDocument, doc_id_for
-from index.ingest.passages import clean_document, content_hash
-from index.ingest.readers import read_bytes
-from index.stores.local.live import change_index
-from index.stores.local.merge import lower_priority, merge_segments
+from index.errors import NotFoundError, PolicyQAError
+from index.ingest.documents import SourceDocument
+from index.threads import lower_priority
+from service.engines import passage_embedder
+from service.settings import Settings
 from service.stores.jobs import JOB_HEARTBEAT_S, InMemoryJobStore, Job, JobStore
+from service.uploads import Upload
 
 logger = logging.getLogger(__name__)
 
-MAX_FILENAME_CHARS = 255
-# Address space a file's reader may add to what it starts with: a zip bomb fails there, not in the server.
-PARSE_MEMORY_BYTES = 2 * 1024**3
-# A scan's pages are read by OCR: the parse deadline grows by this much for each page it is about to read.
-OCR_SECONDS_PER_PAGE = 15.0
 # A running job's progress reaches the shared job store at most this often (its state changes always do).
 PROGRESS_PUBLISH_S = 0.5
-
-
-class ParseTimeoutError(InvalidInputError):
-    code = "parse_timeout"
 
 
 class JobTimeoutError(PolicyQAError):
     code = "job_timeout"
 
 
-@dataclass(frozen=True)
-class Upload:
-    document: SourceDocument
-    content_hash: str
-    summary: str = ""  # what reading did ("OCR: 12 pages, mean confidence 0.97"), shown with the job
-
-
 def _joined(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
-def checked_filename(filename: str | None) -> str:
-    """The bare file name; names carrying a path are refused, never used as paths."""
-    name = (filename or "").strip()
-    if not name or name in (".", ".."):
-        raise InvalidInputError("the upload has no file name")
-    if len(name) > MAX_FILENAME_CHARS:
-        raise InvalidInputError(f"file name longer than {MAX_FILENAME_CHARS} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
-        raise InvalidInputError(f"file name {name!r} must not contain control characters")
-    if PurePosixPath(name).name != name or PureWindowsPath(name).name != name:
-        raise InvalidInputError(f"file name {name!r} must not contain path components")
-    return name
-
-
-def prepare_upload(
-    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, on_ocr_start=None
-) -> Upload:
-    """Read and clean an uploaded file; raises InvalidInputError for anything that cannot be indexed."""
-    name = checked_filename(filename)
-    read = read_bytes(data, name, on_ocr_start=on_ocr_start)
-    document = SourceDocument(
-        doc_id=doc_id or doc_id_for(name),
-        title=(title or "").strip() or read.title or PurePosixPath(name).stem,
-        source=name,
-        raw_text=read.text,
-        pages=tuple(read.pages),
-        origin="upload",
-        page_confidence=read.page_confidence,
-    )
-    text, _ = clean_document(document)
-    if not text.strip():
-        raise InvalidInputError(f"{name} holds no text to index")
-    return Upload(document, content_hash(text), read.summary)
-
-
-def prepare_upload_isolated(
-    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, timeout: float
-) -> Upload:
-    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds.
-
-    A reader stuck on a crafted file (a PDF that loops, a zip bomb) cannot be
-    stopped inside the server, where it would hold a worker thread; a process
-    can be killed, and its memory is capped.
-    """
-    name = checked_filename(filename)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["service.writer"])  # imported once, in the fork server
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id), daemon=True)
-    process.start()
-    sender.close()
-    try:
-        outcome, value = _outcome(receiver, name, timeout)
-    except EOFError:  # the reader died: out of memory, or killed
-        raise InvalidInputError(f"{name} could not be read (the reader ran out of memory or crashed)") from None
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receiver.close()
-    if outcome == "error":
-        raise value
-    return value
-
-
-def _outcome(receiver, name: str, timeout: float) -> tuple[str, object]:
-    """The child's result; told that OCR is starting on n pages, the deadline moves n pages further."""
-    deadline = time.monotonic() + timeout
-    allowed = timeout
-    while True:
-        if not receiver.poll(max(deadline - time.monotonic(), 0)):
-            raise ParseTimeoutError(f"{name} could not be read within {allowed:g} s")
-        outcome, value = receiver.recv()
-        if outcome != "ocr":
-            return outcome, value
-        deadline += value * OCR_SECONDS_PER_PAGE
-        allowed += value * OCR_SECONDS_PER_PAGE
-
-
-def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = _address_space() + PARSE_MEMORY_BYTES
-    if hard == resource.RLIM_INFINITY or limit < hard:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        upload = prepare_upload(data, filename, title, doc_id, on_ocr_start=lambda pages: sender.send(("ocr", pages)))
-        result: tuple[str, object] = ("ok", upload)
-    except PolicyQAError as exc:
-        result = ("error", exc)
-    except MemoryError:
-        result = ("error", InvalidInputError(f"{filename} needs more memory to read than an upload may use"))
-    except Exception as exc:  # a reader's own bug: a clean 422, and the log says what
-        logger.exception("reading %r failed", filename)
-        result = ("error", InvalidInputError(f"{filename} could not be read ({type(exc).__name__})"))
-    sender.send(result)
-    sender.close()
-
-
-def _address_space() -> int:
-    """This process's virtual memory size in bytes (Linux), or 0 when unknown."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[0]) * resource.getpagesize()
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-class KnowledgeBase:
+class KnowledgeBaseWriter:
     """The one writer of the service's index.
 
     Its jobs are kept in this replica's memory and, given a shared ``jobs``
@@ -183,10 +55,11 @@ class KnowledgeBase:
     """
 
     def __init__(
-        self, engine: QAEngine, *, jobs: JobStore | None = None,
+        self, engine: QAEngine, settings: Settings, *, jobs: JobStore | None = None,
         writer_lock: Callable[[], contextlib.AbstractContextManager] | None = None,
     ) -> None:  # fmt: skip
         self.engine = engine
+        self.settings = settings
         self._jobs = InMemoryJobStore()
         self._shared = jobs
         self._writer_lock = writer_lock or contextlib.nullcontext
@@ -307,7 +180,7 @@ class KnowledgeBase:
                 self._job_finished.notify_all()
 
     def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
-        settings = self.engine.settings
+        settings = self.settings
         deadline = time.monotonic() + settings.job_timeout_s
 
         def progress(done: int, total: int) -> None:
@@ -318,18 +191,16 @@ class KnowledgeBase:
             job.message = _joined(job.read_summary, f"embedded {done} of {total} passages")
             self._publish_progress(job)
 
-        report = change_index(
+        report = self.engine.backend.change(
             sources=sources,
-            data_dir=settings.data_dir,
             embedder=self._passage_embedder(),
             chunking=settings.chunking(),
             late_chunking=settings.late_chunking,
             remove=remove or set(),
             on_progress=progress,
-            milvus=self.engine.milvus,  # None: the local index in DATA_DIR
         )
         job.embedded_passages = report.embedded_passages
-        built = f"{report.documents} documents, {report.chunks} chunks in build {report.build_dir.name}"
+        built = f"{report.documents} documents, {report.chunks} chunks in build {report.generation_id}"
         job.message = _joined(job.read_summary, built)
         self.engine.reload()
         self._schedule_merge()
@@ -346,7 +217,7 @@ class KnowledgeBase:
         lower_priority()  # below the requests' threads
         while True:
             try:
-                report = merge_segments(self.engine.settings.data_dir, reuse=self.engine.index.segments)
+                report = self.engine.backend.merge(reuse=self.engine.index)
             except Exception:  # the merged segments stay in service; the next change tries again
                 logger.exception("merging segments failed")
                 return
@@ -367,7 +238,7 @@ class KnowledgeBase:
     def _passage_embedder(self) -> Embedder:
         if self._embedder is None:
             same = self.engine.embedder.name == self.engine.index_embedder_name
-            self._embedder = self.engine.embedder if same else passage_embedder(self.engine.settings)
+            self._embedder = self.engine.embedder if same else passage_embedder(self.settings)
         return self._embedder
 
     def close(self) -> None:

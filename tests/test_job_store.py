@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from service.stores.jobs import InMemoryJobStore, Job, MilvusJobStore
+from service.stores.jobs import InMemoryJobStore, Job
+from service.stores.milvus_jobs import MilvusJobStore
 
 
 @pytest.fixture(params=["memory", "milvus"])
@@ -97,15 +98,17 @@ def test_jobs_of_one_knowledge_base_are_not_answered_under_another(milvus_uri):
 
 
 def test_an_upload_on_one_replica_reports_its_progress_to_another(seed_data_dir, tmp_path, milvus_uri):
-    from index.answering.engine import QAEngine
+    from service.engines import open_engine
     from service.settings import Settings
-    from service.writer import KnowledgeBase, prepare_upload
+    from service.uploads import prepare_upload
+    from service.writer import KnowledgeBaseWriter
 
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
     collection = f"jobs_{secrets.token_hex(4)}"
-    engine = QAEngine.open(Settings(data_dir=data_dir, build_on_start=False))
-    kb = KnowledgeBase(engine, jobs=MilvusJobStore(milvus_uri, kb_id="default", collection=collection))
+    settings = Settings(data_dir=data_dir, build_on_start=False)
+    engine = open_engine(settings)
+    kb = KnowledgeBaseWriter(engine, settings, jobs=MilvusJobStore(milvus_uri, kb_id="default", collection=collection))
     other_replica = MilvusJobStore(milvus_uri, kb_id="default", collection=collection)
     try:
         upload = prepare_upload("关于便民服务站建设的通知\n每站配备专职工作人员3名。\n".encode(), "stations.txt", None)
@@ -123,7 +126,7 @@ def test_an_upload_on_one_replica_reports_its_progress_to_another(seed_data_dir,
 
 def test_the_store_setting_picks_the_shared_job_store(tmp_path, milvus_uri):
     from service.settings import Settings
-    from service.stores.jobs import shared_job_store
+    from service.stores.factory import shared_job_store
 
     assert shared_job_store(Settings(data_dir=tmp_path, _env_file=None), "default") is None
     milvus = Settings(data_dir=tmp_path, store="milvus", milvus_uri=milvus_uri, _env_file=None)

@@ -8,8 +8,10 @@ import time
 
 from index.answering.engine import QAEngine
 from index.stores.local import generations as storage
+from service.engines import open_engine
 from service.settings import Settings
-from service.writer import KnowledgeBase, prepare_upload
+from service.uploads import prepare_upload
+from service.writer import KnowledgeBaseWriter
 
 NOTICE = "关于第{i}批乡镇便民服务站建设的通知\n各乡镇建设第{i}批便民服务站，每站配备专职工作人员{n}名。\n"
 
@@ -29,8 +31,8 @@ def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_de
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
     settings = Settings(data_dir=data_dir, build_on_start=False)
-    engine = QAEngine.open(settings)
-    kb = KnowledgeBase(engine)
+    engine = open_engine(settings)
+    kb = KnowledgeBaseWriter(engine, settings)
     base = engine.index.manifest.segments[0].segment_id
     for i in range(4):
         upload = prepare_upload(NOTICE.format(i=i, n=i + 2).encode(), f"notice-{i}.txt", None)
@@ -66,7 +68,7 @@ def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_de
     kb.close()
     engine.close()
 
-    engine = QAEngine.open(settings)  # a restart
+    engine = open_engine(settings)  # a restart
     assert "notice-2" not in cited(engine, "第2批便民服务站每站配备多少名工作人员")
     assert engine.index.catalogue.document("notice-2") is None
     assert engine.index.catalogue.document_count() == 15
@@ -74,7 +76,7 @@ def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_de
     from index.stores.local.merge import merge_segments
 
     merge_segments(data_dir, full=True)
-    engine = QAEngine.open(settings)
+    engine = open_engine(settings)
     assert len(engine.index.manifest.segments) == 1 and engine.index.manifest.tombstones == {}
     assert "notice-2" not in cited(engine, "第2批便民服务站每站配备多少名工作人员")
     assert "notice-1" in cited(engine, "第1批便民服务站每站配备多少名工作人员")

@@ -65,7 +65,7 @@ def test_gold_set_on_milvus_is_the_local_store_s(milvus_seed, seed_data_dir, tmp
 
 
 def test_an_empty_replica_serves_at_once_and_its_reads_match_the_ingest(milvus_seed, embedder, tmp_path):
-    index = load_milvus_index(milvus_seed, tmp_path, embedder_name=embedder.name, dimension=embedder.dimension)
+    index = load_milvus_index(milvus_seed, embedder_name=embedder.name, dimension=embedder.dimension)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing of the index on the replica's disk
     documents = index.catalogue.documents()
     assert len(documents) == len(list(DOCS_RAW.glob("*.txt"))) and index.catalogue.count() > 0
@@ -214,13 +214,13 @@ def test_a_writer_killed_mid_add_leaves_nothing_visible(milvus_uri, tmp_path):
     _killed_writer(target, tmp_path, "add")
     stores = MilvusStores(target, embedder.dimension)
     assert stores.vectors.count() > 0 and stores.lexical.count() > 0  # it did write, short of the commit
-    index = load_milvus_index(target, tmp_path, embedder_name=embedder.name, dimension=embedder.dimension)
+    index = load_milvus_index(target, embedder_name=embedder.name, dimension=embedder.dimension)
     assert index.catalogue.documents() == [] and index.catalogue.chunks(range(1, 10**6)) == []
     assert Retriever(index, embedder).search(FACT_QUESTION, top_k=5, mode="hybrid").hits == []
     other = SourceDocument(doc_id="whole", title="whole", source="whole.txt", raw_text="街道办事处的职能转变。" * 5)
     change_milvus(target, data_dir=tmp_path, embedder=embedder, sources=[other])  # the next writer sweeps
     assert stores.catalogue.rows_of("half") == ([], [])
-    after = load_milvus_index(target, tmp_path, embedder_name=embedder.name, dimension=embedder.dimension)
+    after = load_milvus_index(target, embedder_name=embedder.name, dimension=embedder.dimension)
     assert [d.doc_id for d in after.catalogue.documents()] == ["whole"]
     assert stores.vectors.count() == stores.lexical.count() == after.catalogue.count()
     assert stores.sentence_vectors.count() == len(after.catalogue.document_sentences("whole"))
@@ -238,7 +238,7 @@ def test_a_writer_killed_mid_delete_leaves_the_document_gone(milvus_uri, tmp_pat
     _killed_writer(target, tmp_path, "delete")
     stores = MilvusStores(target, embedder.dimension)
     assert stores.catalogue.rows_of("half")[0] and stores.vectors.count() > 0  # it stopped short
-    index = load_milvus_index(target, tmp_path, embedder_name=embedder.name, dimension=embedder.dimension)
+    index = load_milvus_index(target, embedder_name=embedder.name, dimension=embedder.dimension)
     assert index.catalogue.documents() == []
     assert Retriever(index, embedder).search(FACT_QUESTION, top_k=5, mode="hybrid").hits == []
     change_milvus(target, data_dir=tmp_path, embedder=embedder)  # the next writer finishes the delete

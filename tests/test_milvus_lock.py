@@ -104,24 +104,26 @@ def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(
     import secrets
     import shutil
 
-    from index.answering.engine import QAEngine
     from service import writer as kb_module
+    from service.engines import open_engine
     from service.settings import Settings
-    from service.stores.jobs import MilvusJobStore
-    from service.writer import KnowledgeBase, prepare_upload
+    from service.stores.milvus_jobs import MilvusJobStore
+    from service.uploads import prepare_upload
+    from service.writer import KnowledgeBaseWriter
 
     monkeypatch.setattr(kb_module, "JOB_HEARTBEAT_S", 0.2)
     jobs = functools.partial(MilvusJobStore, milvus_uri, kb_id="replicas", collection=f"jobs_{secrets.token_hex(4)}")
 
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
-    engine = QAEngine.open(Settings(data_dir=data_dir, build_on_start=False))
+    settings = Settings(data_dir=data_dir, build_on_start=False)
+    engine = open_engine(settings)
     lock = functools.partial(
         milvus_writer_lock, milvus_uri, name="kb:replicas", lease_s=LEASE_S, max_skew_s=MAX_SKEW_S, timeout_s=30
     )
     impatient = functools.partial(lock, timeout_s=0.5)
-    kb = KnowledgeBase(engine, writer_lock=lock, jobs=jobs(stale_after_s=1.0))
-    impatient_kb = KnowledgeBase(engine, writer_lock=impatient)
+    kb = KnowledgeBaseWriter(engine, settings, writer_lock=lock, jobs=jobs(stale_after_s=1.0))
+    impatient_kb = KnowledgeBaseWriter(engine, settings, writer_lock=impatient)
     other_replica = MilvusWriterLock(milvus_uri, name="kb:replicas", lease_s=LEASE_S, max_skew_s=MAX_SKEW_S)
     try:
         other_replica.acquire()

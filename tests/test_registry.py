@@ -9,14 +9,14 @@ import sqlite3
 import pytest
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
-from service.stores.registry import DEFAULT_KB, Registry
+from service.stores.registry import DEFAULT_KB, SqliteRegistry
 
 
 @pytest.fixture(params=["sqlite", "milvus"])
 def make_registry(request, tmp_path):
     """Registries over one store: with Milvus, each call is another client, as another replica's would be."""
     if request.param == "sqlite":
-        return lambda **options: Registry(tmp_path / "keys.sqlite3", **options)
+        return lambda **options: SqliteRegistry(tmp_path / "keys.sqlite3", **options)
     from service.stores.milvus_registry import MilvusRegistry
 
     uri = request.getfixturevalue("milvus_uri")
@@ -31,7 +31,7 @@ def registry(make_registry):
 
 def _stored(registry) -> str:
     """Everything the backend keeps about keys, as text."""
-    if isinstance(registry, Registry):
+    if isinstance(registry, SqliteRegistry):
         return repr(sqlite3.connect(registry.path).execute("SELECT * FROM api_keys").fetchall())
     return repr(registry._client.query(registry.keys_collection, filter='key_id != ""', output_fields=["*"]))
 
@@ -116,10 +116,10 @@ def test_a_malformed_key_matches_nothing(registry):
 
 def test_the_store_setting_picks_the_registry(tmp_path, milvus_uri):
     from service.settings import Settings
+    from service.stores.factory import open_registry
     from service.stores.milvus_registry import MilvusRegistry
-    from service.stores.registry import open_registry
 
-    assert isinstance(open_registry(Settings(data_dir=tmp_path, _env_file=None)), Registry)
+    assert isinstance(open_registry(Settings(data_dir=tmp_path, _env_file=None)), SqliteRegistry)
     shared = Settings(data_dir=tmp_path, store="milvus", milvus_uri=milvus_uri, _env_file=None)
     made = open_registry(shared).create_key(kbs=["default"], scope="read")
     assert isinstance(open_registry(shared), MilvusRegistry)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from index.answering.evidence import SentenceEvidence
 from index.answering.question import QuestionAnalysis
+from index.answering.quoted import QuotedSentence
 from index.answering.retrieval import Hit, SearchResult
 from index.answering.short_answer import ShortAnswer, short_answer
 
@@ -44,16 +45,6 @@ class AnswerParams:
     max_sentences: int = 3
     sentence_margin: float = 0.06  # a further sentence must support the question this nearly as well
     candidate_passages: int = 3
-
-
-@dataclass(frozen=True)
-class QuotedSentence:
-    citation: int  # the n of the citation it is quoted from
-    start: int  # offsets inside that citation's text
-    end: int
-    text: str
-    similarity: float  # cosine to the question
-    relevance: float  # similarity plus word coverage; decides whether to answer
 
 
 @dataclass(frozen=True)

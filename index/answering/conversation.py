@@ -1,8 +1,7 @@
 """Answering the last question of a conversation: follow-ups resolved (index/answering/followup.py), then retrieval.
 
-Composed from the engine's public parts (its current snapshot's retriever and
-composer); a question that needs no earlier turn goes through ``QAEngine.ask``
-unchanged.
+Composed from one snapshot's retriever and composer; ``QAEngine.ask`` (index/answering/engine.py) is the
+entry point every caller uses, a question with no earlier turn included.
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.answering.compose import Answer
-from index.answering.engine import QAEngine
+from index.answering.compose import Answer, AnswerComposer
 from index.answering.followup import Resolution, Turn, name_document, resolve, user_questions
 from index.answering.question import analyze
-from index.answering.retrieval import Mode, SearchResult
+from index.answering.retrieval import Mode, Retriever, SearchResult
 from index.ingest.clean import normalize_for_matching
 
 
@@ -30,8 +28,9 @@ class ConversationAnswer:
     took_ms: float
 
 
-def ask_in_context(
-    engine: QAEngine,
+def answer_in_context(
+    retriever: Retriever,
+    composer: AnswerComposer,
     question: str,
     *,
     history: Sequence[Turn] = (),
@@ -39,14 +38,13 @@ def ask_in_context(
     mode: Mode,
     doc_ids: Sequence[str] | None,
 ) -> ConversationAnswer:
-    """Answer ``question`` as the next turn after ``history`` (oldest first)."""
+    """Answer ``question`` as the next turn after ``history`` (oldest first), from one snapshot's parts."""
     started = time.perf_counter()
     resolution = resolve(question, user_questions(history))
     if not resolution.followup:
-        timed = engine.ask(question, top_k=top_k, mode=mode, doc_ids=doc_ids)
-        return ConversationAnswer(timed.answer, resolution, question, timed.took_ms)
-    snapshot = engine.current()  # one build for the whole answer, even if another is switched to meanwhile
-    retriever = snapshot.retriever
+        result = retriever.search(question, top_k=top_k, mode=mode, doc_ids=doc_ids)
+        answer = composer.compose(question, result)
+        return ConversationAnswer(answer, resolution, question, (time.perf_counter() - started) * 1000)
     query, scope = resolution.query, doc_ids
     if resolution.same_document:
         # "This document": the one the previous question is answered from, found the same way again.
@@ -58,7 +56,7 @@ def ask_in_context(
     result = retriever.search(query, top_k=top_k, mode=mode, doc_ids=scope)
     if query != resolution.question and not resolution.name_document:
         result = _leaning_on_the_question(retriever, query, resolution.question, result)
-    answer = snapshot.composer.compose(query, result)
+    answer = composer.compose(query, result)
     return ConversationAnswer(answer, resolution, query, (time.perf_counter() - started) * 1000)
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from index.answering.question import QUANTITY, QuestionAnalysis
+from index.answering.quoted import QuotedSentence
 from index.answering.spans import new_spans
 from index.ingest.tokenize import tokenize
-
-if TYPE_CHECKING:
-    from index.answering.compose import QuotedSentence
 
 # A clause ends at these: the span whose clause holds most of the question's words answers it.
 _CLAUSE_END = re.compile(r"[，,。；;、：:（）()]")

@@ -13,7 +13,6 @@ import httpx
 
 from index.answering.compose import Answer
 from index.answering.engine import QAEngine
-from service.api import presenters
 
 
 @dataclass(frozen=True)
@@ -52,16 +51,20 @@ def reply_from_json(body: dict, seconds: float) -> Reply:
 
 
 def reply_from_answer(answer: Answer, seconds: float) -> Reply:
-    """A reply from an engine's answer, shaped as /api/ask would send it."""
-    body = {
-        "answer": answer.text,
-        "answerable": answer.answerable,
-        "relevance": answer.relevance,
-        "citations": [c.model_dump() for c in presenters.citations(answer)],
-        "short_answer": short.model_dump() if (short := presenters.short_answer(answer)) else None,
-        "declined_reason": answer.declined_reason,
-    }
-    return reply_from_json(body, seconds)
+    """A reply from an engine's answer: what /api/ask would send of it."""
+    citations = answer.citations
+    return Reply(
+        doc_ids=[c.hit.chunk.doc_id for c in citations],
+        chunk_ids=[c.hit.chunk.chunk_id for c in citations],
+        passages=[c.hit.chunk.text for c in citations],
+        answer=answer.text,
+        answerable=answer.answerable,
+        relevance=answer.relevance,
+        cited_texts={c.n: c.hit.chunk.text for c in citations},
+        seconds=seconds,
+        short_answer=answer.short_answer.text if answer.short_answer else None,
+        declined_reason=answer.declined_reason,
+    )
 
 
 class EngineBackend:

@@ -15,10 +15,11 @@ from service.api.errors import install_error_handlers
 from service.api.hardening import install_hardening
 from service.api.responses import Utf8JSONResponse
 from service.api.routes import api_router
+from service.engines import open_engine
 from service.evaluations import Evaluations
 from service.knowledge_bases import KnowledgeBases
 from service.settings import Settings
-from service.stores.registry import open_registry
+from service.stores.factory import open_registry
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +30,11 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        opened = engine or await run_in_threadpool(QAEngine.open, settings)
+        opened = engine or await run_in_threadpool(open_engine, settings)
         app.state.engine = opened
         app.state.registry = open_registry(settings)
         app.state.kbs = KnowledgeBases(settings, opened, app.state.registry)
-        app.state.kb = app.state.kbs.default.kb  # default's writer, as before (metrics, health)
+        app.state.writer = app.state.kbs.default.writer  # default's writer (metrics, health)
         app.state.evaluations = Evaluations()
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
         try:

@@ -74,15 +74,15 @@ class _StateCollector(Collector):
             chunks.add_metric([], index.catalogue.count())
             yield documents
             yield chunks
-        kb = getattr(self.state, "kb", None)
-        if kb is not None:
+        writer = getattr(self.state, "writer", None)
+        if writer is not None:
             jobs = GaugeMetricFamily(
                 "policyqa_ingestion_jobs",
                 "Ingestion jobs (uploads, replacements, deletes) by state: queued and running now, "
                 "done and failed since the start.",
                 labels=["state"],
             )
-            counts = kb.job_counts()
+            counts = writer.job_counts()
             for state in JOB_STATES:
                 jobs.add_metric([state], counts.get(state, 0))
             yield jobs

@@ -17,8 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from index.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from service.access import ADMIN, ANONYMOUS, Action, Caller, Decision, KbAccess, decide
 from service.api.admin import same_secret
-from service.knowledge_bases import KnowledgeBases, LoadedKb
-from service.stores.registry import DEFAULT_KB, KB_ID_PATTERN, KbRecord, Registry, valid_kb_id
+from service.knowledge_bases import KnowledgeBases, LoadedKnowledgeBase
+from service.stores.registry import DEFAULT_KB, KB_ID_PATTERN, KnowledgeBaseRecord, Registry, valid_kb_id
 
 # Documents the bearer scheme in the OpenAPI schema; the credential itself is read by resolve_caller.
 _bearer_scheme = HTTPBearer(auto_error=False, description="The admin token or an API key (POST /api/keys).")
@@ -69,11 +69,11 @@ def enforce(decision: Decision, kb_id: str | None) -> None:
     raise PermissionDeniedError(f"this key does not grant that in knowledge base {kb_id!r}")
 
 
-def kb_access(record: KbRecord | None) -> KbAccess | None:
+def kb_access(record: KnowledgeBaseRecord | None) -> KbAccess | None:
     return KbAccess(record.kb_id, record.public) if record else None
 
 
-def check(request: Request, caller: Caller, kb_id: str | None, action: Action) -> KbRecord | None:
+def check(request: Request, caller: Caller, kb_id: str | None, action: Action) -> KnowledgeBaseRecord | None:
     """The knowledge base's record, if the caller may do ``action`` there (kb_id None: no knowledge base)."""
     record = get_registry(request).kb(kb_id) if kb_id is not None and valid_kb_id(kb_id) else None
     admin_enabled = request.app.state.settings.admin_token is not None
@@ -86,7 +86,7 @@ def _kb_id(request: Request) -> str:
 
 
 def _loaded(action: Action):
-    def dependency(request: Request) -> LoadedKb:
+    def dependency(request: Request) -> LoadedKnowledgeBase:
         kb_id = _kb_id(request)
         check(request, resolve_caller(request), kb_id, action)
         return get_kbs(request).get(kb_id)
@@ -94,7 +94,7 @@ def _loaded(action: Action):
     return _documented(dependency, action)
 
 
-def _admin_loaded(request: Request) -> LoadedKb:
+def _admin_loaded(request: Request) -> LoadedKnowledgeBase:
     """An existing knowledge base, for the admin: "admin" alone is allowed without one, this route needs one."""
     kb_id = _kb_id(request)
     if check(request, resolve_caller(request), kb_id, "admin") is None:
@@ -103,7 +103,7 @@ def _admin_loaded(request: Request) -> LoadedKb:
 
 
 def _record(action: Action):
-    def dependency(request: Request) -> KbRecord:
+    def dependency(request: Request) -> KnowledgeBaseRecord:
         kb_id = _kb_id(request)
         record = check(request, resolve_caller(request), kb_id, action)
         if record is None:  # the admin may act without a knowledge base, but not on a missing one
@@ -138,10 +138,10 @@ def kb_path(
 CallerDep = Annotated[Caller, Depends(resolve_caller)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 KnowledgeBasesDep = Annotated[KnowledgeBases, Depends(get_kbs)]
-ReadKbDep = Annotated[LoadedKb, Depends(_loaded("read"))]
-WriteKbDep = Annotated[LoadedKb, Depends(_loaded("write"))]
-AdminKbDep = Annotated[LoadedKb, Depends(_documented(_admin_loaded, "admin"))]
-ReadableKbRecordDep = Annotated[KbRecord, Depends(_record("read"))]
-AdminKbRecordDep = Annotated[KbRecord, Depends(_record("admin"))]
+ReadKbDep = Annotated[LoadedKnowledgeBase, Depends(_loaded("read"))]
+WriteKbDep = Annotated[LoadedKnowledgeBase, Depends(_loaded("write"))]
+AdminKbDep = Annotated[LoadedKnowledgeBase, Depends(_documented(_admin_loaded, "admin"))]
+ReadableKbRecordDep = Annotated[KnowledgeBaseRecord, Depends(_record("read"))]
+AdminKbRecordDep = Annotated[KnowledgeBaseRecord, Depends(_record("admin"))]
 AdminOnly = Depends(require_admin)
 KbPath = Depends(kb_path)

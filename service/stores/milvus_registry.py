@@ -24,8 +24,8 @@ from index.stores.milvus.lock import milvus_writer_lock
 from service.stores.registry import (
     DEFAULT_KB,
     KEY_PREFIX_CHARS,
-    KbRecord,
     KeyRecord,
+    KnowledgeBaseRecord,
     NewKey,
     Scope,
     key_digest,
@@ -69,38 +69,38 @@ class MilvusRegistry:
         )  # fmt: skip
         with self._writing():
             if self.kb(DEFAULT_KB) is None:
-                self._put_kb(KbRecord(DEFAULT_KB, "Default", "", default_public, now_iso()))
+                self._put_kb(KnowledgeBaseRecord(DEFAULT_KB, "Default", "", default_public, now_iso()))
 
     def _writing(self):
         return milvus_writer_lock(self.uri, name=f"{LOCK_NAME}:{self.kbs_collection}", timeout_s=LOCK_TIMEOUT_S)
 
     # -- knowledge bases ---------------------------------------------------
-    def list_kbs(self) -> list[KbRecord]:
+    def list_kbs(self) -> list[KnowledgeBaseRecord]:
         rows = self._client.query(self.kbs_collection, filter='kb_id != ""', output_fields=_KB_FIELDS, limit=MAX_ROWS)
         return sorted((_kb(row) for row in rows), key=lambda kb: kb.kb_id)
 
-    def kb(self, kb_id: str) -> KbRecord | None:
+    def kb(self, kb_id: str) -> KnowledgeBaseRecord | None:
         if not valid_kb_id(kb_id):
             return None
         rows = self._client.query(self.kbs_collection, filter=f"kb_id == {quoted(kb_id)}", output_fields=_KB_FIELDS)
         return _kb(rows[0]) if rows else None
 
-    def create_kb(self, *, kb_id: str, title: str, description: str = "", public: bool) -> KbRecord:
+    def create_kb(self, *, kb_id: str, title: str, description: str = "", public: bool) -> KnowledgeBaseRecord:
         if not valid_kb_id(kb_id):
             raise InvalidInputError(f"kb_id {kb_id!r} must be 1 to 64 of a-z, 0-9, _ and -")
         with self._writing():
             if self.kb(kb_id) is not None:
                 raise ConflictError(f"a knowledge base {kb_id!r} exists already")
-            self._put_kb(KbRecord(kb_id, title, description, public, now_iso()))
+            self._put_kb(KnowledgeBaseRecord(kb_id, title, description, public, now_iso()))
         return self._require_kb(kb_id)
 
     def update_kb(
         self, kb_id: str, *, title: str | None = None, description: str | None = None, public: bool | None = None
-    ) -> KbRecord:
+    ) -> KnowledgeBaseRecord:
         with self._writing():
             current = self._require_kb(kb_id)
             self._put_kb(
-                KbRecord(
+                KnowledgeBaseRecord(
                     kb_id,
                     current.title if title is None else title,
                     current.description if description is None else description,
@@ -127,13 +127,13 @@ class MilvusRegistry:
                     self._client.upsert(self.keys_collection, with_placeholder([{**row, "kbs": kept}]))
             self._client.delete(self.kbs_collection, ids=[kb_id])
 
-    def _put_kb(self, kb: KbRecord) -> None:
+    def _put_kb(self, kb: KnowledgeBaseRecord) -> None:
         row = dict(
             kb_id=kb.kb_id, title=kb.title, description=kb.description, public=kb.public, created_at=kb.created_at
         )
         self._client.upsert(self.kbs_collection, with_placeholder([row]))
 
-    def _require_kb(self, kb_id: str) -> KbRecord:
+    def _require_kb(self, kb_id: str) -> KnowledgeBaseRecord:
         return required(self.kb(kb_id), kb_id)
 
     # -- keys --------------------------------------------------------------
@@ -181,8 +181,8 @@ class MilvusRegistry:
         return rows[0] if rows else None
 
 
-def _kb(row: dict) -> KbRecord:
-    return KbRecord(row["kb_id"], row["title"], row["description"], bool(row["public"]), row["created_at"])
+def _kb(row: dict) -> KnowledgeBaseRecord:
+    return KnowledgeBaseRecord(row["kb_id"], row["title"], row["description"], bool(row["public"]), row["created_at"])
 
 
 def _key(row: dict) -> KeyRecord:

@@ -20,12 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
-
-if TYPE_CHECKING:
-    from service.stores.milvus_registry import MilvusRegistry
 
 DEFAULT_KB = "default"
 KB_ID_PATTERN = r"^[a-z0-9_-]{1,64}$"
@@ -51,7 +48,7 @@ CREATE TABLE IF NOT EXISTS key_kbs (
 
 
 @dataclass(frozen=True)
-class KbRecord:
+class KnowledgeBaseRecord:
     kb_id: str
     title: str
     description: str
@@ -94,7 +91,7 @@ def new_key_material() -> tuple[str, str, str]:
     return secrets.token_hex(8), prefix, key
 
 
-def required(record: KbRecord | None, kb_id: str) -> KbRecord:
+def required(record: KnowledgeBaseRecord | None, kb_id: str) -> KnowledgeBaseRecord:
     if record is None:
         raise NotFoundError(f"no knowledge base {kb_id!r}")
     return record
@@ -108,7 +105,24 @@ def key_kb_names(kbs: Iterable[str]) -> list[str]:
     return names
 
 
-class Registry:
+class Registry(Protocol):
+    """Knowledge bases and keys: what the SQLite registry (below) and the Milvus one
+    (service/stores/milvus_registry.py) both answer, each passing tests/test_registry.py."""
+
+    def list_kbs(self) -> list[KnowledgeBaseRecord]: ...
+    def kb(self, kb_id: str) -> KnowledgeBaseRecord | None: ...
+    def create_kb(self, *, kb_id: str, title: str, description: str = "", public: bool) -> KnowledgeBaseRecord: ...
+    def update_kb(
+        self, kb_id: str, *, title: str | None = None, description: str | None = None, public: bool | None = None
+    ) -> KnowledgeBaseRecord: ...
+    def delete_kb(self, kb_id: str) -> None: ...
+    def create_key(self, *, kbs: Iterable[str], scope: Scope, label: str = "") -> NewKey: ...
+    def list_keys(self) -> list[KeyRecord]: ...
+    def delete_key(self, key_id: str) -> None: ...
+    def find_key(self, key: str) -> KeyRecord | None: ...
+
+
+class SqliteRegistry:
     """Knowledge bases and keys; a connection per call, so any thread may use it."""
 
     def __init__(self, path: Path, *, default_public: bool = True) -> None:
@@ -143,19 +157,19 @@ class Registry:
             db.close()
 
     # -- knowledge bases ---------------------------------------------------
-    def list_kbs(self) -> list[KbRecord]:
+    def list_kbs(self) -> list[KnowledgeBaseRecord]:
         with self._connect() as db:
             rows = db.execute("SELECT kb_id, title, description, public, created_at FROM kbs ORDER BY kb_id")
-            return [KbRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+            return [KnowledgeBaseRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
-    def kb(self, kb_id: str) -> KbRecord | None:
+    def kb(self, kb_id: str) -> KnowledgeBaseRecord | None:
         with self._connect() as db:
             row = db.execute(
                 "SELECT kb_id, title, description, public, created_at FROM kbs WHERE kb_id = ?", (kb_id,)
             ).fetchone()
-        return KbRecord(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+        return KnowledgeBaseRecord(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
 
-    def create_kb(self, *, kb_id: str, title: str, description: str = "", public: bool) -> KbRecord:
+    def create_kb(self, *, kb_id: str, title: str, description: str = "", public: bool) -> KnowledgeBaseRecord:
         if not valid_kb_id(kb_id):
             raise InvalidInputError(f"kb_id {kb_id!r} must be 1 to 64 of a-z, 0-9, _ and -")
         with self._connect(write=True) as db:
@@ -169,7 +183,7 @@ class Registry:
 
     def update_kb(
         self, kb_id: str, *, title: str | None = None, description: str | None = None, public: bool | None = None
-    ) -> KbRecord:
+    ) -> KnowledgeBaseRecord:
         changes = {"title": title, "description": description, "public": None if public is None else int(public)}
         changes = {column: value for column, value in changes.items() if value is not None}
         with self._connect(write=True) as db:
@@ -188,7 +202,7 @@ class Registry:
                 raise NotFoundError(f"no knowledge base {kb_id!r}")
             db.execute("DELETE FROM api_keys WHERE key_id NOT IN (SELECT key_id FROM key_kbs)")
 
-    def _require_kb(self, kb_id: str) -> KbRecord:
+    def _require_kb(self, kb_id: str) -> KnowledgeBaseRecord:
         return required(self.kb(kb_id), kb_id)
 
     # -- keys --------------------------------------------------------------
@@ -240,13 +254,3 @@ class Registry:
                 r[0] for r in db.execute("SELECT kb_id FROM key_kbs WHERE key_id = ? ORDER BY kb_id", (key_id,))
             )
         return KeyRecord(row[0], row[1], kbs, row[2], row[3], row[4])
-
-
-def open_registry(settings) -> Registry | MilvusRegistry:
-    """The registry of this deployment: shared in Milvus with ``POLICYQA_STORE=milvus``
-    (service/stores/milvus_registry.py, the same verbs), else DATA_DIR's SQLite file."""
-    if settings.store == "milvus":
-        from service.stores.milvus_registry import MilvusRegistry
-
-        return MilvusRegistry(settings.milvus_uri, default_public=settings.default_kb_public)
-    return Registry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from index.ingest.embed import Matrices, embed_missing
 from index.ingest.passages import PreparedDocument, lexical_text, passage_input
 from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
 from index.progress import progress_bar
+from index.stores.base import BuildReport
 from index.stores.bm25 import Bm25LexicalStore
 from index.stores.local import generations as storage
 from index.stores.local import segments
@@ -42,18 +42,6 @@ from index.stores.manifest import build_versions
 logger = logging.getLogger(__name__)
 
 MAX_HEADER_CHARS = 60
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    build_dir: Path
-    documents: int
-    chunks: int
-    sentences: int
-    embedded_documents: int
-    reused_documents: int
-    embedded_passages: int = 0  # chunks and sentences sent to the embedder
-    timings_s: dict[str, float] = field(default_factory=dict)
 
 
 def build_index(
@@ -146,7 +134,7 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
     build_dir = storage.write_generation(data_dir, manifest)
     logger.info("built index %s: %s", build_dir.name, counts)
     return BuildReport(
-        build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused,
+        build_dir.name, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused,
         embedded_inputs, timings,
     )  # fmt: skip
 

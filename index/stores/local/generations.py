@@ -169,6 +169,10 @@ class LoadedIndex:
     lexical: SegmentedLexicalStore
     segments: tuple[Segment, ...] = ()
 
+    def size_bytes(self) -> int:
+        """The generation directory's files (its manifest; the segments it lists are not counted)."""
+        return sum(path.stat().st_size for path in self.build_dir.rglob("*") if path.is_file())
+
     def close(self) -> None:
         self.catalogue.close()
 

@@ -16,17 +16,17 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from index.embedders.base import Embedder
-from index.errors import ConfigurationError
 from index.ingest.chunk import ChunkingParams
 from index.ingest.documents import SourceDocument, load_corpus
-from index.ingest.passages import clean_document, content_hash, lexical_text
+from index.ingest.passages import lexical_text
 from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
 from index.ingest.tokenize import tokenize
+from index.stores.base import ChangeReport
+from index.stores.changes import corpus_changes, refuse_duplicate_ids
 from index.stores.local import generations as storage
 from index.stores.local import segments as seg
 from index.stores.local.build import build_index, write_segment
@@ -34,21 +34,6 @@ from index.stores.local.segmented import SegmentedCatalogue
 from index.stores.local.vectors import EXACT_MAX
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ChangeReport:
-    build_dir: Path
-    documents: int  # live, after the change
-    chunks: int
-    sentences: int
-    added: int
-    removed: int
-    embedded_passages: int = 0
-    segment_id: str | None = None  # the segment written for the added documents
-    rebuilt: bool = False  # the index could not take a change (other format or settings): rebuilt whole
-    unchanged: int = 0  # for an ingest: corpus documents left as they were
-    timings_s: dict[str, float] = field(default_factory=dict)
 
 
 def change_index(
@@ -62,21 +47,12 @@ def change_index(
     on_progress: Callable[[int, int], None] | None = None,
     late_chunking: bool = False,
     exact_max: int = EXACT_MAX,
-    milvus=None,
 ) -> ChangeReport:
     """Add or replace ``sources`` and delete the ids in ``remove``, in one new generation.
 
     An index of another format, embedder or chunking cannot take a segment of
     this one: it is rebuilt whole, carrying its documents over, as before.
-    ``milvus`` (a ``MilvusTarget``): the index is that knowledge base's in Milvus (``index/stores/milvus/writer.py``).
     """
-    if milvus is not None:
-        from index.stores.milvus.writer import change_milvus
-
-        return change_milvus(
-            milvus, data_dir=data_dir, embedder=embedder, sources=sources, remove=remove, chunking=chunking,
-            show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking,
-        )  # fmt: skip
     sources = refuse_duplicate_ids(sources)
     options = BuildOptions(show_progress, on_progress, exact_max, late_chunking_for(late_chunking, embedder), None)
     with storage.write_lock(data_dir):
@@ -90,18 +66,9 @@ def change_index(
         show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking, exact_max=exact_max,
     )  # fmt: skip
     return ChangeReport(
-        report.build_dir, report.documents, report.chunks, report.sentences, len(sources), len(remove),
+        report.generation_id, report.documents, report.chunks, report.sentences, len(sources), len(remove),
         report.embedded_passages, rebuilt=True, timings_s=report.timings_s,
     )  # fmt: skip
-
-
-def refuse_duplicate_ids(sources) -> list[SourceDocument]:
-    """The sources as a list; a change naming one document id twice is refused."""
-    sources = list(sources)
-    duplicates = sorted(d for d, n in Counter(s.doc_id for s in sources).items() if n > 1)
-    if duplicates:
-        raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
-    return sources
 
 
 def _changeable(build_dir: Path | None, embedder: Embedder, chunking: ChunkingParams, options: BuildOptions):
@@ -163,7 +130,7 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
     build_dir = storage.write_generation(data_dir, new)
     logger.info("index %s: +%d documents, -%d documents", build_dir.name, len(sources), dropped[0])
     return ChangeReport(
-        build_dir, counts["documents"], counts["chunks"], counts["sentences"], len(sources), dropped[0], embedded,
+        build_dir.name, counts["documents"], counts["chunks"], counts["sentences"], len(sources), dropped[0], embedded,
         infos[-1].segment_id if sources else None, timings_s=timings,
     )  # fmt: skip
 
@@ -201,33 +168,6 @@ def _tombstones(catalogue: SegmentedCatalogue, existing: dict[str, seg.Tombstone
     return tombstones, (documents, chunks, sentences)
 
 
-@dataclass(frozen=True)
-class CorpusChanges:
-    changed: list[SourceDocument]  # new files and files whose text or title changed
-    removed: list[str]  # corpus documents whose file is gone
-    unchanged: int
-
-
-def corpus_changes(catalogue, sources: list[SourceDocument]) -> CorpusChanges:
-    """What differs between a corpus directory and the index (uploaded documents are left alone)."""
-    known = {r.doc_id: r for r in catalogue.documents()}
-    changed, unchanged = [], 0
-    for source in sources:
-        record = known.get(source.doc_id)
-        text, _ = clean_document(source)
-        if record is not None and (record.content_hash, record.title, record.source) == (
-            content_hash(text),
-            source.title,
-            source.source,
-        ):
-            unchanged += 1
-        else:
-            changed.append(source)
-    names = {s.doc_id for s in sources}
-    removed = [d for d, r in known.items() if r.origin != "upload" and d not in names]
-    return CorpusChanges(changed, removed, unchanged)
-
-
 def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **options) -> ChangeReport | None:
     """``policyqa ingest`` on an index that can take changes: only added, edited or removed files are
     written; None when there is no such index (build it whole instead)."""
@@ -245,7 +185,7 @@ def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **option
         catalogue.close()
     if not changes.changed and not changes.removed:
         counts = manifest.counts
-        return ChangeReport(build_dir, counts["documents"], counts["chunks"], counts.get("sentences", 0), 0, 0,
+        return ChangeReport(build_dir.name, counts["documents"], counts["chunks"], counts.get("sentences", 0), 0, 0,
                             unchanged=changes.unchanged)  # fmt: skip
     report = change_index(data_dir=data_dir, embedder=embedder, sources=changes.changed, remove=changes.removed,
                           **options)  # fmt: skip

@@ -19,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import shutil
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -53,12 +51,6 @@ class MergeReport:
     chunks: int  # live chunks in the new segment
     dropped_chunks: int  # tombstoned rows dropped for good
     timings_s: dict[str, float]
-
-
-def lower_priority() -> None:
-    """Put the calling thread (a background merger) below the threads answering questions, where allowed."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def live_chunks(info: seg.SegmentInfo, tombstones: dict[str, seg.Tombstone]) -> int:

@@ -22,10 +22,9 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from index.errors import IndexMismatchError, IndexNotFoundError
-from index.stores.local import generations as storage
+from index.stores import manifest as storage
 from index.stores.milvus.catalogue import MilvusCatalogue, create_collection, quoted
 from index.stores.milvus.lexical import MilvusLexicalStore
 from index.stores.milvus.vectors import BATCH_ROWS, DEFAULT_KB, KB_FIELD, MilvusVectorStore, _client, kb_filter
@@ -48,13 +47,6 @@ class MilvusTarget:
 
     def for_kb(self, kb_id: str) -> MilvusTarget:
         return MilvusTarget(self.uri, self.prefix, kb_id)
-
-
-def target_of(settings, kb_id: str = DEFAULT_KB) -> MilvusTarget | None:
-    """The Milvus target of these settings, or None for the local store."""
-    if settings.store != "milvus":
-        return None
-    return MilvusTarget(settings.milvus_uri, settings.milvus_prefix, kb_id)
 
 
 class MilvusMeta:
@@ -163,9 +155,8 @@ class MilvusStores:
 
 @dataclass(frozen=True)
 class MilvusIndex:
-    """One generation of a knowledge base in Milvus, with the verbs of ``LoadedIndex``."""
+    """One generation of a knowledge base in Milvus: an ``IndexReader`` (``index/stores/base.py``)."""
 
-    build_dir: Path  # the replica's own data directory: nothing of the index is there
     manifest: storage.IndexManifest
     catalogue: MilvusCatalogue
     vectors: MilvusVectorStore
@@ -173,7 +164,9 @@ class MilvusIndex:
     lexical: MilvusLexicalStore  # a snapshot of its statistics
     stores: MilvusStores
     generation: int
-    segments: tuple = ()  # nothing to merge: Milvus compacts its own segments
+
+    def size_bytes(self) -> int:
+        return 0  # nothing of the index is on this machine's disk
 
     def close(self) -> None:
         """Nothing to close: the stores stay open for the next snapshot."""
@@ -184,7 +177,7 @@ def build_id(target: MilvusTarget, generation: int) -> str:
 
 
 def load_milvus_index(
-    target: MilvusTarget, data_dir: Path, *, embedder_name: str, dimension: int, reuse: MilvusIndex | None = None
+    target: MilvusTarget, *, embedder_name: str, dimension: int, reuse: MilvusIndex | None = None
 ) -> MilvusIndex:
     """The knowledge base's current generation; refuses one built with another embedder."""
     stores = reuse.stores if reuse is not None else MilvusStores(target, dimension)
@@ -201,9 +194,6 @@ def load_milvus_index(
             f"knowledge base {target.kb_id!r} in Milvus was built with {manifest.embedder.name!r}"
             f" ({manifest.embedder.dimension}-d) but {embedder_name!r} ({dimension}-d) is configured"
         )
-    return MilvusIndex(data_dir, manifest, catalogue, stores.vectors, stores.sentence_vectors,
+    return MilvusIndex(manifest, catalogue, stores.vectors, stores.sentence_vectors,
                        stores.lexical.snapshot(), stores, generation)  # fmt: skip
 
-
-def has_milvus_index(target: MilvusTarget) -> bool:
-    return MilvusMeta(target).state()[0] is not None

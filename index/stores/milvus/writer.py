@@ -42,10 +42,12 @@ from index.ingest.documents import SourceDocument, load_corpus
 from index.ingest.embed import Matrices, embed_missing
 from index.ingest.passages import PreparedDocument, lexical_text
 from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
-from index.stores.local import generations as storage
-from index.stores.local.live import ChangeReport, corpus_changes, refuse_duplicate_ids
-from index.stores.local.vectors import EXACT_MAX
+from index.locks import file_lock
+from index.stores import manifest as storage
+from index.stores.base import ChangeReport
+from index.stores.changes import corpus_changes, refuse_duplicate_ids
 from index.stores.manifest import build_versions
+from index.stores.milvus.lock import milvus_writer_lock
 from index.stores.milvus.reader import MilvusStores, MilvusTarget, build_id
 
 logger = logging.getLogger(__name__)
@@ -58,9 +60,7 @@ def write_lock(target: MilvusTarget, data_dir: Path) -> Iterator[None]:
 
     A service job holds its knowledge base's ``kb:`` lock around this one (``service/stores/jobs.py``);
     ``policyqa ingest`` takes only this one. Always in that order, so the two cannot deadlock."""
-    from index.stores.milvus.lock import milvus_writer_lock
-
-    with storage.write_lock(data_dir), milvus_writer_lock(target.uri, name=f"index:{target.prefix}:{target.kb_id}"):
+    with file_lock(Path(data_dir) / "index" / ".lock"), milvus_writer_lock(target.uri, name=f"index:{target.prefix}:{target.kb_id}"):
         yield
 
 
@@ -79,7 +79,7 @@ def change_milvus(
     """Add or replace ``sources`` and delete the ids in ``remove`` (``index.stores.local.live.change_index`` on Milvus)."""
     started = time.perf_counter()
     sources = refuse_duplicate_ids(sources)
-    options = BuildOptions(show_progress, on_progress, EXACT_MAX, late_chunking_for(late_chunking, embedder), None)
+    options = BuildOptions(show_progress, on_progress, 0, late_chunking_for(late_chunking, embedder), None)  # no FAISS
     prepared, _, _ = prepare_all(sources, chunking, options)
     matrices = _embedded(prepared, embedder, options)  # before the lock: the other writers go on meanwhile
     with write_lock(target, data_dir):
@@ -93,7 +93,7 @@ def change_milvus(
     catalogue = stores.catalogue
     logger.info("milvus %s: +%d documents, -%d documents", target.kb_id, len(sources), dropped)
     return ChangeReport(
-        Path(build_id(target, generation)), catalogue.document_count(), catalogue.count(),
+        build_id(target, generation), catalogue.document_count(), catalogue.count(),
         sum(len(d.sentences) for d in prepared), len(sources), dropped,
         embedded_passages=len(matrices.chunks) + len(matrices.sentences),
         timings_s={"total": round(time.perf_counter() - started, 3)},

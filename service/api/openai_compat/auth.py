@@ -9,7 +9,7 @@ from service.access import Caller, Decision, decide
 from service.api.openai_compat.errors import OpenAIError
 from service.api.openai_compat.schemas import MODEL_ID
 from service.api.tenancy import bearer, get_registry, kb_access, resolve_caller
-from service.stores.registry import DEFAULT_KB, KbRecord, valid_kb_id
+from service.stores.registry import DEFAULT_KB, KnowledgeBaseRecord, valid_kb_id
 
 
 def v1_caller(request: Request) -> Caller:
@@ -30,11 +30,11 @@ def kb_id_of(model: str) -> str:
     return DEFAULT_KB if model == MODEL_ID else model
 
 
-def readable(caller: Caller, record: KbRecord) -> bool:
+def readable(caller: Caller, record: KnowledgeBaseRecord) -> bool:
     return decide(caller, kb_access(record), "read") is Decision.ALLOW
 
 
-def readable_model(request: Request, caller: Caller, model: str, *, param: str | None = None) -> KbRecord:
+def readable_model(request: Request, caller: Caller, model: str, *, param: str | None = None) -> KnowledgeBaseRecord:
     """The knowledge base a model names, if the caller may read it; else the protocol's error."""
     kb_id = kb_id_of(model)
     record = get_registry(request).kb(kb_id) if valid_kb_id(kb_id) else None

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from index.answering.conversation import ConversationAnswer
+from index.answering.engine import TimedAnswer
 from index.answering.followup import Turn
 from service.api import presenters
 from service.api.openai_compat.errors import OpenAIError
@@ -138,7 +138,7 @@ class Reply:
         return "".join(self.pieces)
 
 
-def make_reply(result: ConversationAnswer, turns: ChatTurns, build_id: str, model: str = MODEL_ID) -> Reply:
+def make_reply(result: TimedAnswer, turns: ChatTurns, build_id: str, model: str = MODEL_ID) -> Reply:
     answer = result.answer
     citations = presenters.citations(answer)
     lead = f"答：{answer.short_answer.text}\n\n" if answer.short_answer else ""

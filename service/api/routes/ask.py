@@ -5,8 +5,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from index.answering.conversation import ConversationAnswer, ask_in_context
-from index.answering.engine import QAEngine
+from index.answering.engine import QAEngine, TimedAnswer
 from index.answering.followup import Turn
 from index.errors import PolicyQAError
 from service.api import presenters
@@ -36,17 +35,15 @@ async def ask(body: AskRequest, request: Request, target: ReadKbDep):
         )
     # Embedding is CPU work: in a worker thread, so the event loop keeps serving.
     timed = await run_in_threadpool(_answer, engine, body)
-    return _response(body, timed, engine.settings.min_relevance)
+    return _response(body, timed, engine.options.answer.min_relevance)
 
 
-def _answer(engine: QAEngine, body: AskRequest) -> ConversationAnswer:
+def _answer(engine: QAEngine, body: AskRequest) -> TimedAnswer:
     history = [Turn(t.role, t.content) for t in body.history]
-    return ask_in_context(
-        engine, body.question, history=history, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids
-    )
+    return engine.ask(body.question, history=history, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids)
 
 
-def _response(body: AskRequest, result: ConversationAnswer, min_relevance: float) -> AskResponse:
+def _response(body: AskRequest, result: TimedAnswer, min_relevance: float) -> AskResponse:
     answer = result.answer
     return AskResponse(
         question=body.question,
@@ -71,7 +68,7 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
         return  # the client left before any work was done
     try:
         answered = await run_in_threadpool(_answer, engine, body)
-        response = _response(body, answered, engine.settings.min_relevance)
+        response = _response(body, answered, engine.options.answer.min_relevance)
     except PolicyQAError as exc:
         yield _event("error", error_body(exc.code, str(exc)))
         return

@@ -18,7 +18,7 @@ from service.api.schemas import (
     JobsOut,
 )
 from service.api.tenancy import ReadKbDep, WriteKbDep
-from service.writer import Upload, prepare_upload_isolated
+from service.uploads import Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
@@ -106,7 +106,7 @@ async def upload_documents(
     if len(files) > most:
         raise InvalidInputError(f"{len(files)} files in one upload; at most {most}")
     uploads = [await _prepared(request, f, title if len(files) == 1 else None) for f in files]
-    return JobsOut(jobs=[JobOut(**target.kb.add(u).to_dict()) for u in uploads])
+    return JobsOut(jobs=[JobOut(**target.writer.add(u).to_dict()) for u in uploads])
 
 
 @router.put("/{doc_id}", response_model=JobOut, status_code=202, responses=ADMIN_ERRORS)
@@ -119,11 +119,11 @@ async def replace_document(
 ) -> JobOut:
     """Replace a document's content, keeping its id; only the new content is embedded."""
     upload = await _prepared(request, file, title, doc_id)
-    return JobOut(**(await run_in_threadpool(target.kb.replace, doc_id, upload)).to_dict())
+    return JobOut(**(await run_in_threadpool(target.writer.replace, doc_id, upload)).to_dict())
 
 
 @router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS)
 def delete_document(doc_id: str, target: WriteKbDep) -> DeletedOut:
     """Remove a document from the catalogue, the vector index and the lexical index."""
-    job = target.kb.delete(doc_id)
+    job = target.writer.delete(doc_id)
     return DeletedOut(doc_id=doc_id, deleted=job.state == "done", job=JobOut(**job.to_dict()))

@@ -18,13 +18,13 @@ from service.api.tenancy import (
     kb_access,
 )
 from service.knowledge_bases import KnowledgeBases
-from service.stores.registry import KbRecord
+from service.stores.registry import KnowledgeBaseRecord
 
 router = APIRouter(prefix="/api/kbs", tags=["knowledge bases"])
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
 
 
-def _out(record: KbRecord, kbs: KnowledgeBases) -> KbOut:
+def _out(record: KnowledgeBaseRecord, kbs: KnowledgeBases) -> KbOut:
     return KbOut(**asdict(record), **kbs.counts(record.kb_id))
 
 

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from index.answering.conversation import ask_in_context
 from service.access import Caller
 from service.api.openai_compat import render
 from service.api.openai_compat.auth import model_id, readable, readable_model, v1_caller
@@ -32,7 +31,7 @@ from service.api.openai_compat.schemas import (
 )
 from service.api.tenancy import KnowledgeBasesDep, RegistryDep
 from service.knowledge_bases import KnowledgeBases
-from service.stores.registry import DEFAULT_KB, KbRecord
+from service.stores.registry import DEFAULT_KB, KnowledgeBaseRecord
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 ERRORS = {code: {"model": OpenAIErrorBody} for code in (400, 401, 403, 404)}
@@ -42,7 +41,7 @@ STREAM_DOC = {
 }
 
 
-def _model(record: KbRecord, kbs: KnowledgeBases) -> Model:
+def _model(record: KnowledgeBaseRecord, kbs: KnowledgeBases) -> Model:
     built_at = kbs.default.engine.index.manifest.created_at if record.kb_id == DEFAULT_KB else record.created_at
     try:
         created = int(datetime.fromisoformat(str(built_at)).timestamp())
@@ -71,8 +70,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, caller
     turns = render.chat_turns(body)
     # The answer is ready before anything is sent, so a failure is still a plain error response.
     result = await run_in_threadpool(
-        ask_in_context,
-        engine,
+        engine.ask,
         turns.question,
         history=turns.history,
         top_k=body.top_k,

@@ -1,0 +1,146 @@
+"""Uploaded files read and checked before any job is queued: bad input is a 4xx and changes nothing.
+
+A file is read in a process of its own (``prepare_upload_isolated``), killed after a deadline and capped in
+memory, so a crafted file cannot stall or exhaust the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import resource
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
+from index.errors import InvalidInputError, PolicyQAError
+from index.ingest.documents import SourceDocument, doc_id_for
+from index.ingest.passages import clean_document, content_hash
+from index.ingest.readers import read_bytes
+
+logger = logging.getLogger(__name__)
+
+MAX_FILENAME_CHARS = 255
+# Address space a file's reader may add to what it starts with: a zip bomb fails there, not in the server.
+PARSE_MEMORY_BYTES = 2 * 1024**3
+# A scan's pages are read by OCR: the parse deadline grows by this much for each page it is about to read.
+OCR_SECONDS_PER_PAGE = 15.0
+
+
+class ParseTimeoutError(InvalidInputError):
+    code = "parse_timeout"
+
+
+@dataclass(frozen=True)
+class Upload:
+    document: SourceDocument
+    content_hash: str
+    summary: str = ""  # what reading did ("OCR: 12 pages, mean confidence 0.97"), shown with the job
+
+
+def checked_filename(filename: str | None) -> str:
+    """The bare file name; names carrying a path are refused, never used as paths."""
+    name = (filename or "").strip()
+    if not name or name in (".", ".."):
+        raise InvalidInputError("the upload has no file name")
+    if len(name) > MAX_FILENAME_CHARS:
+        raise InvalidInputError(f"file name longer than {MAX_FILENAME_CHARS} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        raise InvalidInputError(f"file name {name!r} must not contain control characters")
+    if PurePosixPath(name).name != name or PureWindowsPath(name).name != name:
+        raise InvalidInputError(f"file name {name!r} must not contain path components")
+    return name
+
+
+def prepare_upload(
+    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, on_ocr_start=None
+) -> Upload:
+    """Read and clean an uploaded file; raises InvalidInputError for anything that cannot be indexed."""
+    name = checked_filename(filename)
+    read = read_bytes(data, name, on_ocr_start=on_ocr_start)
+    document = SourceDocument(
+        doc_id=doc_id or doc_id_for(name),
+        title=(title or "").strip() or read.title or PurePosixPath(name).stem,
+        source=name,
+        raw_text=read.text,
+        pages=tuple(read.pages),
+        origin="upload",
+        page_confidence=read.page_confidence,
+    )
+    text, _ = clean_document(document)
+    if not text.strip():
+        raise InvalidInputError(f"{name} holds no text to index")
+    return Upload(document, content_hash(text), read.summary)
+
+
+def prepare_upload_isolated(
+    data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, timeout: float
+) -> Upload:
+    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds.
+
+    A reader stuck on a crafted file (a PDF that loops, a zip bomb) cannot be
+    stopped inside the server, where it would hold a worker thread; a process
+    can be killed, and its memory is capped.
+    """
+    name = checked_filename(filename)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["service.uploads"])  # imported once, in the fork server
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        outcome, value = _outcome(receiver, name, timeout)
+    except EOFError:  # the reader died: out of memory, or killed
+        raise InvalidInputError(f"{name} could not be read (the reader ran out of memory or crashed)") from None
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiver.close()
+    if outcome == "error":
+        raise value
+    return value
+
+
+def _outcome(receiver, name: str, timeout: float) -> tuple[str, object]:
+    """The child's result; told that OCR is starting on n pages, the deadline moves n pages further."""
+    deadline = time.monotonic() + timeout
+    allowed = timeout
+    while True:
+        if not receiver.poll(max(deadline - time.monotonic(), 0)):
+            raise ParseTimeoutError(f"{name} could not be read within {allowed:g} s")
+        outcome, value = receiver.recv()
+        if outcome != "ocr":
+            return outcome, value
+        deadline += value * OCR_SECONDS_PER_PAGE
+        allowed += value * OCR_SECONDS_PER_PAGE
+
+
+def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _address_space() + PARSE_MEMORY_BYTES
+    if hard == resource.RLIM_INFINITY or limit < hard:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        upload = prepare_upload(data, filename, title, doc_id, on_ocr_start=lambda pages: sender.send(("ocr", pages)))
+        result: tuple[str, object] = ("ok", upload)
+    except PolicyQAError as exc:
+        result = ("error", exc)
+    except MemoryError:
+        result = ("error", InvalidInputError(f"{filename} needs more memory to read than an upload may use"))
+    except Exception as exc:  # a reader's own bug: a clean 422, and the log says what
+        logger.exception("reading %r failed", filename)
+        result = ("error", InvalidInputError(f"{filename} could not be read ({type(exc).__name__})"))
+    sender.send(result)
+    sender.close()
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (Linux), or 0 when unknown."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
