@@ -18,7 +18,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY index ./index
 COPY service ./service
-COPY eval ./eval
 COPY docs_raw ./docs_raw
 # torch first: pass a CPU wheel index (PIP_EXTRA_INDEX_URL) to avoid the large CUDA build.
 # POLICYQA_EXTRAS="[milvus]" adds the Milvus client (deploy/compose.yaml builds it so).

@@ -41,7 +41,10 @@ try:
     apply(serving_plan())
 except ImportError:
     pass
-from service.engines import passage_embedder
+try:
+    from service.engines import passage_embedder
+except ImportError:  # a baseline from before service/engines.py
+    from service.engine import passage_embedder
 from service.settings import Settings
 embedder = passage_embedder(Settings())
 questions = [json.loads(line)["question"] for line in open(sys.argv[1], encoding="utf-8")]
@@ -96,7 +99,7 @@ def embed_p50(side: dict, data_dir: Path) -> float:
 
 
 def http_figures(side: dict, data_dir: Path, duration: float) -> dict:
-    from eval.bench_scale import free_port, start, wrk
+    from eval.http_load import free_port, start, wrk
 
     port = free_port()
     questions = [json.loads(line)["question"] for line in (REPO / "index" / "quality" / "questions.jsonl").open(encoding="utf-8")]

@@ -184,10 +184,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     uploads = [prepare_upload(Path(p).read_bytes(), Path(p).name, args.title) for p in args.files]
     settings = _settings(args)
-    kb = KnowledgeBaseWriter(open_engine(settings, show_progress=True, kb_id=_kb_id(args)), settings)
+    writer = KnowledgeBaseWriter(open_engine(settings, show_progress=True, kb_id=_kb_id(args)), settings)
     failed = 0
     for path, upload in zip(args.files, uploads, strict=True):
-        job = kb.wait(kb.add(upload))
+        job = writer.wait(writer.add(upload))
         if job.state == "failed":
             failed += 1
             print(f"{path}: failed: {job.error}", file=sys.stderr)
@@ -203,9 +203,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from service.writer import KnowledgeBaseWriter
 
     settings = _settings(args)
-    kb = KnowledgeBaseWriter(open_engine(settings, kb_id=_kb_id(args)), settings)
+    writer = KnowledgeBaseWriter(open_engine(settings, kb_id=_kb_id(args)), settings)
     for doc_id in args.doc_ids:
-        job = kb.delete(doc_id)
+        job = writer.delete(doc_id)
         if job.state != "done":
             print(f"{doc_id}: failed: {job.error}", file=sys.stderr)
             return 1

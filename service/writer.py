@@ -45,7 +45,7 @@ def _joined(*parts: str) -> str:
 
 
 class KnowledgeBaseWriter:
-    """The one writer of the service's index.
+    """The one writer of a knowledge base's index, and its queue of jobs.
 
     Its jobs are kept in this replica's memory and, given a shared ``jobs``
     store (``service/stores/jobs.py``), written there too so that every replica
@@ -70,7 +70,7 @@ class KnowledgeBaseWriter:
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
         self._merger: threading.Thread | None = None
-        self._worker = threading.Thread(target=self._work, name="policyqa-kb", daemon=True)
+        self._worker = threading.Thread(target=self._work, name="policyqa-writer", daemon=True)
         self._worker.start()
         self._closed = threading.Event()
         if jobs is not None:

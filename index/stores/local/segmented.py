@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from index.stores.local.segments import Segment
-from index.stores.local.vectors import VectorHits
 from index.stores.records import ChunkRecord, DocumentRecord, SentenceRecord
+from index.stores.vectors import VectorHits
 
 
 def _owners(firsts: np.ndarray, ids: np.ndarray) -> np.ndarray:

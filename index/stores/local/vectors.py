@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import faiss
 import numpy as np
+
+from index.stores.vectors import VectorHits, checked_rows  # noqa: F401  (where the FAISS store's readers found them)
 
 # eval/bench_scale.py (one core): exact search takes 3.0 ms at 50,000 vectors and
 # 6.7 ms at 100,000, against about 20 ms to embed the question; from here on it
@@ -28,22 +29,6 @@ EXACT_MAX = 75_000
 TARGET_RECALL = 0.975
 QUERY_NOISE = 1.5
 CALIBRATION_QUERIES = 200
-
-
-class VectorHits(NamedTuple):
-    ids: np.ndarray  # int64, best first
-    scores: np.ndarray  # float32 cosine similarities
-
-
-def checked_rows(ids: np.ndarray, vectors: np.ndarray, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 ids, float32 matrix) of rows to add; ValueError unless they are ids.shape == (n,) and (n, dimension)."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[1] != dimension:
-        raise ValueError(f"expected vectors of dimension {dimension}, got {vectors.shape}")
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    if ids.shape != (len(vectors),):
-        raise ValueError(f"expected {len(vectors)} ids, got shape {ids.shape}")
-    return ids, vectors
 
 
 class FaissVectorStore:

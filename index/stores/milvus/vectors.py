@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import ConfigurationError
-from index.stores.local.vectors import VectorHits, checked_rows
+from index.stores.vectors import VectorHits, checked_rows
 
 ID_FIELD, VECTOR_FIELD, KB_FIELD = "id", "vector", "kb_id"
 KB_ID_CHARS = 64
