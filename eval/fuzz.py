@@ -12,7 +12,7 @@ schemathesis has runs (no 5xx, status codes, content types, headers and
 bodies as documented, invalid input refused, no hang past the request
 timeout) except ``positive_data_acceptance``: a schema-valid request may still
 be refused by design (an unknown document id, an empty or unsupported file,
-a whitespace-only question: 422s the README lists). Prints the cases tried and
+a whitespace-only question: 422s docs/api.md lists). Prints the cases tried and
 the failures per run; exits 1 on any failure.
 """
 

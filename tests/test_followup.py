@@ -152,7 +152,7 @@ def followup_summary(engine):
     return summarize_followups(results)["hybrid"]
 
 
-# Floors, about 0.03 under the figures measured when they were set (README, "Follow-up questions").
+# Floors, about 0.03 under the figures measured when they were set (docs/evaluation.md).
 # answer 0.90 -> 0.87 (2026-12-02): typed follow-ups now decline when the asked figure or name is missing,
 # and quote one sentence for a figure or a name (follow-up answer 0.944 -> 0.889).
 FLOORS = {"doc@1": 0.95, "passage@3": 0.95, "answer": 0.87}

@@ -38,7 +38,7 @@ _TYPE_WORDS = {
 
 @dataclass(frozen=True)
 class AnswerParams:
-    # Abstain below this relevance; calibrated on index/quality/questions.jsonl (README, "Abstention").
+    # Abstain below this relevance; calibrated on index/quality/questions.jsonl (docs/evaluation.md, "Abstention").
     min_relevance: float = 0.91
     # Relevance = sentence cosine + this weight x the question's idf-weighted word coverage.
     coverage_weight: float = 0.15

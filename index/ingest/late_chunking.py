@@ -5,7 +5,7 @@ lies wholly inside it is given the mean of the chunk's token states over the
 sentence's characters, so sentences need no encoder pass of their own. The
 states are contextual: a sentence's vector carries some of its neighbours'
 meaning, which helps a short sentence ("具体如下：") and can blur two
-neighbours apart (see the README's figures before turning it on).
+neighbours apart (see docs/performance.md, "Embedding runtimes", before turning it on).
 
 Only what can be located exactly is pooled: the chunk's input is the matching
 form (``normalize_for_matching``) of header and text, so each sentence's span
