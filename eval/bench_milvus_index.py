@@ -88,7 +88,9 @@ def bench_tier(n_chunks: int, uri: str, work: Path, embedder, table: Path, quest
     milvus_write_s = time.perf_counter() - started
     dimension = embedder.dimension
     local_backend = index_backend(Settings(data_dir=local_dir))
-    local = QAEngine(local_backend, embedder, local_backend.open_reader(embedder_name=embedder.name, dimension=dimension))
+    local = QAEngine(
+        local_backend, embedder, local_backend.open_reader(embedder_name=embedder.name, dimension=dimension)
+    )
     settings = Settings(store="milvus", milvus_uri=uri, milvus_prefix=target.prefix, data_dir=replica_dir)
     milvus_backend = index_backend(settings)
     milvus = QAEngine(milvus_backend, embedder,

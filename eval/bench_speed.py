@@ -102,7 +102,9 @@ def http_figures(side: dict, data_dir: Path, duration: float) -> dict:
     from eval.http_load import free_port, start, wrk
 
     port = free_port()
-    questions = [json.loads(line)["question"] for line in (REPO / "index" / "quality" / "questions.jsonl").open(encoding="utf-8")]
+    questions = [
+        json.loads(line)["question"] for line in (REPO / "index" / "quality" / "questions.jsonl").open(encoding="utf-8")
+    ]
     bodies = [json.dumps({"query": q, "top_k": 5}, ensure_ascii=False) for q in questions]
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     env = {k: v for k, v in _env(side, data_dir, POLICYQA_LOG_LEVEL="warning").items() if k != "OMP_NUM_THREADS"}

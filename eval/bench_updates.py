@@ -70,7 +70,9 @@ def _p(times: list[float], q: float) -> float:
 def measure_updates(data_dir: Path, embedder, questions: list[str], seed_texts: list[str]) -> dict:
     import faiss
 
-    faiss.omp_set_num_threads(1)  # as the service searches (index/answering/engine.py): tiny segments cost no thread wake-ups
+    faiss.omp_set_num_threads(
+        1
+    )  # as the service searches (index/answering/engine.py): tiny segments cost no thread wake-ups
     queries = _KnownQuestions(embedder, [normalize_for_matching(q) for q in questions])
 
     def load(reuse=None):

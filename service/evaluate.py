@@ -74,7 +74,8 @@ def evaluate(
                 show_progress=show_progress,
                 late_chunking=settings.late_chunking,
             )
-            temporary = {
+            temporary = {  # a throwaway local index of the dataset's own corpus, whatever the store configured
+                "store": "local",
                 "data_dir": Path(data_dir),
                 "build_on_start": False,
                 "models_dir": settings.resolved_models_dir(),

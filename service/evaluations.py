@@ -2,8 +2,8 @@
 
 One run at a time (each asks every gold question in each mode, on the same
 compute slots as the requests), the last few kept in memory with their summary
-tables and plot. The evaluation harness lives in ``eval/``, which builds on the
-service; it is imported when a run starts, so the service does not need it to load.
+tables and plot. The metrics and the runner are the library's (``index/quality/``), shared with
+``policyqa eval`` and the benchmarks in ``eval/``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from pathlib import Path
 
 from index.answering.engine import QAEngine
 from index.errors import ConflictError
+from index.quality.backends import EngineBackend
+from index.quality.datasets import gold_dataset
+from index.quality.report import write_plot
+from index.quality.runner import TOP_K, best_abstention_threshold, score_question, summarize_by_mode
 
 logger = logging.getLogger(__name__)
 
@@ -109,15 +113,11 @@ class Evaluations:
 
 
 def _evaluate(run: EvalRun, engine: QAEngine, stopping: threading.Event) -> None:
-    from index.quality.backends import EngineBackend
-    from index.quality.datasets import gold_dataset
-    from index.quality.runner import TOP_K, best_abstention_threshold, score_question, summarize_by_mode
-
     dataset = gold_dataset()
     backend = EngineBackend(engine)
     run.questions = len(dataset.questions)
     total = max(1, len(dataset.questions) * len(run.modes))
-    if dataset.questions:  # as eval.runner does: the first question pays for lazy loading, untimed
+    if dataset.questions:  # as index.quality.runner does: the first question pays for lazy loading, untimed
         backend.ask(dataset.questions[0].text, mode=run.modes[0], top_k=TOP_K)
     results = []
     for mode in run.modes:
@@ -136,7 +136,6 @@ def _evaluate(run: EvalRun, engine: QAEngine, stopping: threading.Event) -> None
 
 
 def _plot(run: EvalRun, results: list) -> bytes:
-    from index.quality.report import write_plot
 
     with tempfile.TemporaryDirectory(prefix="policyqa-eval-plot-") as folder:
         path = Path(folder) / "plot.png"

@@ -123,7 +123,8 @@ def test_milvus_is_imported_only_inside_stores_packages():
         (source, target)
         for source, targets in import_graph().items()
         for target in targets
-        if is_milvus(target) and not any(_within(source, package) for package in STORES_PACKAGES)
+        if is_milvus(target)
+        and not any(_within(source, package) for package in STORES_PACKAGES)
         and not _within(source, "eval")  # the Milvus benchmarks measure the stores themselves
     ]
     assert wrong == []
@@ -131,5 +132,7 @@ def test_milvus_is_imported_only_inside_stores_packages():
 
 def test_modules_stay_small():
     paths = [p for package in (*PACKAGES, "tests") for p in (REPO / package).rglob("*.py")]
-    long = {str(p.relative_to(REPO)): n for p in paths if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(REPO)): n for p in paths if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert long == {}

@@ -10,7 +10,7 @@ import pytest
 from index.errors import ConfigurationError, IndexMismatchError, IndexNotFoundError
 from index.ingest.chunk import ChunkingParams
 from index.ingest.clean import clean_text
-from index.stores.local import generations as storage
+from index.stores.local import generations
 from index.stores.local.build import build_index
 from index.stores.local.generations import load_index
 from tests.conftest import DOCS_RAW, CountingEmbedder
@@ -18,7 +18,7 @@ from tests.conftest import DOCS_RAW, CountingEmbedder
 
 def test_manifest_records_embedder_chunking_counts_and_versions(seed_data_dir, seed_index):
     manifest = seed_index.manifest
-    assert storage.current_build_dir(seed_data_dir).name == manifest.build_id
+    assert generations.current_build_dir(seed_data_dir).name == manifest.build_id
     assert manifest.embedder.dimension == 384
     assert manifest.chunking.target_chars == 300
     assert manifest.counts["documents"] == 9
@@ -75,12 +75,12 @@ def test_rebuild_embeds_only_changed_documents(corpus_copy, seed_data_dir, embed
 def test_unchanged_corpus_rebuild_embeds_nothing_and_switches_current(seed_data_dir, embedder, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
-    before = storage.current_build_dir(data_dir)
+    before = generations.current_build_dir(data_dir)
     counting = CountingEmbedder(embedder)
     report = build_index(docs_dir=DOCS_RAW, data_dir=data_dir, embedder=counting, show_progress=False)
     assert counting.passages == []
     assert report.reused_documents == 9
-    after = storage.current_build_dir(data_dir)
+    after = generations.current_build_dir(data_dir)
     assert after != before and after.name == report.generation_id
     assert before.exists(), "an old build stays intact: readers that hold it keep working"
 
@@ -147,8 +147,8 @@ def test_old_builds_are_pruned_keeping_current_and_previous(seed_data_dir, embed
         build_index(docs_dir=DOCS_RAW, data_dir=data_dir, embedder=embedder, show_progress=False)
     builds = [p for p in (data_dir / "index").iterdir() if p.is_dir() and p.name != "segments"]
     assert len(builds) == 2
-    assert storage.current_build_dir(data_dir) in builds
-    listed = {s.segment_id for b in builds for s in storage.read_manifest(b).segments}
+    assert generations.current_build_dir(data_dir) in builds
+    listed = {s.segment_id for b in builds for s in generations.read_manifest(b).segments}
     assert {p.name for p in (data_dir / "index" / "segments").iterdir()} == listed
 
 
@@ -159,12 +159,12 @@ def test_an_index_of_an_older_format_is_refused_or_rebuilt(seed_data_dir, tmp_pa
 
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
-    manifest_path = storage.current_build_dir(data_dir) / storage.MANIFEST_FILE
+    manifest_path = generations.current_build_dir(data_dir) / generations.MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest_path.write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
     with pytest.raises(IndexFormatError, match="policyqa ingest"):
         open_engine(Settings(data_dir=data_dir, build_on_start=False))
     engine = open_engine(Settings(data_dir=data_dir, build_on_start=True))
-    assert engine.index.manifest.format_version == storage.FORMAT_VERSION
+    assert engine.index.manifest.format_version == generations.FORMAT_VERSION
     assert engine.index.catalogue.document_count() == 9
     engine.close()

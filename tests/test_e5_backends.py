@@ -18,7 +18,9 @@ from tests.conftest import DOCS_RAW, REPO
 
 @pytest.fixture(scope="module")
 def texts():
-    questions = [json.loads(line)["question"] for line in (REPO / "index" / "quality" / "questions.jsonl").open(encoding="utf-8")]
+    questions = [
+        json.loads(line)["question"] for line in (REPO / "index" / "quality" / "questions.jsonl").open(encoding="utf-8")
+    ]
     body = "".join(p.read_text(encoding="utf-8") for p in sorted(DOCS_RAW.glob("*.txt"))).replace("\n", "")
     passages = [body[at : at + 300] for at in range(0, len(body) - 300, 3000)]
     return questions[::3], passages

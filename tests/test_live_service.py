@@ -7,7 +7,7 @@ import shutil
 import time
 
 from index.answering.engine import QAEngine
-from index.stores.local import generations as storage
+from index.stores.local import generations
 from service.engines import open_engine
 from service.settings import Settings
 from service.uploads import prepare_upload
@@ -24,7 +24,9 @@ def cited(engine: QAEngine, question: str) -> set[str]:
 
 def indexes_alive(data_dir) -> int:
     """The loaded snapshots of ``data_dir``'s index still in memory (other tests may hold their own)."""
-    return sum(isinstance(o, storage.LoadedIndex) and o.build_dir.is_relative_to(data_dir) for o in gc.get_objects())
+    return sum(
+        isinstance(o, generations.LoadedIndex) and o.build_dir.is_relative_to(data_dir) for o in gc.get_objects()
+    )
 
 
 def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_deleted(seed_data_dir, tmp_path):
@@ -80,5 +82,5 @@ def test_changes_are_small_segments_merged_in_the_background_and_deletes_stay_de
     assert len(engine.index.manifest.segments) == 1 and engine.index.manifest.tombstones == {}
     assert "notice-2" not in cited(engine, "第2批便民服务站每站配备多少名工作人员")
     assert "notice-1" in cited(engine, "第1批便民服务站每站配备多少名工作人员")
-    assert storage.current_build_dir(data_dir).name == engine.index.manifest.build_id
+    assert generations.current_build_dir(data_dir).name == engine.index.manifest.build_id
     engine.close()

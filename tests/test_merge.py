@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from index.ingest.documents import SourceDocument
-from index.stores.local import generations as storage
-from index.stores.local import merge
+from index.stores.local import generations, merge
 from index.stores.local import segments as seg
 from index.stores.local.generations import load_index
 from index.stores.local.live import change_index
@@ -87,7 +86,9 @@ def test_a_full_merge_keeps_every_live_row_and_drops_the_tombstoned_for_good(cha
         ids = np.array([s.sentence_id for s in after.catalogue.document_sentences(doc_id)])
         np.testing.assert_array_equal(before.sentence_vectors.vectors(ids), after.sentence_vectors.vectors(ids))
     assert merge_segments(changed_dir, full=True) is None  # nothing left to merge
-    listed = {s.segment_id for b in storage.generation_dirs(changed_dir) for s in storage.read_manifest(b).segments}
+    listed = {
+        s.segment_id for b in generations.generation_dirs(changed_dir) for s in generations.read_manifest(b).segments
+    }
     assert {p.name for p in seg.segments_root(changed_dir).iterdir()} == listed
     before.close()
     after.close()
@@ -120,8 +121,8 @@ def test_merge_changes_nothing_when_the_run_is_gone(changed_dir, embedder, monke
 
     def write_then_merge(*args):
         written = write(*args)
-        manifest = storage.read_manifest(storage.current_build_dir(changed_dir))
-        storage.write_generation(changed_dir, manifest.model_copy(update={"segments": manifest.segments[:-1]}))
+        manifest = generations.read_manifest(generations.current_build_dir(changed_dir))
+        generations.write_generation(changed_dir, manifest.model_copy(update={"segments": manifest.segments[:-1]}))
         return written
 
     monkeypatch.setattr(merge, "_write_merged", write_then_merge)
@@ -149,14 +150,14 @@ import os, sys
 from pathlib import Path
 from index.stores.local import merge
 from index.stores.local import segments
-from index.stores.local import generations as storage
+from index.stores.local import generations
 point, data_dir = sys.argv[1], Path(sys.argv[2])
 def die(*args, **kwargs):
     os.kill(os.getpid(), 9)
 if point == "segment-files":
     segments.finish_segment = die
 elif point == "before-switch":
-    storage.switch_current = die
+    generations.switch_current = die
 merge.merge_segments(data_dir, full=True)
 """
 

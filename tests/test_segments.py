@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from index.ingest.documents import SourceDocument
-from index.stores.local import generations as storage
+from index.stores.local import generations
 from index.stores.local import segments as seg
 from index.stores.local.build import build_index
 from index.stores.local.generations import load_index
@@ -89,10 +89,10 @@ def test_delete_is_a_tombstone_and_the_document_is_never_found_again(data_dir, e
 def test_replace_is_one_switch(data_dir, embedder):
     change_index(data_dir=data_dir, embedder=embedder, sources=[NEW_DOC])
     edited = SourceDocument(NEW_DOC.doc_id, NEW_DOC.title, NEW_DOC.source, NEW_DOC.raw_text.replace("7名", "9名"))
-    before = storage.current_build_dir(data_dir)
+    before = generations.current_build_dir(data_dir)
     change_index(data_dir=data_dir, embedder=embedder, sources=[edited])
     index = load(data_dir, embedder)
-    assert storage.read_manifest(before).build_id != index.manifest.build_id
+    assert generations.read_manifest(before).build_id != index.manifest.build_id
     assert "9名" in index.catalogue.document_text("emergency")
     texts = [c.text for c in index.catalogue.chunks(index.lexical.search("核定编制", 50).ids.tolist())]
     assert any("9名" in t for t in texts) and not any("7名" in t for t in texts)
@@ -154,7 +154,7 @@ CRASH = """
 import os, sys
 from pathlib import Path
 from index.stores.local import segments
-from index.stores.local import generations as storage
+from index.stores.local import generations
 from index.ingest.documents import SourceDocument
 from index.embedders import load_embedder
 from index.stores.local.live import change_index
@@ -165,9 +165,9 @@ def die(*args, **kwargs):
 if point == "segment-files":
     segments.finish_segment = die  # the segment's files written, segment.json not
 elif point == "before-switch":
-    storage.switch_current = die  # the generation written, CURRENT not moved
+    generations.switch_current = die  # the generation written, CURRENT not moved
 elif point == "after-switch":
-    storage.prune_builds = die  # CURRENT moved, old generations not pruned
+    generations.prune_builds = die  # CURRENT moved, old generations not pruned
 embedder = load_embedder("e5-small", models_dir=Path(os.environ["POLICYQA_MODELS_DIR"]))
 doc = SourceDocument("emergency", "应急", "emergency.txt", "各乡镇设立应急管理办公室，核定编制7名。", origin="upload")
 if kind == "add":
@@ -197,7 +197,7 @@ def test_sigkill_during_a_change_leaves_the_last_committed_state(data_dir, embed
     index.close()
     # The next change cleans up what the crash left, and works.
     change_index(data_dir=data_dir, embedder=embedder, remove={"kaifeng-reform"} & set())
-    listed = {s.segment_id for s in storage.read_manifest(storage.current_build_dir(data_dir)).segments}
+    listed = {s.segment_id for s in generations.read_manifest(generations.current_build_dir(data_dir)).segments}
     on_disk = {p.name for p in seg.segments_root(data_dir).iterdir()}
     assert all((seg.segments_root(data_dir) / name / seg.SEGMENT_FILE).exists() for name in on_disk)
     assert listed <= on_disk

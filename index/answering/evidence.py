@@ -24,7 +24,7 @@ from index.answering.spans import new_spans
 from index.ingest.chunk import find_headings
 from index.ingest.clean import normalize_for_matching
 from index.ingest.tokenize import tokenize
-from index.stores.local.generations import LoadedIndex
+from index.stores.base import IndexReader
 from index.stores.records import ChunkRecord
 
 MIN_SENTENCE_CHARS = 8
@@ -128,7 +128,7 @@ class EvidenceScorer:
     the index snapshot it was made for.
     """
 
-    def __init__(self, index: LoadedIndex, params: EvidenceParams = EvidenceParams()) -> None:
+    def __init__(self, index: IndexReader, params: EvidenceParams = EvidenceParams()) -> None:
         self.index = index
         self.params = params
         self._document_texts: dict[str, str] = {}

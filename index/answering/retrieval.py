@@ -15,7 +15,7 @@ from index.answering.question import QuestionAnalysis, analyze
 from index.embedders.base import Embedder
 from index.errors import UnknownDocumentError
 from index.ingest.clean import normalize_for_matching
-from index.stores.local.generations import LoadedIndex
+from index.stores.base import IndexReader
 from index.stores.records import ChunkRecord
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -45,7 +45,7 @@ class Retriever:
 
     def __init__(
         self,
-        index: LoadedIndex,
+        index: IndexReader,
         embedder: Embedder,
         *,
         fusion: str = "weighted",

@@ -49,6 +49,7 @@ FORMAT_VERSION = 4
 # not reuse vectors computed from differently prepared text.
 PIPELINE_VERSION = 4
 
+
 class EmbedderInfo(BaseModel):
     name: str
     dimension: int

@@ -31,8 +31,7 @@ from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
 from index.progress import progress_bar
 from index.stores.base import BuildReport
 from index.stores.bm25 import Bm25LexicalStore
-from index.stores.local import generations as storage
-from index.stores.local import segments
+from index.stores.local import generations, segments
 from index.stores.local.catalogue import SqliteCatalogue
 from index.stores.local.reuse import carried_sources, open_previous, reuse
 from index.stores.local.sentence_vectors import SentenceVectorStore
@@ -72,8 +71,8 @@ def build_index(
     """
     if (docs_dir is None) == (sources is None):
         raise ValueError("give exactly one of docs_dir and sources")
-    with storage.write_lock(data_dir):
-        storage.remove_unfinished_builds(data_dir)
+    with generations.write_lock(data_dir):
+        generations.remove_unfinished_builds(data_dir)
         late = late_chunking_for(late_chunking, embedder)
         options = BuildOptions(show_progress, on_progress, exact_max, late, workers)
         return _build_locked(
@@ -85,8 +84,8 @@ def build_index(
 def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, options: BuildOptions) -> BuildReport:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    embedder_info = storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
-    chunking_info = storage.ChunkingInfo(**vars(chunking))
+    embedder_info = generations.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
+    chunking_info = generations.ChunkingInfo(**vars(chunking))
     previous = open_previous(data_dir, embedder_info, chunking_info)
     kind = previous.manifest.versions.get("sentence_vectors", "encoded") if previous is not None else None
     if previous is not None and kind != options.sentence_vectors:
@@ -117,7 +116,7 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
         "embedded_documents": len(prepared) - reused,
     }
     timings["total"] = time.perf_counter() - started
-    manifest = storage.IndexManifest(
+    manifest = generations.IndexManifest(
         build_id="",
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         embedder=embedder_info,
@@ -131,7 +130,7 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
         next_chunk_id=info.end_chunk,
         next_sentence_id=info.end_sentence,
     )
-    build_dir = storage.write_generation(data_dir, manifest)
+    build_dir = generations.write_generation(data_dir, manifest)
     logger.info("built index %s: %s", build_dir.name, counts)
     return BuildReport(
         build_dir.name, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused,
@@ -162,7 +161,7 @@ def write_segment(
         # BM25 (jieba, holding the GIL) is written meanwhile the encoder (which releases it) works.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="build") as side:
             lexical = side.submit(
-                _timed, _write_lexical, segment_dir / storage.LEXICAL_FILE, prepared, tokens, options, offsets[0]
+                _timed, _write_lexical, segment_dir / generations.LEXICAL_FILE, prepared, tokens, options, offsets[0]
             )
             query_embedders, vector_kind = _embed_and_write(
                 segment_dir,
@@ -200,7 +199,7 @@ def _embed_and_write(build_dir, prepared, embedder, shape, previous, options, si
     n_chunks, n_sentences = shape
     matrices = Matrices(
         np.zeros((n_chunks, embedder.dimension), dtype=np.float32),
-        SentenceVectorStore.create(build_dir / storage.SENTENCES_FILE, n_sentences, embedder.dimension),
+        SentenceVectorStore.create(build_dir / generations.SENTENCES_FILE, n_sentences, embedder.dimension),
     )
     inputs = embed_missing(
         prepared, matrices, embedder, late=options.late_chunking, show_progress=options.show_progress,
@@ -262,12 +261,12 @@ def _write_stores(
     chunk_offset, sentence_offset = offsets
     ids = np.arange(1, len(matrices.chunks) + 1, dtype=np.int64) + chunk_offset
     vectors = FaissVectorStore.build(ids, matrices.chunks, exact_max=options.exact_max)
-    vectors.save(build_dir / storage.VECTORS_FILE)
+    vectors.save(build_dir / generations.VECTORS_FILE)
     matrices.sentences.flush()
     timings["vectors"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    catalogue = SqliteCatalogue(build_dir / storage.CATALOGUE_FILE, bulk=True)
+    catalogue = SqliteCatalogue(build_dir / generations.CATALOGUE_FILE, bulk=True)
     for d in prepared:
         catalogue.add(
             doc_id=d.source.doc_id,
@@ -284,7 +283,7 @@ def _write_stores(
             page_confidence=d.source.page_confidence,
         )
     catalogue.close()
-    _fsync(build_dir / storage.CATALOGUE_FILE)
+    _fsync(build_dir / generations.CATALOGUE_FILE)
     timings["catalogue"] = time.perf_counter() - mark
     return vectors.kind, timings
 

@@ -27,7 +27,7 @@ from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
 from index.ingest.tokenize import tokenize
 from index.stores.base import ChangeReport
 from index.stores.changes import corpus_changes, refuse_duplicate_ids
-from index.stores.local import generations as storage
+from index.stores.local import generations
 from index.stores.local import segments as seg
 from index.stores.local.build import build_index, write_segment
 from index.stores.local.segmented import SegmentedCatalogue
@@ -55,9 +55,9 @@ def change_index(
     """
     sources = refuse_duplicate_ids(sources)
     options = BuildOptions(show_progress, on_progress, exact_max, late_chunking_for(late_chunking, embedder), None)
-    with storage.write_lock(data_dir):
-        storage.remove_unfinished_builds(data_dir)
-        build_dir = storage.current_build_dir(data_dir)
+    with generations.write_lock(data_dir):
+        generations.remove_unfinished_builds(data_dir)
+        build_dir = generations.current_build_dir(data_dir)
         manifest = _changeable(build_dir, embedder, chunking, options)
         if manifest is not None:
             return _change_locked(data_dir, manifest, embedder, sources, set(remove), chunking, options)
@@ -76,11 +76,11 @@ def _changeable(build_dir: Path | None, embedder: Embedder, chunking: ChunkingPa
     if build_dir is None:
         return None
     try:
-        manifest = storage.read_manifest(build_dir)
+        manifest = generations.read_manifest(build_dir)
     except ValueError:
         return None
-    settings = (storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension),
-                storage.ChunkingInfo(**vars(chunking)))  # fmt: skip
+    settings = (generations.EmbedderInfo(name=embedder.name, dimension=embedder.dimension),
+                generations.ChunkingInfo(**vars(chunking)))  # fmt: skip
     same_kind = manifest.versions.get("sentence_vectors", "encoded") == options.sentence_vectors
     return manifest if manifest.reusable_by(*settings) and same_kind else None
 
@@ -127,7 +127,7 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
         }
     )
-    build_dir = storage.write_generation(data_dir, new)
+    build_dir = generations.write_generation(data_dir, new)
     logger.info("index %s: +%d documents, -%d documents", build_dir.name, len(sources), dropped[0])
     return ChangeReport(
         build_dir.name, counts["documents"], counts["chunks"], counts["sentences"], len(sources), dropped[0], embedded,
@@ -144,7 +144,7 @@ def _counts(before: dict[str, int], added: tuple[int, int, int], dropped: tuple[
     return counts
 
 
-def catalogue_view(data_dir: Path, manifest: storage.IndexManifest) -> SegmentedCatalogue:
+def catalogue_view(data_dir: Path, manifest: generations.IndexManifest) -> SegmentedCatalogue:
     """A generation's live documents, its segments opened for their catalogues only (no vectors loaded)."""
     segments = seg.open_segments(data_dir, manifest.segments, catalogue_only=True)
     dead = [frozenset(manifest.tombstones.get(s.segment_id, seg.Tombstone()).doc_ids) for s in segments]
@@ -171,7 +171,7 @@ def _tombstones(catalogue: SegmentedCatalogue, existing: dict[str, seg.Tombstone
 def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **options) -> ChangeReport | None:
     """``policyqa ingest`` on an index that can take changes: only added, edited or removed files are
     written; None when there is no such index (build it whole instead)."""
-    build_dir = storage.current_build_dir(data_dir)
+    build_dir = generations.current_build_dir(data_dir)
     chunking = options.get("chunking", ChunkingParams())
     late = BuildOptions(False, None, EXACT_MAX, late_chunking_for(options.get("late_chunking", False), embedder), None)
     manifest = _changeable(build_dir, embedder, chunking, late)

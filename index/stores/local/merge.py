@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.stores.local import generations as storage
+from index.stores.local import generations
 from index.stores.local import segments as seg
 from index.stores.local.catalogue import SqliteCatalogue
 from index.stores.local.lexical import merge_postings
@@ -95,10 +95,10 @@ def merge_segments(
     ``reuse`` (the service's, already loaded) are read from memory instead of opened again."""
     with seg.merge_lock(data_dir):
         _remove_merge_leftovers(data_dir)
-        build_dir = storage.current_build_dir(data_dir)
+        build_dir = generations.current_build_dir(data_dir)
         if build_dir is None:
             return None
-        manifest = storage.read_manifest(build_dir)
+        manifest = generations.read_manifest(build_dir)
         if full:
             run = (0, len(manifest.segments)) if len(manifest.segments) > 1 or manifest.tombstones else None
         elif run is None:
@@ -109,7 +109,7 @@ def merge_segments(
         merged = manifest.segments[run[0] : run[1]]
         seen = {s.segment_id: manifest.tombstones.get(s.segment_id, seg.Tombstone()) for s in merged}
         info, timings = _write_merged(data_dir, merged, seen, exact_max, reuse)
-        with storage.write_lock(data_dir):
+        with generations.write_lock(data_dir):
             committed = _switch(data_dir, merged, seen, info)
         timings["total"] = time.perf_counter() - started
     if committed is None:
@@ -126,10 +126,10 @@ def _remove_merge_leftovers(data_dir: Path) -> None:
     only the merger lists merge segments, so none can be listed meanwhile. Writers' segments are left
     alone: one may be in the making, and its writer cleans up after itself under the write lock."""
     listed: set[str] = set()
-    orphaned = set(storage.orphaned_generations(data_dir))
-    for path in (p for p in storage.generation_dirs(data_dir) if p not in orphaned):
+    orphaned = set(generations.orphaned_generations(data_dir))
+    for path in (p for p in generations.generation_dirs(data_dir) if p not in orphaned):
         with contextlib.suppress(OSError, ValueError):
-            listed.update(s.segment_id for s in storage.read_manifest(path).segments)
+            listed.update(s.segment_id for s in generations.read_manifest(path).segments)
     seg.remove_segments(data_dir, keep=listed, merges=True, writes=False)
 
 
@@ -229,8 +229,8 @@ def _dense(ids: np.ndarray) -> bool:
 def _switch(data_dir: Path, merged: list[seg.SegmentInfo], seen: dict[str, seg.Tombstone], info: seg.SegmentInfo):
     """Replace the run by the merged segment in the current generation, if the run is still listed.
     Call under the write lock."""
-    storage.remove_unfinished_builds(data_dir)
-    manifest = storage.read_manifest(storage.current_build_dir(data_dir))
+    generations.remove_unfinished_builds(data_dir)
+    manifest = generations.read_manifest(generations.current_build_dir(data_dir))
     ids = [s.segment_id for s in manifest.segments]
     names = [s.segment_id for s in merged]
     at = ids.index(names[0]) if names[0] in ids else -1
@@ -242,7 +242,7 @@ def _switch(data_dir: Path, merged: list[seg.SegmentInfo], seen: dict[str, seg.T
     if since.doc_ids:
         tombstones[info.segment_id] = since
     segments = manifest.segments[:at] + [info] + manifest.segments[at + len(names) :]
-    return storage.write_generation(
+    return generations.write_generation(
         data_dir, manifest.model_copy(update={"segments": segments, "tombstones": tombstones})
     )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from index.ingest.documents import SourceDocument
-from index.stores.local import generations as storage
+from index.stores.local import generations
 from index.stores.local.segmented import SegmentedCatalogue, SegmentedSentenceVectors, SegmentedVectorStore
 from index.stores.records import NewChunk
 
@@ -33,7 +33,7 @@ class PreparedDocument:
 
 @dataclass(frozen=True)
 class PreviousBuild:
-    manifest: storage.IndexManifest
+    manifest: generations.IndexManifest
     catalogue: SegmentedCatalogue
     vectors: SegmentedVectorStore
     sentence_vectors: SegmentedSentenceVectors
@@ -45,20 +45,20 @@ class PreviousBuild:
 
 
 def open_previous(
-    data_dir: Path, embedder: storage.EmbedderInfo, chunking: storage.ChunkingInfo
+    data_dir: Path, embedder: generations.EmbedderInfo, chunking: generations.ChunkingInfo
 ) -> PreviousBuild | None:
-    build_dir = storage.current_build_dir(data_dir)
+    build_dir = generations.current_build_dir(data_dir)
     if build_dir is None:
         return None
     try:
-        manifest = storage.read_manifest(build_dir)
+        manifest = generations.read_manifest(build_dir)
     except ValueError:
         logger.warning("ignoring unreadable manifest in %s", build_dir)
         return None
-    if manifest.format_version != storage.FORMAT_VERSION:
+    if manifest.format_version != generations.FORMAT_VERSION:
         return None  # its catalogue has other columns: nothing can be carried over or reused
     try:
-        loaded = storage.open_generation(data_dir, build_dir, manifest)
+        loaded = generations.open_generation(data_dir, build_dir, manifest)
     except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
         # A damaged build (a file missing or unreadable) is rebuilt from the sources, not reused.
         logger.warning("not reusing build %s: %s", build_dir.name, exc)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from index.errors import IndexMismatchError, IndexNotFoundError
-from index.stores import manifest as storage
+from index.stores.manifest import IndexManifest
 from index.stores.milvus.catalogue import MilvusCatalogue, create_collection, quoted
 from index.stores.milvus.lexical import MilvusLexicalStore
 from index.stores.milvus.vectors import BATCH_ROWS, DEFAULT_KB, KB_FIELD, MilvusVectorStore, _client, kb_filter
@@ -157,7 +157,7 @@ class MilvusStores:
 class MilvusIndex:
     """One generation of a knowledge base in Milvus: an ``IndexReader`` (``index/stores/base.py``)."""
 
-    manifest: storage.IndexManifest
+    manifest: IndexManifest
     catalogue: MilvusCatalogue
     vectors: MilvusVectorStore
     sentence_vectors: MilvusVectorStore
@@ -185,7 +185,7 @@ def load_milvus_index(
     if found is None:
         raise IndexNotFoundError(f"no index for knowledge base {target.kb_id!r} in Milvus; run 'policyqa ingest'")
     catalogue = stores.catalogue.snapshot()
-    manifest = storage.IndexManifest.model_validate(found).model_copy(update={
+    manifest = IndexManifest.model_validate(found).model_copy(update={
         "build_id": build_id(target, generation),
         "counts": {"documents": catalogue.document_count(), "chunks": catalogue.count()},
     })  # fmt: skip
@@ -196,4 +196,3 @@ def load_milvus_index(
         )
     return MilvusIndex(manifest, catalogue, stores.vectors, stores.sentence_vectors,
                        stores.lexical.snapshot(), stores, generation)  # fmt: skip
-

@@ -43,10 +43,9 @@ from index.ingest.embed import Matrices, embed_missing
 from index.ingest.passages import PreparedDocument, lexical_text
 from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
 from index.locks import file_lock
-from index.stores import manifest as storage
 from index.stores.base import ChangeReport
 from index.stores.changes import corpus_changes, refuse_duplicate_ids
-from index.stores.manifest import build_versions
+from index.stores.manifest import ChunkingInfo, EmbedderInfo, IndexManifest, build_versions
 from index.stores.milvus.lock import milvus_writer_lock
 from index.stores.milvus.reader import MilvusStores, MilvusTarget, build_id
 
@@ -58,9 +57,12 @@ def write_lock(target: MilvusTarget, data_dir: Path) -> Iterator[None]:
     """One writer of a knowledge base's rows at a time, across replicas: the Milvus lock
     ``index:<prefix>:<kb_id>`` (``index/stores/milvus/lock.py``), inside this machine's own lock.
 
-    A service job holds its knowledge base's ``kb:`` lock around this one (``service/stores/jobs.py``);
+    A service job holds its knowledge base's ``kb:`` lock around this one (``service/stores/factory.py``);
     ``policyqa ingest`` takes only this one. Always in that order, so the two cannot deadlock."""
-    with file_lock(Path(data_dir) / "index" / ".lock"), milvus_writer_lock(target.uri, name=f"index:{target.prefix}:{target.kb_id}"):
+    with (
+        file_lock(Path(data_dir) / "index" / ".lock"),
+        milvus_writer_lock(target.uri, name=f"index:{target.prefix}:{target.kb_id}"),
+    ):
         yield
 
 
@@ -76,7 +78,7 @@ def change_milvus(
     on_progress: Callable[[int, int], None] | None = None,
     late_chunking: bool = False,
 ) -> ChangeReport:
-    """Add or replace ``sources`` and delete the ids in ``remove`` (``index.stores.local.live.change_index`` on Milvus)."""
+    """Add or replace ``sources`` and delete the ids in ``remove``, in Milvus (``IndexWriter.change``)."""
     started = time.perf_counter()
     sources = refuse_duplicate_ids(sources)
     options = BuildOptions(show_progress, on_progress, 0, late_chunking_for(late_chunking, embedder), None)  # no FAISS
@@ -114,16 +116,16 @@ def _embedded(prepared: list[PreparedDocument], embedder: Embedder, options: Bui
 def ensure_manifest(stores: MilvusStores, embedder: Embedder, chunking: ChunkingParams, options) -> None:
     """The knowledge base's manifest, written on its first change; a later change must use its settings."""
     found, _ = stores.meta.state()
-    wanted = storage.IndexManifest(
+    wanted = IndexManifest(
         build_id="", created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        embedder=storage.EmbedderInfo(name=embedder.name, dimension=embedder.dimension),
-        chunking=storage.ChunkingInfo(**vars(chunking)), counts={}, timings_s={},
+        embedder=EmbedderInfo(name=embedder.name, dimension=embedder.dimension),
+        chunking=ChunkingInfo(**vars(chunking)), counts={}, timings_s={},
         versions=build_versions(embedder, options.sentence_vectors), vector_index="milvus-flat",
     )  # fmt: skip
     if found is None:
         stores.meta.write_manifest(wanted.model_dump(mode="json"))
         return
-    manifest = storage.IndexManifest.model_validate(found)
+    manifest = IndexManifest.model_validate(found)
     same_kind = manifest.versions.get("sentence_vectors") == options.sentence_vectors
     if not manifest.reusable_by(wanted.embedder, wanted.chunking) or not same_kind:
         raise ConfigurationError(
