@@ -6,29 +6,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from index.ingest.documents import SourceDocument
+from index.ingest.passages import PreparedDocument
 from index.stores.local import generations
 from index.stores.local.segmented import SegmentedCatalogue, SegmentedSentenceVectors, SegmentedVectorStore
 from index.stores.records import NewChunk
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class PreparedDocument:
-    source: SourceDocument
-    text: str
-    content_hash: str
-    chunks: list[NewChunk]
-    sentences: list[tuple[int, int, int]]  # (sentence_id, start, end)
-    page_spans: list[tuple[int, int]] = field(default_factory=list)
-    chunk_vectors: np.ndarray | None = None
-    sentence_vectors: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
