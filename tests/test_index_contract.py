@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
-import numpy as np
 import pytest
 
 from index.stores.base import BackendConfig
-from index.stores.contract import IndexBackendContract
+from index.stores.contract import HashEmbedder, IndexBackendContract
 from index.stores.factory import open_backend
-
-
-class HashEmbedder:
-    """Vectors from a hash of the text: the same text, the same vector, and no model to load."""
-
-    name, dimension, max_tokens = "hash-384", 384, 512
-
-    def embed_passages(self, texts):
-        seeds = [int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) for t in texts]
-        rows = np.array([np.random.default_rng(s).normal(size=384) for s in seeds], dtype=np.float32)
-        rows = rows.reshape(len(texts), 384)
-        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
-
-    embed_queries = embed_passages
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ A backend's test class inherits them and supplies two pytest fixtures:
 - ``make_backend``: ``make_backend(kb_id) -> IndexBackend``, the same storage each call (a second call is a
   restart: a new process opening what the first left);
 - ``embedder``: a deterministic ``Embedder`` (the same text, the same vector), fast enough to embed every
-  change again.
+  change again; ``HashEmbedder`` below is one.
 
 Each mixin compares what the backend serves after a verb with what a fresh build of the same documents
 serves: the same passages found, with the same dense and BM25 scores (ids may differ: they are matched by
@@ -14,17 +14,49 @@ document and position). Nothing here imports pytest, so a backend living elsewhe
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import multiprocessing
+import os
+import signal
 
 import numpy as np
 
 from index.ingest.chunk import ChunkingParams
 from index.ingest.documents import SourceDocument
-from index.stores.base import IndexBackend, IndexReader
+from index.stores.base import BackendConfig, IndexBackend, IndexReader
+from index.stores.factory import open_backend
 
 CHUNKING = ChunkingParams(target_chars=120, max_chars=200, overlap_chars=0)
 QUERIES = ("街道综合行政执法", "乡镇机构改革 编制", "便民服务中心 窗口", "人大工作 街道")
 _fresh_kbs = itertools.count()
+
+
+class HashEmbedder:
+    """Vectors from a hash of the text: the same text, the same vector, in any process, with no model."""
+
+    name, dimension, max_tokens = "hash-384", 384, 512
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        seeds = [int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) for t in texts]
+        rows = np.array([np.random.default_rng(s).normal(size=384) for s in seeds], dtype=np.float32)
+        rows = rows.reshape(len(texts), 384)
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+
+    embed_queries = embed_passages
+
+
+class _KilledWhileEmbedding(HashEmbedder):
+    """Kills its own process (SIGKILL: no cleanup, no exception) when a change first asks it for vectors."""
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+
+def _change_and_die(config: BackendConfig, sources: list[SourceDocument], remove: list[str]) -> None:
+    """In a process of its own: open the backend as a writer would and change it, dying part-way."""
+    open_backend(config).change(embedder=_KilledWhileEmbedding(), sources=sources, remove=remove, chunking=CHUNKING)
 
 
 def sample_documents() -> list[SourceDocument]:
@@ -192,6 +224,22 @@ class KilledWriterContract(BackendHelpers):
         backend.change(embedder=embedder, remove=["law"], chunking=CHUNKING)  # the next writer goes on
         expected = [d for d in sample_documents() if d.doc_id != "law"]
         after = self.serving(make_backend("killed"), embedder)
+        assert_same_serving(after, self.fresh(make_backend, embedder, expected))
+
+    def test_a_writer_killed_mid_change_leaves_the_last_complete_state(self, make_backend):
+        embedder = HashEmbedder()  # the killed writer's vectors, in the parent as in the child
+        backend = self.started(make_backend, embedder, "sigkill")
+        before = self.serving(backend, embedder)
+        writer = multiprocessing.get_context("spawn").Process(
+            target=_change_and_die, args=(backend.config, [revised(sample_documents()[3])], ["service"])
+        )
+        writer.start()
+        writer.join(120)
+        assert writer.exitcode == -signal.SIGKILL
+        assert_same_serving(self.serving(make_backend("sigkill"), embedder), before)
+        backend.change(embedder=embedder, remove=["service"], chunking=CHUNKING)  # the lock went with the process
+        expected = [d for d in sample_documents() if d.doc_id != "service"]
+        after = self.serving(make_backend("sigkill"), embedder)
         assert_same_serving(after, self.fresh(make_backend, embedder, expected))
 
 
