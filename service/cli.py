@@ -165,7 +165,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = Settings() if args.url else _settings(args)  # with --url, the service has the knowledge base
     evaluation = evaluate(
         settings,
-        dataset_dir=args.dataset,
+        dataset_dirs=args.dataset or [],
+        gold=args.gold,
         url=args.url,
         modes=args.modes,
         show_progress=not args.quiet,
@@ -268,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     merging.set_defaults(func=cmd_merge)
 
     evaluation = sub.add_parser("eval", help="measure retrieval and answer quality")
-    evaluation.add_argument("--dataset", type=Path, help="a BEIR-layout directory (default: the gold set)")
+    evaluation.add_argument(
+        "--dataset",
+        type=Path,
+        action="append",
+        help="a BEIR-layout directory; repeat for several (default: the gold set)",
+    )
+    evaluation.add_argument("--gold", action="store_true", help="with --dataset: ask the gold set too")
     evaluation.add_argument("--url", help="ask a running service instead of the index in this process")
     evaluation.add_argument("--key", help="with --url: an API key (or the admin token) for a knowledge base")
     evaluation.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))

@@ -27,6 +27,7 @@ class Reply:
     seconds: float
     short_answer: str | None = None
     declined_reason: str | None = None
+    confidence: float | None = None  # P(the quoted lead sentence answers the question), when the engine gives one
 
 
 class Backend(Protocol):
@@ -47,6 +48,7 @@ def reply_from_json(body: dict, seconds: float) -> Reply:
         seconds=seconds,
         short_answer=(body.get("short_answer") or {}).get("text"),
         declined_reason=body.get("declined_reason"),
+        confidence=body.get("confidence"),
     )
 
 
@@ -64,6 +66,7 @@ def reply_from_answer(answer: Answer, seconds: float) -> Reply:
         seconds=seconds,
         short_answer=answer.short_answer.text if answer.short_answer else None,
         declined_reason=answer.declined_reason,
+        confidence=getattr(answer, "confidence", None),  # until Answer carries it
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -72,3 +73,46 @@ def best_char_f1(predicted: str | None, golds: Sequence[str]) -> float:
     if not predicted or not golds:
         return 0.0
     return max(char_f1(predicted, gold) for gold in golds)
+
+
+class ReliabilityBin(NamedTuple):
+    low: float
+    high: float
+    count: int
+    mean_confidence: float
+    accuracy: float  # the share of its predictions that came true
+
+
+def reliability_bins(confidences: Sequence[float], outcomes: Sequence[bool], bins: int = 10) -> list[ReliabilityBin]:
+    """The non-empty bins of ``bins`` equal-width bins over [0, 1], lowest first.
+
+    Bin i holds the confidences c with i / bins <= c < (i + 1) / bins (the last one 1.0 too).
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, not {bins}")
+    if len(confidences) != len(outcomes):
+        raise ValueError(f"{len(confidences)} confidences but {len(outcomes)} outcomes")
+    if not all(0.0 <= c <= 1.0 for c in confidences):  # NaN fails this too
+        raise ValueError("confidences must lie in [0, 1]")
+    members: dict[int, list[int]] = {}
+    for i, c in enumerate(confidences):
+        members.setdefault(min(int(c * bins), bins - 1), []).append(i)
+    return [
+        ReliabilityBin(
+            b / bins,
+            (b + 1) / bins,
+            len(rows),
+            float(np.mean([confidences[i] for i in rows])),
+            float(np.mean([float(outcomes[i]) for i in rows])),
+        )
+        for b, rows in sorted(members.items())
+    ]
+
+
+def expected_calibration_error(confidences: Sequence[float], outcomes: Sequence[bool], bins: int = 10) -> float:
+    """ECE: the gap between mean confidence and accuracy in each bin, weighted by the bin's share; NaN when empty."""
+    table = reliability_bins(confidences, outcomes, bins)
+    total = sum(b.count for b in table)
+    if not total:
+        return float("nan")
+    return sum(b.count / total * abs(b.accuracy - b.mean_confidence) for b in table)

@@ -12,6 +12,7 @@ from index.quality.gold import contains_answer
 from index.quality.metrics import (
     best_char_f1,
     distinct,
+    expected_calibration_error,
     hit_at,
     mean,
     ndcg_at,
@@ -48,6 +49,9 @@ class QuestionResult:
     short_answer: str | None = None
     short_f1: float | None = None  # None when the question has no gold short answer
     declined_reason: str | None = None
+    confidence: float | None = None  # the reply's P(its lead sentence answers the question)
+    sentence_hit: bool | None = None  # answered, and the first quoted sentence holds a gold string; None: ungraded
+    source: str = ""  # the dataset's name
 
     @property
     def doc_rank(self) -> int | None:
@@ -70,14 +74,22 @@ def is_faithful(reply: Reply) -> bool:
     return reply.short_answer is None or any(reply.short_answer in sentence for sentence, _ in pieces)
 
 
-def score_question(question: EvalQuestion, mode: str, reply: Reply) -> QuestionResult:
+def lead_sentence(answer: str) -> str | None:
+    """The first quoted sentence of an answer (the first ``text[n]`` piece), None when it quotes none."""
+    found = MARKED_SENTENCE.match(answer)
+    return found.group(1) if found else None
+
+
+def score_question(question: EvalQuestion, mode: str, reply: Reply, *, source: str = "") -> QuestionResult:
     def passage_hit(doc_id: str, text: str) -> bool:
         in_doc = question.relevant.get(doc_id, 0) > 0
         return in_doc and (not question.answers or contains_answer(text, question.answers))
 
-    correct = None
+    correct = sentence_hit = None
     if question.answers and question.answerable:
         correct = reply.answerable and contains_answer(reply.answer, question.answers)
+        lead = lead_sentence(reply.answer) if reply.answerable else None
+        sentence_hit = lead is not None and contains_answer(lead, question.answers)
     return QuestionResult(
         id=question.id,
         type=question.type,
@@ -99,6 +111,9 @@ def score_question(question: EvalQuestion, mode: str, reply: Reply) -> QuestionR
         short_answer=reply.short_answer,
         short_f1=best_char_f1(reply.short_answer, question.short) if question.short else None,
         declined_reason=reply.declined_reason,
+        confidence=reply.confidence,
+        sentence_hit=sentence_hit,
+        source=source,
     )
 
 
@@ -110,7 +125,8 @@ def run(dataset: Dataset, backend: Backend, modes: list[str], *, show_progress: 
     with progress_bar(total=total, desc=f"eval {dataset.name}", unit="question", enabled=show_progress) as bar:
         for mode in modes:
             for question in dataset.questions:
-                results.append(score_question(question, mode, backend.ask(question.text, mode=mode, top_k=TOP_K)))
+                reply = backend.ask(question.text, mode=mode, top_k=TOP_K)
+                results.append(score_question(question, mode, reply, source=dataset.name))
                 bar.update(1)
     return results
 
@@ -127,6 +143,7 @@ def summarize(results: list[QuestionResult]) -> dict[str, float]:
     summary["ndcg@10"] = mean([ndcg_at(r.ranked_docs, r.relevant, 10) for r in answerable])
     graded = [r for r in answerable if r.answer_correct is not None]
     summary["answer"] = mean([float(r.answer_correct) for r in graded])
+    summary["sentence@1"] = mean([float(r.sentence_hit) for r in answerable if r.sentence_hit is not None])
     precision, recall = precision_recall([not r.answered for r in results], [not r.answerable for r in results])
     summary["abstain_p"], summary["abstain_r"] = precision, recall
     summary["false_abstain"] = mean([float(not r.answered) for r in answerable])
@@ -139,9 +156,24 @@ def summarize(results: list[QuestionResult]) -> dict[str, float]:
     given = [r for r in with_short if r.short_answer]
     summary["short_wrong"] = mean([float(r.short_f1 < WRONG_SHORT_F1) for r in given]) if given else 0.0
     summary["faithful"] = mean([float(r.faithful) for r in results if r.answered])
+    confidences, outcomes = calibration_pairs(results)
+    summary["ece"] = expected_calibration_error(confidences, outcomes)
+    summary["confident_n"] = len(confidences)
     summary["p50_ms"] = percentile([r.latency_ms for r in results], 50)
     summary["p95_ms"] = percentile([r.latency_ms for r in results], 95)
     return summary
+
+
+def calibration_pairs(results: list[QuestionResult]) -> tuple[list[float], list[bool]]:
+    """Each confidence and whether it came true: the question is answerable and its lead sentence holds
+    a gold string. Unanswerable questions count as false; answerable ones without gold strings are left out
+    (nothing to check the lead sentence against)."""
+    pairs = [
+        (r.confidence, bool(r.sentence_hit))
+        for r in results
+        if r.confidence is not None and (not r.answerable or r.sentence_hit is not None)
+    ]
+    return [c for c, _ in pairs], [o for _, o in pairs]
 
 
 def summarize_by_mode(results: list[QuestionResult]) -> dict[str, dict[str, float]]:
