@@ -1,0 +1,289 @@
+"""Train the passage ranker, the sentence ranker and the calibrated decline; write them and their card.
+
+    python -m eval.ranker_data --data DIR --work WORK   # the candidates (retrieval over DRCD and docs_raw/)
+    python -m eval.train_ranker --work WORK [--out index/answering/models]
+
+Trained on the DRCD train split, early-stopped and calibrated on its validation
+split, reported once on its test split and on the gold set (neither is tuned on).
+LightGBM runs deterministically on one thread, so the same candidates and seed
+give the same files byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from eval.drcd import DEFAULT_SEED, SHA256
+from eval.ranker_data import Sample
+from index.answering.features import (
+    DECISION_FEATURES,
+    FEATURE_VERSION,
+    PASSAGE_FEATURES,
+    SENTENCE_FEATURES,
+    decision_row,
+    passage_rows,
+    question_context,
+    sentence_candidates,
+    sentence_rows,
+)
+from index.answering.learned import MANIFEST, MODELS_DIR
+from index.quality.gold import contains_answer
+from index.quality.metrics import expected_calibration_error
+
+CANDIDATE_PASSAGES = 3  # AnswerParams.candidate_passages: the passages whose sentences are quoted
+GOLD_WEIGHT = 3.0  # a policy question of the gold set's training half counts as this many DRCD questions
+# Of the questions declined on the validation split, at least this share could not have been answered right
+# (no answer in the documents, or the lead sentence would not have held it).
+TARGET_PRECISION = 0.97
+RANKER = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [1],
+    "num_leaves": 15,
+    "learning_rate": 0.05,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 10,
+}
+DECISION = {"objective": "binary", "metric": "binary_logloss", "num_leaves": 7, "learning_rate": 0.05,
+            "min_data_in_leaf": 40, "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1}  # fmt: skip
+FIXED = {"deterministic": True, "force_row_wise": True, "num_threads": 1, "verbosity": -1}
+ROUNDS, PATIENCE = 600, 50
+SPLITS = ("train", "validation", "test", "gold-train", "gold-test")
+
+
+@dataclass
+class Prepared:
+    sample: Sample
+    passage_x: np.ndarray
+    passage_y: np.ndarray
+    sentence_x: np.ndarray | None = None
+    sentence_y: np.ndarray | None = None
+    passage_scores: np.ndarray | None = None
+    sentence_scores: np.ndarray | None = None
+    decision_x: np.ndarray | None = None
+    correct: bool = False  # the lead sentence holds a gold answer and comes from the answering document
+    passage_at_1: bool = False  # the passage model's first passage answers
+    vetoed: bool = False  # the lead's document lacks a qualifier the question names: declined whatever the model
+    candidates: list | None = None
+
+
+def _passage_label(sample: Sample, doc_id: str, text: str) -> float:
+    return float(sample.gold_doc is not None and doc_id == sample.gold_doc and contains_answer(text, sample.answers))
+
+
+def gold_split(sample: Sample, seed: int) -> str:
+    """The gold set splits by document (its unanswerable questions by id): half trains, half stays held out."""
+    key = sample.gold_doc or sample.id
+    return "gold-train" if int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) % 2 == 0 else "gold-test"
+
+
+def prepare(samples: list[Sample]) -> list[Prepared]:
+    prepared = []
+    for sample in samples:
+        context = question_context(sample.question, sample.analysis)
+        labels = [_passage_label(sample, d, c.text) for d, c in zip(sample.doc_ids, sample.candidates, strict=True)]
+        prepared.append(Prepared(sample, passage_rows(context, sample.candidates), np.array(labels)))
+    return prepared
+
+
+def rank_sentences(item: Prepared, passage_model) -> None:
+    """Order passages by the passage model, then make the sentence rows of the first few."""
+    sample = item.sample
+    scores = passage_model.predict(item.passage_x, num_threads=1) if len(item.passage_x) else np.zeros(0)
+    order = np.argsort(-scores, kind="stable")
+    passages = [sample.candidates[i] for i in order]
+    docs = [sample.doc_ids[i] for i in order]
+    context = question_context(sample.question, sample.analysis)
+    candidates = sentence_candidates(passages, CANDIDATE_PASSAGES)
+    doc_of = {id(p): d for p, d in zip(passages, docs, strict=True)}
+    item.passage_scores = scores[order]
+    item.passage_at_1 = bool(len(order) and item.passage_y[order[0]])
+    item.candidates = candidates
+    item.sentence_x = sentence_rows(context, candidates)
+    item.sentence_y = np.array(
+        [_passage_label(sample, doc_of[id(c.passage)], c.sentence.text) for c in candidates], dtype=np.float64
+    )
+
+
+def decide(item: Prepared, sentence_model) -> None:
+    if item.sentence_x is None or len(item.sentence_x) == 0:
+        item.decision_x, item.correct = None, False
+        return
+    scores = sentence_model.predict(item.sentence_x, num_threads=1)
+    lead = int(np.argmax(scores))
+    item.sentence_scores = scores
+    item.decision_x = decision_row(item.sentence_x[lead], scores, lead, item.passage_scores)
+    item.correct = bool(item.sentence_y[lead])
+    item.vetoed = bool(item.candidates[lead].passage.evidence.missing_qualifiers)
+
+
+def _weight(item: Prepared) -> float:
+    return GOLD_WEIGHT if item.sample.source == "gold" else 1.0
+
+
+def _groups(items: list[Prepared], x: str, y: str):
+    kept = [i for i in items if getattr(i, y) is not None and getattr(i, y).sum() > 0]
+    return (
+        np.vstack([getattr(i, x) for i in kept]),
+        np.concatenate([getattr(i, y) for i in kept]),
+        [len(getattr(i, y)) for i in kept],
+        np.concatenate([np.full(len(getattr(i, y)), _weight(i)) for i in kept]),
+    )
+
+
+def train_ranker(train: list[Prepared], validation: list[Prepared], x: str, y: str, names, seed: int):
+    import lightgbm
+
+    tx, ty, tg, tw = _groups(train, x, y)
+    vx, vy, vg, _ = _groups(validation, x, y)
+    params = {**RANKER, **FIXED, "seed": seed}
+    train_set = lightgbm.Dataset(
+        tx, ty, group=tg, weight=tw, feature_name=list(names), categorical_feature=["answer_type"]
+    )
+    valid_set = lightgbm.Dataset(vx, vy, group=vg, reference=train_set)
+    return lightgbm.train(
+        params, train_set, ROUNDS, valid_sets=[valid_set], callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)]
+    )
+
+
+def train_decision(train: list[Prepared], validation: list[Prepared], seed: int):
+    import lightgbm
+
+    def xy(items):
+        kept = [i for i in items if i.decision_x is not None]
+        rows = np.vstack([i.decision_x for i in kept])
+        return rows, np.array([float(i.correct) for i in kept]), np.array([_weight(i) for i in kept])
+
+    tx, ty, tw = xy(train)
+    vx, vy, _ = xy(validation)
+    names = list(DECISION_FEATURES)
+    train_set = lightgbm.Dataset(tx, ty, weight=tw, feature_name=names, categorical_feature=["answer_type"])
+    valid_set = lightgbm.Dataset(vx, vy, reference=train_set)
+    return lightgbm.train(
+        {**DECISION, **FIXED, "seed": seed},
+        train_set,
+        ROUNDS,
+        valid_sets=[valid_set],
+        callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)],
+    )
+
+
+def calibrate(decision_model, validation: list[Prepared]) -> tuple[list[float], list[float]]:
+    from sklearn.isotonic import IsotonicRegression
+
+    kept = [i for i in validation if i.decision_x is not None]
+    raw = decision_model.predict(np.vstack([i.decision_x for i in kept]), num_threads=1)
+    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    isotonic.fit(raw, [float(i.correct) for i in kept])
+    return [round(float(v), 6) for v in isotonic.X_thresholds_], [round(float(v), 6) for v in isotonic.y_thresholds_]
+
+
+def confidences(items: list[Prepared], decision_model, scores: list[float], probabilities: list[float]) -> np.ndarray:
+    out = np.zeros(len(items))
+    rows = [(n, i.decision_x) for n, i in enumerate(items) if i.decision_x is not None]
+    if rows:
+        raw = decision_model.predict(np.vstack([r for _, r in rows]), num_threads=1)
+        out[[n for n, _ in rows]] = np.interp(raw, scores, probabilities)
+    return out
+
+
+def choose_threshold(items: list[Prepared], confidence: np.ndarray, precision: float) -> float:
+    """The highest confidence an answer needs while the declines stay right at least ``precision`` of the time."""
+    correct = np.array([i.correct for i in items])
+    vetoed = np.array([i.vetoed for i in items])
+    best = 0.0
+    for threshold in sorted(set(np.round(confidence, 6).tolist())):
+        declined = (confidence < threshold) | vetoed
+        if declined.sum() and (~correct[declined]).mean() >= precision:
+            best = float(threshold)
+    return best
+
+
+def figures(items: list[Prepared], confidence: np.ndarray, threshold: float) -> dict[str, float]:
+    def share(values):
+        return round(float(np.mean(values)), 4) if len(values) else float("nan")
+
+    answerable = [n for n, i in enumerate(items) if i.sample.variant == "answerable"]
+    answered = (confidence >= threshold) & ~np.array([i.vetoed for i in items])
+    out = {
+        "questions": len(answerable),
+        "passage@1": share([items[n].passage_at_1 for n in answerable]),
+        "sentence@1": share([items[n].correct for n in answerable]),
+        "answered_right": share([items[n].correct and answered[n] for n in answerable]),
+        "false_decline": share([not answered[n] for n in answerable]),
+    }
+    for variant in ("near", "off"):
+        of = [n for n, i in enumerate(items) if i.sample.variant == variant]
+        out[f"decline_{variant}"] = share([not answered[n] for n in of])
+    outcomes = np.array([i.correct for i in items], dtype=float)
+    out["ece"] = round(expected_calibration_error(confidence.tolist(), outcomes.tolist()), 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="holds candidates.pkl (eval.ranker_data)")
+    parser.add_argument("--out", type=Path, default=MODELS_DIR)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    with (args.work / "candidates.pkl").open("rb") as handle:
+        samples: list[Sample] = pickle.load(handle)
+    items = prepare(samples)
+    split = {id(i): gold_split(i.sample, args.seed) if i.sample.source == "gold" else i.sample.split for i in items}
+    by_split = {s: [i for i in items if split[id(i)] == s] for s in SPLITS}
+    training = by_split["train"] + by_split["gold-train"]
+    passage_model = train_ranker(
+        training, by_split["validation"], "passage_x", "passage_y", PASSAGE_FEATURES, args.seed
+    )
+    for item in items:
+        rank_sentences(item, passage_model)
+    sentence_model = train_ranker(
+        training, by_split["validation"], "sentence_x", "sentence_y", SENTENCE_FEATURES, args.seed
+    )
+    for item in items:
+        decide(item, sentence_model)
+    decision_model = train_decision(training, by_split["validation"], args.seed)
+    scores, probabilities = calibrate(decision_model, by_split["validation"])
+    conf = {s: confidences(v, decision_model, scores, probabilities) for s, v in by_split.items()}
+    threshold = choose_threshold(by_split["validation"], conf["validation"], TARGET_PRECISION)
+    metrics = {s: figures(v, conf[s], threshold) for s, v in by_split.items()}
+    write(args.out, passage_model, sentence_model, decision_model, scores, probabilities, threshold, metrics, args.seed)
+    for split, values in metrics.items():
+        print(split, json.dumps(values, ensure_ascii=False))
+
+
+def write(out: Path, passage, sentence, decision, scores, probabilities, threshold, metrics, seed) -> None:
+    import lightgbm
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in (("passage", passage), ("sentence", sentence), ("decision", decision)):
+        (out / f"{name}.txt").write_text(model.model_to_string(), encoding="utf-8")
+    manifest = {
+        "feature_version": FEATURE_VERSION,
+        "threshold": round(threshold, 6),
+        "target_precision": TARGET_PRECISION,
+        "calibration": {"scores": scores, "probabilities": probabilities},
+        "trees": {"passage": passage.num_trees(), "sentence": sentence.num_trees(), "decision": decision.num_trees()},
+        "metrics": metrics,
+        "data": {"drcd_test_sha256": SHA256, "split_seed": seed},
+        "lightgbm": lightgbm.__version__,
+    }
+    (out / MANIFEST).write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    print(f"models written to {out} ({datetime.now(UTC):%Y-%m-%d})")
+
+
+if __name__ == "__main__":
+    main()
