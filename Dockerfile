@@ -9,9 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     POLICYQA_DATA_DIR=/data \
     POLICYQA_DOCS_DIR=/app/docs_raw
 
-# LibreOffice reads uploaded .doc and .wps files (OCR and the other formats are pip-only).
+# LibreOffice reads uploaded .doc and .wps files (OCR and the other formats are pip-only); LightGBM's
+# wheel (the learned rankers) links the system's OpenMP runtime.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libreoffice-writer-nogui \
+    && apt-get install -y --no-install-recommends libreoffice-writer-nogui libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
