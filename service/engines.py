@@ -43,7 +43,7 @@ def index_backend(settings: Settings, kb_id: str = DEFAULT_KB) -> IndexBackend:
 def engine_options(settings: Settings) -> EngineOptions:
     return EngineOptions(
         fusion=settings.fusion, dense_weight=settings.dense_weight, answer=settings.answer_params(),
-        compute_slots=settings.compute_slots,
+        compute_slots=settings.compute_slots, ranking=settings.ranking,
     )  # fmt: skip
 
 

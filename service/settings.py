@@ -74,6 +74,18 @@ class Settings(BaseSettings):
         le=2.0,
         description="Abstain when the best sentence's relevance is below this.",
     )
+    ranking: Literal["learned", "rules"] = Field(
+        "learned",
+        description="Which passage and sentence to quote, and whether to answer: the shipped learned rankers and "
+        "calibrated decline (index/answering/models/MODEL_CARD.md), or the earlier hand-set rules.",
+    )
+    min_confidence: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="With learned ranking, answer when the calibrated confidence is at least this; unset: the "
+        "threshold shipped with the models, chosen for 90% precision on held-out data.",
+    )
     chunk_target_chars: int = Field(
         _CHUNK_DEFAULTS.target_chars, ge=50, le=2000, description="Target chunk size in characters."
     )
@@ -167,4 +179,4 @@ class Settings(BaseSettings):
         return ChunkingParams(self.chunk_target_chars, self.chunk_max_chars, self.chunk_overlap_chars)
 
     def answer_params(self) -> AnswerParams:
-        return AnswerParams(min_relevance=self.min_relevance)
+        return AnswerParams(min_relevance=self.min_relevance, min_confidence=self.min_confidence)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from index.answering.compose import Answer, AnswerComposer, AnswerParams
 from index.answering.conversation import answer_in_context
 from index.answering.followup import Resolution, Turn
+from index.answering.learned import shipped_models
 from index.answering.retrieval import Mode, Retriever, SearchResult
 from index.embedders import Embedder
 from index.embedders.batching import QueryBatcher
@@ -38,6 +39,7 @@ class EngineOptions:
     dense_weight: float = 0.5
     answer: AnswerParams = field(default_factory=AnswerParams)
     compute_slots: int = 0  # 0: two per core
+    ranking: str = "learned"  # "learned": the shipped models (index/answering/learned.py); "rules": hand-set weights
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,11 @@ class QAEngine:
 
     def _snapshot_of(self, index: IndexReader) -> Snapshot:
         options = self.options
-        retriever = Retriever(index, self.query_embedder, fusion=options.fusion, dense_weight=options.dense_weight)
-        return Snapshot(index, retriever, AnswerComposer(options.answer))
+        models = shipped_models() if options.ranking == "learned" else None
+        retriever = Retriever(
+            index, self.query_embedder, fusion=options.fusion, dense_weight=options.dense_weight, models=models
+        )
+        return Snapshot(index, retriever, AnswerComposer(options.answer, models))
 
     def current(self) -> Snapshot:
         """The snapshot to answer with; a generation committed elsewhere (the CLI, another replica) is

@@ -21,6 +21,7 @@ import numpy as np
 from index.answering.fusion import min_max
 from index.answering.question import DATE, QUANTITY, Qualifier, QuestionAnalysis
 from index.answering.spans import new_spans
+from index.answering.terms import default_terms
 from index.ingest.chunk import find_headings
 from index.ingest.clean import normalize_for_matching
 from index.ingest.tokenize import tokenize
@@ -153,12 +154,12 @@ class EvidenceScorer:
         judged, row = [], 0
         for chunk, per_chunk in zip(chunks, spans, strict=True):
             missing = self.missing_qualifiers(chunk, analysis)
-            passage_text = _flat(chunk.title + "".join(chunk.section) + chunk.text)
+            passage_text = flat(chunk.title + "".join(chunk.section) + chunk.text)
             missing_focus = self._missing_focus(analysis, passage_text)
             sentences = []
             for sentence_id, start, end in per_chunk:
                 text = chunk.text[start:end]
-                covered = frozenset(words & _words(text))
+                covered = frozenset(words & words_in(text))
                 has_type = analysis.wants_span and bool(new_spans(text, analysis.answer_type, question, analysis.unit))
                 has_focus = not missing_focus
                 support = float(similarities[row]) + self.params.coverage_weight * local_share(covered)
@@ -189,7 +190,7 @@ class EvidenceScorer:
         """
         if analysis.answer_type not in FOCUS_CHECKED:
             return ()
-        return tuple(w for w in analysis.focus if not _mentions(passage_text, _flat(w)))
+        return tuple(w for w in analysis.focus if not _mentions(passage_text, flat(w)))
 
     def missing_qualifiers(self, chunk: ChunkRecord, analysis: QuestionAnalysis) -> tuple[Qualifier, ...]:
         if not analysis.qualifiers:
@@ -201,7 +202,7 @@ class EvidenceScorer:
         text = self._document_texts.get(chunk.doc_id)
         if text is None:
             raw = self.index.catalogue.document_text(chunk.doc_id) or chunk.text
-            text = "".join(normalize_for_matching(chunk.title + raw).split())
+            text = "".join(default_terms().normalize(chunk.title + raw).split())
             with self._document_lock:
                 if chunk.doc_id not in self._document_texts:
                     self._document_texts[chunk.doc_id] = text
@@ -236,10 +237,11 @@ class _Share:
 
     def __init__(self, weights: dict[str, float]) -> None:
         self.weights = weights
-        self.total = sum(weights.values()) or 1.0
+        # Sums in sorted order: a set's order follows the hash seed, and the last bit of a sum its order.
+        self.total = sum(weights[w] for w in sorted(weights)) or 1.0
 
     def __call__(self, covered: frozenset[str]) -> float:
-        return sum(self.weights[w] for w in covered) / self.total
+        return sum(self.weights[w] for w in sorted(covered)) / self.total
 
 
 def _local_weights(
@@ -250,7 +252,7 @@ def _local_weights(
         return weights
     counts = {w: 0 for w in words}
     for chunk in chunks:
-        held = _words(chunk.text)
+        held = words_in(chunk.text)
         for w in words & held:
             counts[w] += 1
     n = len(chunks)
@@ -268,18 +270,19 @@ def _quotable_sentences(catalogue, chunk: ChunkRecord) -> tuple[tuple[int, int, 
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _flat(text: str) -> str:
+def flat(text: str) -> str:
     """The matching form without spaces: what a word or qualifier is looked up in."""
     return "".join(normalize_for_matching(text).split())
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _words(text: str) -> frozenset[str]:
+def words_in(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
 
 
 def _holds(document_text: str, qualifier: Qualifier) -> bool:
-    wanted = _flat(qualifier.text)
+    """Whether the document (in the term table's form: 首批 and 第一批 alike) holds the qualifier."""
+    wanted = "".join(default_terms().normalize(qualifier.text).split())
     if wanted in document_text:
         return True
     if qualifier.kind == "place" and len(wanted) >= 3:

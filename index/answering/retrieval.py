@@ -10,7 +10,9 @@ from typing import Literal
 import numpy as np
 
 from index.answering.evidence import EvidenceParams, EvidenceScorer, PassageEvidence, combined_scores
+from index.answering.features import Candidate, passage_rows, question_context
 from index.answering.fusion import FUSIONS
+from index.answering.learned import LearnedModels
 from index.answering.question import QuestionAnalysis, analyze
 from index.embedders.base import Embedder
 from index.errors import UnknownDocumentError
@@ -31,6 +33,12 @@ class Hit:
     dense: float  # cosine similarity to the question
     lexical: float  # BM25 score
     evidence: PassageEvidence | None = None  # its sentences, judged against the question
+    learned: float | None = None  # the passage ranker's score, when a learned model judged it
+
+    def as_candidate(self) -> Candidate:
+        assert self.evidence is not None
+        return Candidate(self.chunk.title, tuple(self.chunk.section), self.chunk.text, self.dense, self.lexical,
+                         self.evidence)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Retriever:
         dense_weight: float = 0.5,
         oversample: int = 4,
         evidence: EvidenceParams = EvidenceParams(),
+        models: LearnedModels | None = None,
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; choose from {sorted(FUSIONS)}")
@@ -60,6 +69,7 @@ class Retriever:
         self.fusion = fusion
         self.dense_weight = dense_weight
         self.oversample = oversample
+        self.models = models  # None: the hand-set evidence weights order the passages
         self.scorer = EvidenceScorer(index, evidence)  # keeps documents' matching text between questions
 
     @property
@@ -109,14 +119,26 @@ class Retriever:
         head = order[:judged]
         evidence = self.scorer.judge(query, analysis, query_vector, [records[int(ids[i])] for i in head])
         by_candidate = dict(zip(head.tolist(), evidence, strict=True))
-        if mode == "hybrid" and len(head):
+        learned: dict[int, float] = {}
+        if self.models is not None and len(head):
+            passages = [Candidate(records[int(ids[i])].title, tuple(records[int(ids[i])].section),
+                                  records[int(ids[i])].text, float(dense[i]), float(lexical[i]), e)
+                        for i, e in zip(head.tolist(), evidence, strict=True)]  # fmt: skip
+            ranked = self.models.passage(passage_rows(question_context(query, analysis), passages))
+            learned = dict(zip(head.tolist(), ranked.tolist(), strict=True))
+        if mode == "hybrid" and learned:
+            scores = scores.astype(np.float64)
+            scores[head] = ranked
+            head = head[np.argsort(-ranked, kind="stable")]
+            order = np.concatenate([head, order[judged:]])
+        elif mode == "hybrid" and len(head):
             support = np.array([e.best.support if e.best else -1.0 for e in evidence])
             scores = scores.copy()
             scores[head] = combined_scores(scores[head], support, self.evidence_params.evidence_weight)
             head = head[np.argsort(-scores[head], kind="stable")]
             head = _answering_first(head, scores, by_candidate, analysis)
             order = np.concatenate([head, order[judged:]])
-        hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, top_k)
+        hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, learned, top_k)
         return SearchResult(hits, query_vector, analysis)
 
     def rejudged(
@@ -128,7 +150,7 @@ class Retriever:
         hits = [dataclasses.replace(hit, evidence=e) for hit, e in zip(result.hits, evidence, strict=True)]
         return SearchResult(hits, query_vector, analysis)
 
-    def _hits(self, ids, order, records, scores, dense, lexical, evidence, top_k: int) -> list[Hit]:
+    def _hits(self, ids, order, records, scores, dense, lexical, evidence, learned, top_k: int) -> list[Hit]:
         hits: list[Hit] = []
         seen_texts: set[str] = set()
         for i in order.tolist():
@@ -136,7 +158,9 @@ class Retriever:
             if chunk.text in seen_texts:
                 continue  # an identical passage from a duplicate document adds nothing
             seen_texts.add(chunk.text)
-            hits.append(Hit(chunk, float(scores[i]), float(dense[i]), float(lexical[i]), evidence.get(i)))
+            hits.append(
+                Hit(chunk, float(scores[i]), float(dense[i]), float(lexical[i]), evidence.get(i), learned.get(i))
+            )
             if len(hits) == top_k:
                 break
         return hits

@@ -93,6 +93,12 @@ class AskResponse(BaseModel):
     answerable: bool
     relevance: float = Field(description="Best sentence relevance; answerable when at least the threshold.")
     min_relevance: float = Field(description="The threshold: below it the question is declined (off_topic).")
+    confidence: float | None = Field(
+        None,
+        description="Calibrated probability that the first quoted sentence answers the question (with the"
+        " learned ranking, POLICYQA_RANKING=learned); the question is answered when it is at least min_confidence.",
+    )
+    min_confidence: float | None = Field(None, description="The confidence an answer needs; null with the rules.")
     short_answer: ShortAnswer | None = Field(
         None, description="The answering span, for questions that ask for a figure, date, name, place or document."
     )
@@ -100,8 +106,9 @@ class AskResponse(BaseModel):
         None,
         description="Why the question was declined: off_topic (nothing relevant), missing_qualifier (a year,"
         " batch, place or title it names is not in the documents), missing_answer_type (the passages"
-        " discuss the subject but hold no figure, date or name of the kind asked) or missing_subject"
-        " (they hold such a figure, but not about the thing asked: 工资 in 每月工资是多少).",
+        " discuss the subject but hold no figure, date or name of the kind asked), missing_subject"
+        " (they hold such a figure, but not about the thing asked: 工资 in 每月工资是多少) or uncertain"
+        " (nothing named is missing, but no sentence is likely enough to answer: confidence below min_confidence).",
     )
     citations: list[Citation]
     took_ms: float

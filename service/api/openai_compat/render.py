@@ -132,6 +132,7 @@ class Reply:
     answerable: bool
     usage: Usage
     model: str = MODEL_ID
+    confidence: float | None = None
 
     @property
     def content(self) -> str:
@@ -152,6 +153,7 @@ def make_reply(result: TimedAnswer, turns: ChatTurns, build_id: str, model: str 
         pieces=pieces,
         citations=citations,
         answerable=answer.answerable,
+        confidence=None if answer.confidence is None else round(answer.confidence, 4),
         model=model,
         usage=Usage(
             prompt_tokens=turns.prompt_chars, completion_tokens=completion, total_tokens=turns.prompt_chars + completion
@@ -160,7 +162,9 @@ def make_reply(result: TimedAnswer, turns: ChatTurns, build_id: str, model: str 
 
 
 def completion(reply: Reply) -> ChatCompletion:
-    message = AssistantMessage(content=reply.content, citations=reply.citations, answerable=reply.answerable)
+    message = AssistantMessage(
+        content=reply.content, citations=reply.citations, answerable=reply.answerable, confidence=reply.confidence
+    )
     return ChatCompletion(
         id=reply.id,
         model=reply.model,
@@ -192,6 +196,7 @@ def chunks(reply: Reply, *, include_usage: bool) -> Iterator[str]:
     closing = {
         "citations": [c.model_dump() for c in reply.citations],
         "answerable": reply.answerable,
+        "confidence": reply.confidence,
     }
     yield _chunk(reply, [{"index": 0, "delta": closing, "finish_reason": "stop"}])
     if include_usage:

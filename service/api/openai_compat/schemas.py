@@ -60,6 +60,9 @@ class AssistantMessage(BaseModel):
     refusal: None = None
     citations: list[Citation] = Field(description="The passages behind the [n] markers, as /api/ask gives them.")
     answerable: bool = Field(description="False when the documents do not cover the question.")
+    confidence: float | None = Field(
+        None, description="Calibrated probability that the first quoted sentence answers (learned ranking only)."
+    )
 
 
 class Choice(BaseModel):

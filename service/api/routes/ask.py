@@ -35,7 +35,7 @@ async def ask(body: AskRequest, request: Request, target: ReadKbDep):
         )
     # Embedding is CPU work: in a worker thread, so the event loop keeps serving.
     timed = await run_in_threadpool(_answer, engine, body)
-    return _response(body, timed, engine.options.answer.min_relevance)
+    return _response(body, timed, engine)
 
 
 def _answer(engine: QAEngine, body: AskRequest) -> TimedAnswer:
@@ -43,14 +43,16 @@ def _answer(engine: QAEngine, body: AskRequest) -> TimedAnswer:
     return engine.ask(body.question, history=history, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids)
 
 
-def _response(body: AskRequest, result: TimedAnswer, min_relevance: float) -> AskResponse:
+def _response(body: AskRequest, result: TimedAnswer, engine: QAEngine) -> AskResponse:
     answer = result.answer
     return AskResponse(
         question=body.question,
         answer=answer.text,
         answerable=answer.answerable,
         relevance=round(answer.relevance, 6),
-        min_relevance=min_relevance,
+        min_relevance=engine.options.answer.min_relevance,
+        confidence=None if answer.confidence is None else round(answer.confidence, 4),
+        min_confidence=engine.current().composer.min_confidence,
         short_answer=presenters.short_answer(answer),
         declined_reason=answer.declined_reason,
         citations=presenters.citations(answer),
@@ -68,7 +70,7 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
         return  # the client left before any work was done
     try:
         answered = await run_in_threadpool(_answer, engine, body)
-        response = _response(body, answered, engine.options.answer.min_relevance)
+        response = _response(body, answered, engine)
     except PolicyQAError as exc:
         yield _event("error", error_body(exc.code, str(exc)))
         return
@@ -88,6 +90,7 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
             "answer": response.answer,
             "answerable": response.answerable,
             "relevance": response.relevance,
+            "confidence": response.confidence,
             "short_answer": response.short_answer.model_dump() if response.short_answer else None,
             "declined_reason": response.declined_reason,
             "took_ms": response.took_ms,
