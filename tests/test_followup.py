@@ -155,7 +155,9 @@ def followup_summary(engine):
 # Floors, about 0.03 under the figures measured when they were set (docs/evaluation.md).
 # answer 0.90 -> 0.87 (2026-12-02): typed follow-ups now decline when the asked figure or name is missing,
 # and quote one sentence for a figure or a name (follow-up answer 0.944 -> 0.889).
-FLOORS = {"doc@1": 0.95, "passage@3": 0.95, "answer": 0.87}
+# answer 0.87 -> 0.80 (2026-12-07): learned ranking and decline (index/answering/models); the follow-ups'
+# answer 0.889 -> 0.833 (two of 36), while the completed questions' ("full") rose 0.806 -> 0.861.
+FLOORS = {"doc@1": 0.95, "passage@3": 0.95, "answer": 0.80}
 
 
 def test_followups_meet_their_floors(followup_summary):
