@@ -271,3 +271,12 @@ def test_cli_takes_several_datasets_and_the_gold_set():
     assert args.dataset == [Path("a"), Path("b")] and args.gold
     plain = build_parser().parse_args(["eval"])
     assert plain.dataset is None and not plain.gold
+
+
+def test_weighted_calibration_error_counts_a_question_as_its_weight():
+    confidences, outcomes = [0.1, 0.15, 0.8, 0.9, 0.95], [False, True, True, True, False]
+    doubled = expected_calibration_error(confidences + [0.15], outcomes + [True])
+    assert expected_calibration_error(confidences, outcomes, weights=[1, 2, 1, 1, 1]) == pytest.approx(doubled)
+    assert expected_calibration_error(confidences, outcomes, weights=[1] * 5) == pytest.approx(
+        expected_calibration_error(confidences, outcomes)
+    )

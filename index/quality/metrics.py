@@ -109,10 +109,31 @@ def reliability_bins(confidences: Sequence[float], outcomes: Sequence[bool], bin
     ]
 
 
-def expected_calibration_error(confidences: Sequence[float], outcomes: Sequence[bool], bins: int = 10) -> float:
-    """ECE: the gap between mean confidence and accuracy in each bin, weighted by the bin's share; NaN when empty."""
+def expected_calibration_error(
+    confidences: Sequence[float], outcomes: Sequence[bool], bins: int = 10, weights: Sequence[float] | None = None
+) -> float:
+    """ECE: the gap between mean confidence and accuracy in each bin, weighted by the bin's share; NaN when empty.
+
+    ``weights`` count each question as that many (a mix reweighted to another share of unanswerable ones).
+    """
+    if weights is not None:
+        return _weighted_calibration_error(
+            np.asarray(confidences), np.asarray(outcomes, float), np.asarray(weights), bins
+        )
     table = reliability_bins(confidences, outcomes, bins)
     total = sum(b.count for b in table)
     if not total:
         return float("nan")
     return sum(b.count / total * abs(b.accuracy - b.mean_confidence) for b in table)
+
+
+def _weighted_calibration_error(confidences: np.ndarray, outcomes: np.ndarray, weights: np.ndarray, bins: int) -> float:
+    if not len(confidences) or weights.sum() <= 0:
+        return float("nan")
+    members = np.minimum((confidences * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in np.unique(members):
+        w = weights[members == b]
+        gap = np.average(outcomes[members == b], weights=w) - np.average(confidences[members == b], weights=w)
+        error += w.sum() / weights.sum() * abs(gap)
+    return float(error)
