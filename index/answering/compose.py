@@ -51,7 +51,7 @@ class AnswerParams:
     sentence_margin: float = 0.06  # a further sentence must support the question this nearly as well
     candidate_passages: int = 3
     # The learned decline: answer when P(the lead sentence answers) is at least this; None = the threshold the
-    # models were shipped with (chosen on the validation split for a stated precision, MODEL_CARD.md).
+    # models were shipped with (chosen on the validation split for a false-decline budget, MODEL_CARD.md).
     min_confidence: float | None = None
     # A further sentence's ranker score must be this close to the lead's (ranker scores are log-odds-like).
     score_margin: float = 1.0

@@ -176,10 +176,9 @@ def sentence_candidates(passages: Sequence[Candidate], limit: int) -> list[Sente
     found, seen = [], set()
     for rank, passage in enumerate(passages[:limit], start=1):
         for position, sentence in enumerate(passage.evidence.sentences):
-            key = (passage.text[sentence.start : sentence.end], sentence.sentence_id)
-            if sentence.sentence_id in seen or key in seen:
+            if sentence.sentence_id in seen:  # overlapping passages share their sentences' ids
                 continue
-            seen.update((sentence.sentence_id, key))
+            seen.add(sentence.sentence_id)
             found.append(SentenceCandidate(rank, passage, sentence, position))
     return found
 

@@ -66,7 +66,10 @@ class Passage(BaseModel):
     ocr_confidence: float | None = Field(
         None, description="For a passage read by OCR (a scan): the lowest confidence, 0-1, of its pages."
     )
-    score: float = Field(description="Ranking score of the mode used.")
+    score: float = Field(
+        description="Ranking score of the mode used (hybrid with learned ranking: the passage ranker's score,"
+        " a relative number, higher is better; not a probability)."
+    )
     dense_score: float = Field(description="Cosine similarity to the question.")
     lexical_score: float = Field(description="BM25 score.")
     evidence: Highlight | None = Field(
