@@ -334,13 +334,14 @@ def model_card(manifest: dict) -> str:
             " validation, 15% test. These models are derived from it and are shared under the same licence.",
             "- Each DRCD question is asked three ways over an index of all 1,000 paragraphs: as is, without its"
             " paragraph (near-topic: the article's other paragraphs stay) and without its article (off-topic).",
-            "- **policyqa's own gold set** (`index/quality/questions.jsonl`, 198 questions over `docs_raw/`),"
-            " split by document: `gold-train` is trained on (each question weighted as"
-            f" {GOLD_WEIGHT:g} DRCD ones), `gold-test` is not.",
+            "- **policyqa's own gold set** (`index/quality/questions.jsonl`, over `docs_raw/`), each answerable"
+            " question also asked without its document (near-topic), split by document: `gold-train` is trained"
+            f" on (each question weighted as {GOLD_WEIGHT:g} DRCD ones), `gold-test` is not; questions written"
+            " after the models (q199 on) are always in `gold-test`.",
             "- Labels: a sentence answers when it is in the answering document and holds a gold answer string; a"
             " passage when it does.",
             "",
-            "## Figures (each model's first sentence, threshold applied)",
+            "## Figures (the lead sentence each question would quote, threshold applied)",
             "",
             "| split | answerable | passage@1 | sentence@1 | answered right | false declines | near declined"
             " | off declined | ECE |",

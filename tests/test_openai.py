@@ -50,6 +50,7 @@ def test_completion_answers_with_markers_sources_and_citations(client):
     quoted = [citations[0]["text"][h["start"] : h["end"]] for h in citations[0]["highlights"]]
     assert any("341项" in q for q in quoted)
     assert choice.message.answerable is True
+    assert 0.0 < choice.message.confidence <= 1.0  # the extension field: the calibrated confidence
     # Usage counts characters: the question's, and the reply's.
     assert completion.usage.prompt_tokens == len(QUESTION)
     assert completion.usage.completion_tokens == len(content)

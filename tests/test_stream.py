@@ -36,6 +36,7 @@ def test_stream_sends_citations_then_pieces_then_done(client):
     plain = client.post("/api/ask", json={"question": QUESTION}).json()
     assert events[0][1]["citations"] == plain["citations"] and done["answer"] == plain["answer"]
     assert events[1][1] == plain["short_answer"] == done["short_answer"]
+    assert done["confidence"] == plain["confidence"] >= plain["min_confidence"] > 0
 
 
 def test_every_marker_arrives_whole(client):
@@ -48,6 +49,7 @@ def test_every_marker_arrives_whole(client):
 def test_a_declined_question_streams_its_state(client):
     events = read_events(client.post("/api/ask", json={"question": "红烧肉怎么做才好吃？", "stream": True}))
     assert events[-1] == ("done", events[-1][1]) and events[-1][1]["answerable"] is False
+    assert events[-1][1]["confidence"] < 0.1
     assert all(c["weak"] for c in events[0][1]["citations"])
 
 
