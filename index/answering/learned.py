@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,16 @@ class Calibration:
 
 
 class _Booster:
-    """A LightGBM model, predicting on one thread: requests already run side by side on the cores."""
+    """A LightGBM model, predicting on one thread: requests already run side by side on the cores.
+
+    One prediction at a time per model: LightGBM's predictors set shared fields of the booster as they are made
+    (lightgbm-org/LightGBM#6142), and a prediction here takes well under a millisecond.
+    """
 
     def __init__(self, path: Path, features: tuple[str, ...]) -> None:
         import lightgbm
 
+        self._lock = threading.Lock()
         self.booster = lightgbm.Booster(model_str=path.read_text(encoding="utf-8"))
         if tuple(self.booster.feature_name()) != features:
             raise ConfigurationError(f"{path.name} was trained on other features: retrain it (eval/train_ranker.py)")
@@ -50,7 +56,8 @@ class _Booster:
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) == 0:
             return np.zeros(0)
-        return self.booster.predict(rows, num_threads=1)
+        with self._lock:
+            return self.booster.predict(rows, num_threads=1)
 
 
 @dataclass(frozen=True)
