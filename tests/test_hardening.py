@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.api import admin, tenancy
-from service.api.limits import StreamLimitMiddleware, TokenBuckets
+from service.api.limits import StreamLimitMiddleware, TokenBuckets, _wants_stream
 from service.settings import Settings
 from tests.conftest import start_server, stop_server
 
@@ -310,6 +310,26 @@ def test_open_streams_are_counted_and_the_one_over_the_limit_is_refused():
     assert refused[0]["status"] == 503 and b"too_many_streams" in refused[1]["body"]
     assert (b"retry-after", b"1") in refused[0]["headers"]
     assert plain[0]["status"] == 200
+
+
+@pytest.mark.parametrize("value", ["true", '"true"', "1", '"yes"', '"on"'])
+def test_every_true_a_request_schema_accepts_counts_as_a_stream(value):
+    """/v1 reads "stream" leniently: 45 streams once ran against a limit of 32 as "true" and 1."""
+    assert _wants_stream(f'{{"model": "policyqa", "stream": {value}}}'.encode())
+
+
+@pytest.mark.parametrize("value", ["false", "0", '"no"', "null", "[1]"])
+def test_what_no_schema_reads_as_true_is_not_a_stream(value):
+    assert not _wants_stream(f'{{"question": "q", "stream": {value}}}'.encode())
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/v1/chat/completions"])
+def test_json_nested_too_deep_is_a_4xx_in_the_error_shape_not_a_traceback(client, path):
+    depth = 100_000
+    body = '{"question": "q", "stream": true, "x": ' + "[" * depth + "]" * depth + "}"
+    response = client.post(path, content=body.encode(), headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert set(response.json()) == {"error"} and "Traceback" not in response.text
 
 
 def test_token_bucket_refills_at_the_rate_up_to_the_burst():

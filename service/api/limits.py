@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from fastapi import HTTPException
+from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -169,14 +170,25 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
+_SCHEMA_BOOL = TypeAdapter(bool)  # lax, as the request models' ``stream: bool`` fields validate
+
+
 def _wants_stream(body: bytes) -> bool:
+    """Whether the route may stream: ``stream`` read as leniently as the most lenient request schema (/v1's) reads
+    a boolean, so ``"true"`` and ``1`` count as ``true`` does. A body that is not JSON, or is nested too deep to
+    parse, is the route's to refuse."""
     if b'"stream"' not in body:
         return False
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
-    return isinstance(parsed, dict) and parsed.get("stream") is True
+    if not isinstance(parsed, dict) or "stream" not in parsed:
+        return False
+    try:
+        return _SCHEMA_BOOL.validate_python(parsed["stream"])
+    except ValidationError:
+        return False
 
 
 class StreamLimitMiddleware:
