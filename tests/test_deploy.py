@@ -93,6 +93,17 @@ def test_the_proxy_sends_to_each_replica_on_the_port_the_image_serves(compose):
     assert "proxy_buffering off" in config  # streamed answers are not held back
 
 
+def test_only_the_proxy_s_own_forwarded_for_is_believed(compose):
+    """A client once chose its own address for rate limits and logs: nginx appended to its X-Forwarded-For, and
+    the replicas trusted every sender ("*")."""
+    config = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    assert re.search(r"proxy_set_header\s+X-Forwarded-For\s+\$remote_addr;", config)
+    assert "$proxy_add_x_forwarded_for" not in config
+    proxy_address = compose["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    for name in (*REPLICAS, "ingest"):
+        assert compose["services"][name]["environment"]["FORWARDED_ALLOW_IPS"] == proxy_address
+
+
 def test_the_readme_says_it_was_not_run_here():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Several replicas over Milvus", 1)[1].split("\n## ", 1)[0]
