@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -228,3 +229,26 @@ def test_bad_history_is_a_422(client, history):
     response = client.post("/api/ask", json={"question": "具体有哪些？", "history": history})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_followup_waits_for_a_compute_slot_like_any_question(engine):
+    """Follow-ups (and so every /v1 request) once searched beside the slots, unbounded; now they take one."""
+    slots = engine.threads.compute_slots
+    for _ in range(slots):
+        engine._slots.acquire()
+    answered = threading.Event()
+    history = [Turn("user", "镇江市共有多少个街道？"), Turn("assistant", "镇江市共有多少个街道")]
+
+    def ask():
+        engine.ask("那京口区呢？", history=history, top_k=3, mode="hybrid", doc_ids=None)
+        answered.set()
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    try:
+        assert not answered.wait(0.5)  # every slot is taken: the follow-up waits
+    finally:
+        for _ in range(slots):
+            engine._slots.release()
+    worker.join(60)
+    assert answered.is_set()
