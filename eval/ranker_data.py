@@ -60,11 +60,7 @@ def _engine(settings: Settings, data_dir: Path, **corpus):
 
 def _ask(retriever: Retriever, question: str, doc_ids: list[str] | None):
     result = retriever.search(question, top_k=JUDGED, mode="hybrid", doc_ids=doc_ids)
-    candidates = tuple(
-        Candidate(h.chunk.title, tuple(h.chunk.section), h.chunk.text, h.dense, h.lexical, h.evidence)
-        for h in result.hits
-        if h.evidence is not None
-    )
+    candidates = tuple(h.as_candidate() for h in result.hits if h.evidence is not None)
     doc_ids = tuple(h.chunk.doc_id for h in result.hits if h.evidence is not None)
     return result.analysis, doc_ids, candidates
 

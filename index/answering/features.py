@@ -19,6 +19,7 @@ from index.answering.evidence import PassageEvidence, SentenceEvidence, flat, wo
 from index.answering.question import ANSWER_TYPES, QuestionAnalysis
 from index.answering.spans import new_spans
 from index.ingest.tokenize import tokenize
+from index.stores.records import ChunkRecord
 
 FEATURE_VERSION = 1
 # A question word held by at least this share of the candidates names the subject they all share
@@ -117,6 +118,10 @@ class Candidate:
     dense: float
     lexical: float
     evidence: PassageEvidence
+
+    @classmethod
+    def of(cls, chunk: ChunkRecord, dense: float, lexical: float, evidence: PassageEvidence) -> Candidate:
+        return cls(chunk.title, tuple(chunk.section), chunk.text, float(dense), float(lexical), evidence)
 
 
 def passage_rows(context: QuestionContext, passages: Sequence[Candidate]) -> np.ndarray:

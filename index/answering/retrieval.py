@@ -37,8 +37,7 @@ class Hit:
 
     def as_candidate(self) -> Candidate:
         assert self.evidence is not None
-        return Candidate(self.chunk.title, tuple(self.chunk.section), self.chunk.text, self.dense, self.lexical,
-                         self.evidence)  # fmt: skip
+        return Candidate.of(self.chunk, self.dense, self.lexical, self.evidence)
 
 
 @dataclass(frozen=True)
@@ -121,9 +120,10 @@ class Retriever:
         by_candidate = dict(zip(head.tolist(), evidence, strict=True))
         learned: dict[int, float] = {}
         if self.models is not None and len(head):
-            passages = [Candidate(records[int(ids[i])].title, tuple(records[int(ids[i])].section),
-                                  records[int(ids[i])].text, float(dense[i]), float(lexical[i]), e)
-                        for i, e in zip(head.tolist(), evidence, strict=True)]  # fmt: skip
+            passages = [
+                Candidate.of(records[int(ids[i])], dense[i], lexical[i], e)
+                for i, e in zip(head.tolist(), evidence, strict=True)
+            ]
             ranked = self.models.passage(passage_rows(question_context(query, analysis), passages))
             learned = dict(zip(head.tolist(), ranked.tolist(), strict=True))
         if mode == "hybrid" and learned:
