@@ -22,6 +22,9 @@ class SourceDocument:
     pages: tuple[str, ...] = ()  # a PDF's pages, each cleaned apart so citations can name their page
     origin: str = "corpus"  # "corpus" (the docs directory) or "upload" (added through the API or CLI)
     page_confidence: tuple[float | None, ...] = ()  # per page: its OCR confidence, None when read as text
+    # The cleaned text and each page's span in it, when the process that read the file cleaned it already (an
+    # upload, service/uploads.py): clean_document returns it, so the job does not clean it a second time.
+    cleaned: tuple[str, tuple[tuple[int, int], ...]] | None = None
 
 
 def doc_id_for(file_name: str) -> str:

@@ -49,7 +49,13 @@ def lexical_text(title: str, chunk_text: str) -> str:
 
 
 def clean_document(source: SourceDocument) -> tuple[str, list[tuple[int, int]]]:
-    """The cleaned text and, for a paged document, each page's span in it (pages cleaned apart)."""
+    """The cleaned text and, for a paged document, each page's span in it (pages cleaned apart).
+
+    An upload arrives cleaned by the process that read it (``SourceDocument.cleaned``): that is returned as is.
+    """
+    if source.cleaned is not None:
+        text, page_spans = source.cleaned
+        return text, list(page_spans)
     if not source.pages:
         return clean_text(source.raw_text), []
     spans, parts, at = [], [], 0
