@@ -36,6 +36,10 @@ SHORT_QUESTION_CHARS = 10
 BRIEF_QUESTION_CHARS = 16
 # At most this many words are carried over from the previous question.
 MAX_CARRIED_WORDS = 10
+# A follow-up leans on the last few questions, never on a whole long history: resolving each earlier question
+# costs time in its length, and a request may carry up to 100 turns of 20,000 characters.
+MAX_EARLIER_QUESTIONS = 8
+MAX_EARLIER_QUESTION_CHARS = 1000
 
 _CONTENT_CHAR = re.compile(r"[\w\u3400-\u9fff]")
 # Opening words that continue a conversation.
@@ -53,7 +57,8 @@ _DOCUMENT_PHRASE = re.compile(
 )
 # What is only asked of a whole document.
 _DOCUMENT_WORD = re.compile(r"文中|作者|发表|刊登|刊物|期刊|出处")
-_TITLE = re.compile(r"《[^》]+》")
+# No 《 inside: tried from every 《 of a long run of them, [^》]+ would cost the square of its length.
+_TITLE = re.compile(r"《[^《》]+》")
 _DATE = re.compile(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月(?:\d{1,2}日)?")
 _PLACE_SUFFIXES = ("街道", "省", "市", "区", "县", "镇", "乡")
 _PLACE_SUFFIX_CHARS = set("街道省市区县镇乡")
@@ -186,10 +191,10 @@ def resolve_one(question: str, previous: Resolution | None) -> Resolution:
 
 
 def resolve(question: str, earlier_questions: Sequence[str]) -> Resolution:
-    """Resolve the last question of a conversation, each earlier question resolved in turn."""
+    """Resolve the last question of a conversation, each of the last few earlier questions resolved in turn."""
     resolution: Resolution | None = None
-    for earlier in earlier_questions:
-        resolution = resolve_one(earlier, resolution)
+    for earlier in earlier_questions[-MAX_EARLIER_QUESTIONS:]:
+        resolution = resolve_one(earlier[:MAX_EARLIER_QUESTION_CHARS], resolution)
     return resolve_one(question, resolution)
 
 
