@@ -6,6 +6,7 @@ Read from ``POLICYQA_*`` environment variables (and a ``.env`` file); built in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -126,6 +127,12 @@ class Settings(BaseSettings):
     )
     parse_timeout_s: float = Field(
         60.0, gt=0, le=3600, description="Longest an uploaded file may take to read (in its own process, then killed)."
+    )
+    max_parses: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)),
+        ge=1,
+        le=1024,
+        description="Most uploads read at once (each in a process of its own); one more is a 503 with Retry-After.",
     )
     job_timeout_s: float = Field(
         3600.0, gt=0, le=86_400, description="Longest an ingestion job may run; past it, it fails and changes nothing."

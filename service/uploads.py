@@ -1,18 +1,23 @@
 """Uploaded files read and checked before any job is queued: bad input is a 4xx and changes nothing.
 
 A file is read in a process of its own (``prepare_upload_isolated``), killed after a deadline and capped in
-memory, so a crafted file cannot stall or exhaust the server. The reading process also cleans the text, once:
-the job that indexes it then uses that cleaned text (``SourceDocument.cleaned``) instead of cleaning it again.
+memory, so a crafted file cannot stall or exhaust the server. The server awaits that process on its event
+loop, holding no thread, and kills it as soon as the request is cancelled (its deadline passed, or its client
+left). ``ParseSlots`` caps how many are read at once. The reading process also cleans the text, once: the job
+that indexes it then uses that cleaned text (``SourceDocument.cleaned``) instead of cleaning it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import os
 import resource
-import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -32,6 +37,10 @@ OCR_SECONDS_PER_PAGE = 15.0
 
 class ParseTimeoutError(InvalidInputError):
     code = "parse_timeout"
+
+
+class ParseSlotsBusyError(PolicyQAError):
+    code = "unavailable"  # what the API answers it with: a 503 with Retry-After
 
 
 @dataclass(frozen=True)
@@ -77,48 +86,106 @@ def prepare_upload(
     return Upload(document, content_hash(text), read.summary)
 
 
-def prepare_upload_isolated(
+class ParseSlots:
+    """How many uploaded files are read at once, at most. Each reader is a process busy on a CPU and allowed
+    2 GB: more than the machine's CPUs only makes them all slower. Used on the event loop only (no lock)."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.busy = 0
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[None]:
+        """A slot while the block runs; none free is a ``ParseSlotsBusyError`` at once, not a place in a queue."""
+        if self.busy >= self.slots:
+            raise ParseSlotsBusyError(f"all {self.slots} upload readers are busy; retry in a few seconds")
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+
+
+async def prepare_upload_isolated(
     data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, timeout: float
 ) -> Upload:
-    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds.
+    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds or when this is cancelled.
 
     A reader stuck on a crafted file (a PDF that loops, a zip bomb) cannot be
-    stopped inside the server, where it would hold a worker thread; a process
-    can be killed, and its memory is capped.
+    stopped inside the server; a process can be killed, and its memory is
+    capped. It is awaited on the event loop: no thread waits for it, so slow
+    files cannot take the threads plain routes (``/api/health``) answer in.
     """
     name = checked_filename(filename)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["service.uploads"])  # imported once, in the fork server
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id), daemon=True)
-    process.start()
-    sender.close()
+    # Starting hands the file to the fork server (and starts that, the first time): blocking, so in a thread.
+    starting = asyncio.ensure_future(asyncio.to_thread(process.start))
     try:
-        outcome, value = _outcome(receiver, name, timeout)
+        await asyncio.shield(starting)
+        sender.close()
+        outcome, value = await _outcome(receiver, name, timeout)
     except EOFError:  # the reader died: out of memory, or killed
         raise InvalidInputError(f"{name} could not be read (the reader ran out of memory or crashed)") from None
     finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receiver.close()
+        # Done, past the deadline, or cancelled (the request's deadline, its client gone): the reader dies now,
+        # or, if cancelled while it was being started, as soon as it has started.
+        if starting.done():
+            _discard(starting, process, sender, receiver)
+        else:
+            starting.add_done_callback(lambda _: _discard(starting, process, sender, receiver))
     if outcome == "error":
         raise value
     return value
 
 
-def _outcome(receiver, name: str, timeout: float) -> tuple[str, object]:
+async def _outcome(receiver, name: str, timeout: float) -> tuple[str, object]:
     """The child's result; told that OCR is starting on n pages, the deadline moves n pages further."""
-    deadline = time.monotonic() + timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     allowed = timeout
     while True:
-        if not receiver.poll(max(deadline - time.monotonic(), 0)):
-            raise ParseTimeoutError(f"{name} could not be read within {allowed:g} s")
-        outcome, value = receiver.recv()
+        try:
+            await asyncio.wait_for(_readable(receiver.fileno()), max(deadline - loop.time(), 0))
+        except TimeoutError:
+            raise ParseTimeoutError(f"{name} could not be read within {allowed:g} s") from None
+        outcome, value = receiver.recv()  # sent whole by the child as soon as the first byte came
         if outcome != "ocr":
             return outcome, value
         deadline += value * OCR_SECONDS_PER_PAGE
         allowed += value * OCR_SECONDS_PER_PAGE
+
+
+async def _readable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+        os.set_blocking(fd, True)  # uvloop's watch made it non-blocking; the reads that follow wait for the rest
+
+
+def _discard(starting: asyncio.Future, process, sender, receiver) -> None:
+    """Kill the reader if it still runs; its exit is collected when the fork server reports it."""
+    sender.close()
+    receiver.close()
+    if starting.cancelled() or starting.exception() is not None:
+        return
+    if process.exitcode is None:
+        process.kill()
+    loop = asyncio.get_running_loop()
+    sentinel = process.sentinel
+
+    def reap() -> None:
+        loop.remove_reader(sentinel)
+        process.join()
+        process.close()
+
+    loop.add_reader(sentinel, reap)
 
 
 def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None) -> None:

@@ -1,6 +1,7 @@
-from functools import partial
+import asyncio
+from collections.abc import Coroutine
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +19,7 @@ from service.api.schemas import (
     JobsOut,
 )
 from service.api.tenancy import ReadKbDep, WriteKbDep
-from service.uploads import Upload, prepare_upload_isolated
+from service.uploads import ParseSlots, ParseSlotsBusyError, Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
@@ -72,6 +73,8 @@ def _chunk_span(chunk: ChunkRecord) -> ChunkSummary:
 
 UPLOAD_TYPES = "One or more documents: text, HTML, Word, WPS, PDF (scans too), OFD, spreadsheets, slides or images."
 ADMIN_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422)}
+PARSE_RETRY_AFTER_S = 2  # a typical file reads in a second or two
+DISCONNECT_CHECK_S = 0.5  # how often a file's reader looks whether its client is still there
 
 
 async def _read_limited(upload: UploadFile, limit_bytes: int) -> bytes:
@@ -84,14 +87,47 @@ async def _read_limited(upload: UploadFile, limit_bytes: int) -> bytes:
     return data
 
 
-async def _prepared(request: Request, upload: UploadFile, title: str | None, doc_id: str | None = None) -> Upload:
+def _parse_slots(request: Request) -> ParseSlots:
+    state = request.app.state
+    if getattr(state, "parse_slots", None) is None:  # made with the first upload, from the app's settings
+        state.parse_slots = ParseSlots(state.settings.max_parses)
+    return state.parse_slots
+
+
+async def _prepared(
+    request: Request, files: list[UploadFile], title: str | None, doc_id: str | None = None
+) -> list[Upload]:
+    """Each file read and checked, one after another, in one of the server's few parse slots."""
+    try:
+        with _parse_slots(request).taken():
+            return [await _read(request, file, title, doc_id) for file in files]
+    except ParseSlotsBusyError as exc:  # raised on taking a slot, before anything was read
+        raise HTTPException(503, str(exc), headers={"Retry-After": str(PARSE_RETRY_AFTER_S)}) from None
+
+
+async def _read(request: Request, file: UploadFile, title: str | None, doc_id: str | None) -> Upload:
     settings = request.app.state.settings
-    data = await _read_limited(upload, int(settings.max_upload_mb * 1_000_000))
-    # Reading a PDF or DOCX is CPU work, and a crafted file may never finish:
-    # in a process of its own, killed at the deadline, waited for off the event loop.
-    return await run_in_threadpool(
-        partial(prepare_upload_isolated, timeout=settings.parse_timeout_s), data, upload.filename, title, doc_id
-    )
+    data = await _read_limited(file, int(settings.max_upload_mb * 1_000_000))
+    # Reading a PDF or DOCX is CPU work, and a crafted file may never finish: in a process of its own, killed at
+    # the parse deadline, at the request's deadline (which cancels this) or when the client goes away.
+    reading = prepare_upload_isolated(data, file.filename, title, doc_id, timeout=settings.parse_timeout_s)
+    return await _unless_client_leaves(request, reading)
+
+
+async def _unless_client_leaves(request: Request, reading: Coroutine[Any, Any, Upload]) -> Upload:
+    task = asyncio.ensure_future(reading)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_CHECK_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise HTTPException(400, "the client closed the connection while its file was being read")
+    finally:
+        if not task.done():
+            task.cancel()  # the reader is killed as the task unwinds
+        elif not task.cancelled():
+            task.exception()  # seen, so asyncio does not report it as lost
 
 
 @router.post("", response_model=JobsOut, status_code=202, responses=ADMIN_ERRORS)
@@ -105,7 +141,7 @@ async def upload_documents(
     most = request.app.state.settings.max_upload_files
     if len(files) > most:
         raise InvalidInputError(f"{len(files)} files in one upload; at most {most}")
-    uploads = [await _prepared(request, f, title if len(files) == 1 else None) for f in files]
+    uploads = await _prepared(request, files, title if len(files) == 1 else None)
     return JobsOut(jobs=[JobOut(**target.writer.add(u).to_dict()) for u in uploads])
 
 
@@ -118,7 +154,7 @@ async def replace_document(
     title: Annotated[str | None, Form(max_length=200)] = None,
 ) -> JobOut:
     """Replace a document's content, keeping its id; only the new content is embedded."""
-    upload = await _prepared(request, file, title, doc_id)
+    (upload,) = await _prepared(request, [file], title, doc_id)
     return JobOut(**(await run_in_threadpool(target.writer.replace, doc_id, upload)).to_dict())
 
 
