@@ -4,12 +4,20 @@ so heading styles and tables are kept; without LibreOffice, a .doc is read by an
 Kingsoft WPS Writer's .wps files are the Word 97 binary format under another name, and
 LibreOffice reads them as such. Dropped: everything the DOCX reader drops, plus
 embedded objects, text boxes LibreOffice places outside the text flow, and revisions.
+
+LibreOffice reads a hostile file, so it runs boxed in (see ``SECURITY.md``): a throwaway profile with macros
+and link updates off; without a network (a user and network namespace, ``unshare -rn``: a picture linked to
+``http://10.0.0.1/...`` is not fetched) wherever the kernel allows one (logged where it does not); in a PID
+namespace of its own, so the whole process tree dies with the converter; and inside the upload's parse process,
+under its memory limit and its deadline.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -25,6 +33,17 @@ logger = logging.getLogger(__name__)
 CONVERT_TIMEOUT_S = 45.0
 _GENERIC_TITLES = {"word document", "microsoft word document", "文档", "untitled"}
 _INSTALL = "apt-get install libreoffice-writer-nogui (or antiword, for .doc only)"
+# Run inside new user, network and PID namespaces: only a loopback that is down, and when the namespace's first
+# process dies (killed at the timeout, or with the parse process) the kernel kills every process left in it.
+SANDBOX = ("unshare", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
+# The profile's settings (registrymodifications.xcu): (path, property, value).
+LOCKED_DOWN_SETTINGS = (
+    ("/org.openoffice.Office.Common/Security/Scripting", "MacroSecurityLevel", "3"),  # very high
+    ("/org.openoffice.Office.Common/Security/Scripting", "DisableMacrosExecution", "true"),
+    ("/org.openoffice.Office.Common/Security/Scripting", "BlockUntrustedRefererLinks", "true"),
+    ("/org.openoffice.Office.Writer/Content/Update", "Link", "0"),  # never (sw UpdateLinks NEVER)
+    ("/org.openoffice.Office.Calc/Content/Update", "Link", "1"),  # never (sc LM_NEVER)
+)
 
 
 def read_doc(data: bytes) -> ReadDocument:
@@ -56,15 +75,19 @@ def _convert(office: str, data: bytes, suffix: str, kind: str) -> bytes:
         # As .doc whatever it was called: WPS files are Word binaries, and LibreOffice picks its filter by name.
         source = folder / "document.doc"
         source.write_bytes(data)
+        profile = write_locked_down_profile(folder / "profile")
         command = [
-            office, "--headless", "--norestore", "--nolockcheck",
-            f"-env:UserInstallation={(folder / 'profile').as_uri()}",
+            *sandbox_prefix(), office, "--headless", "--norestore", "--nolockcheck", "--nologo", "--nodefault",
+            f"-env:UserInstallation={profile.as_uri()}",
             "--convert-to", "docx", "--outdir", str(folder / "out"), str(source),
         ]  # fmt: skip
+        # Nothing of the server's environment: no credentials, and home and temporary files in the throwaway folder.
+        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8"}
         try:
             subprocess.run(
-                command, capture_output=True, timeout=CONVERT_TIMEOUT_S, check=False, preexec_fn=_die_with_parent
-            )
+                command, capture_output=True, timeout=CONVERT_TIMEOUT_S, check=False, env=env, cwd=work,
+                preexec_fn=_die_with_parent,
+            )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise DamagedFileError(f"the {kind} file could not be converted within {CONVERT_TIMEOUT_S:g} s") from exc
         converted = folder / "out" / "document.docx"
@@ -74,6 +97,41 @@ def _convert(office: str, data: bytes, suffix: str, kind: str) -> bytes:
                 " open it in WPS or Word and save it as .docx"
             )
         return converted.read_bytes()
+
+
+def write_locked_down_profile(profile: Path) -> Path:
+    """A fresh LibreOffice user profile whose settings turn macros and link updates off; returns ``profile``."""
+    items = "\n".join(
+        f'<item oor:path="{path}"><prop oor:name="{name}" oor:op="fuse"><value>{value}</value></prop></item>'
+        for path, name, value in LOCKED_DOWN_SETTINGS
+    )
+    user = profile / "user"
+    user.mkdir(parents=True)
+    (user / "registrymodifications.xcu").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+        f"{items}\n</oor:items>\n",
+        encoding="utf-8",
+    )
+    return profile
+
+
+@functools.cache
+def sandbox_prefix() -> tuple[str, ...]:
+    """``SANDBOX`` where this kernel lets this user make the namespaces (a container's seccomp profile may not)."""
+    if shutil.which(SANDBOX[0]):
+        try:
+            probe = subprocess.run([*SANDBOX, "true"], capture_output=True, timeout=10, check=False)
+            if probe.returncode == 0:
+                return SANDBOX
+            reason = probe.stderr.decode("utf-8", "replace").strip()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            reason = str(exc)
+    else:
+        reason = "unshare (util-linux) is not installed"
+    logger.warning("LibreOffice runs with the network: no namespaces here (%s)", reason)
+    return ()
 
 
 def _antiword(data: bytes) -> str:
