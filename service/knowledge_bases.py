@@ -4,9 +4,13 @@
 loaded; another lives in DATA_DIR/kbs/<kb_id>/, is loaded on first use and
 evicted, least recently used first, when more are loaded than
 ``max_loaded_kbs`` or their index files pass ``kb_cache_mb``. All of them share
-the default's encoder, question batcher and compute slots. An evicted one
-stops its job worker and is dropped; requests still holding it finish on it,
-and its memory goes with the last of them.
+the default's encoder, question batcher and compute slots.
+
+A request leases the knowledge base it works on (``leased``): one that is
+leased, or has a job queued or running, is never evicted, so an upload
+accepted while another knowledge base is loaded is never dropped with its
+writer. An evicted one stops its job worker and is dropped; its job records
+stay with the server, so a finished job still answers after a reload.
 """
 
 from __future__ import annotations
@@ -15,22 +19,28 @@ import logging
 import secrets
 import shutil
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from index.answering.engine import QAEngine
+from index.errors import NotFoundError
 from service.engines import engine_options, index_backend
 from service.settings import Settings
 from service.stores.factory import shared_job_store, shared_writer_lock
+from service.stores.jobs import InMemoryJobStore
 from service.stores.registry import DEFAULT_KB, Registry, valid_kb_id
 from service.writer import KnowledgeBaseWriter
 
 logger = logging.getLogger(__name__)
 
 KBS_DIR = "kbs"
+# How long a delete waits for the requests using the knowledge base to finish before unloading it anyway.
+DROP_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,11 @@ class KnowledgeBases:
         self.default = LoadedKnowledgeBase(DEFAULT_KB, default_engine, default_writer, 0)
         self._loaded: OrderedDict[str, LoadedKnowledgeBase] = OrderedDict()
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
         self._load_locks: dict[str, threading.Lock] = {}
+        self._leases: Counter[str] = Counter()  # requests using each loaded knowledge base now
+        self._dropping: set[str] = set()
+        self._job_records: dict[str, InMemoryJobStore] = {}  # outlive a knowledge base's eviction
 
     def data_dir(self, kb_id: str) -> Path:
         if kb_id == DEFAULT_KB:
@@ -78,23 +92,54 @@ class KnowledgeBases:
         return self.settings.data_dir / KBS_DIR / kb_id
 
     def get(self, kb_id: str) -> LoadedKnowledgeBase:
-        """The loaded knowledge base (loading it now if need be); the caller checked that it exists."""
+        """The loaded knowledge base (loading it now if need be), for a moment's use: it may be evicted
+        as soon as another is loaded. A request that changes it or waits on it uses ``leased``."""
+        return self._acquire(kb_id, lease=False)
+
+    @contextmanager
+    def leased(self, kb_id: str) -> Iterator[LoadedKnowledgeBase]:
+        """The loaded knowledge base, never evicted while the block runs."""
+        loaded = self._acquire(kb_id, lease=True)
+        try:
+            yield loaded
+        finally:
+            if kb_id != DEFAULT_KB:
+                with self._lock:
+                    self._leases[kb_id] -= 1
+                    if self._leases[kb_id] <= 0:
+                        del self._leases[kb_id]
+                        self._released.notify_all()
+                    self._evict_locked(keep=None)  # loads made while it was leased may have passed the budget
+
+    def _acquire(self, kb_id: str, *, lease: bool) -> LoadedKnowledgeBase:
         if kb_id == DEFAULT_KB:
             return self.default
         with self._lock:
-            if (hit := self._loaded.get(kb_id)) is not None:
-                self._loaded.move_to_end(kb_id)
+            if (hit := self._hit_locked(kb_id, lease)) is not None:
                 return hit
             load_lock = self._load_locks.setdefault(kb_id, threading.Lock())
         with load_lock:  # one load per knowledge base at a time; others load side by side
             with self._lock:
-                if (hit := self._loaded.get(kb_id)) is not None:
+                if (hit := self._hit_locked(kb_id, lease)) is not None:
                     return hit
             loaded = self._load(kb_id)
             with self._lock:
+                if kb_id in self._dropping:  # deleted while it loaded
+                    loaded.writer.close()
+                    raise NotFoundError(f"no knowledge base {kb_id!r}")
                 self._loaded[kb_id] = loaded
+                self._leases[kb_id] += lease
                 self._evict_locked(keep=kb_id)
         return loaded
+
+    def _hit_locked(self, kb_id: str, lease: bool) -> LoadedKnowledgeBase | None:
+        if kb_id in self._dropping:
+            raise NotFoundError(f"no knowledge base {kb_id!r}")
+        hit = self._loaded.get(kb_id)
+        if hit is not None:
+            self._loaded.move_to_end(kb_id)
+            self._leases[kb_id] += lease
+        return hit
 
     def loaded_ids(self) -> list[str]:
         with self._lock:
@@ -123,14 +168,27 @@ class KnowledgeBases:
         backend.create_empty(embedder=no_passages, chunking=settings.chunking(), late_chunking=settings.late_chunking)
 
     def drop(self, kb_id: str) -> None:
-        """Unload and delete a knowledge base's files (the registry has forgotten it already)."""
+        """Unload and delete a knowledge base's files (the registry has forgotten it already).
+
+        New requests for it are refused from now on; those already using it finish first (up to a minute),
+        and a load racing the delete is discarded, so nothing writes into the directory being removed.
+        """
         with self._lock:
+            self._dropping.add(kb_id)
+            self._released.wait_for(lambda: not self._leases[kb_id], timeout=DROP_WAIT_S)
             loaded = self._loaded.pop(kb_id, None)
-        if loaded is not None:
-            loaded.writer.close()
-            loaded.writer.wait_for_merges(timeout=120)  # a merge writing into the directory finishes first
-        index_backend(self._settings_of(kb_id), kb_id).drop(self.default.engine.embedder.dimension)
-        self._remove_dir(self.data_dir(kb_id))
+        try:
+            with self._load_locks.get(kb_id) or threading.Lock():  # a load in progress ends first
+                pass
+            if loaded is not None:
+                loaded.writer.close()
+                loaded.writer.wait_for_merges(timeout=120)  # a merge writing into the directory finishes first
+            index_backend(self._settings_of(kb_id), kb_id).drop(self.default.engine.embedder.dimension)
+            self._remove_dir(self.data_dir(kb_id))
+        finally:
+            with self._lock:
+                self._dropping.discard(kb_id)
+                self._job_records.pop(kb_id, None)
 
     def close(self) -> None:
         with self._lock:
@@ -154,20 +212,25 @@ class KnowledgeBases:
         index = backend.open_reader(embedder_name=default.index_embedder_name, dimension=default.embedder.dimension)
         engine = QAEngine(backend, default.embedder, index, engine_options(settings), shared=default)
         logger.info("loaded knowledge base %s (build %s)", kb_id, index.manifest.build_id)
+        with self._lock:
+            records = self._job_records.setdefault(kb_id, InMemoryJobStore())
         writer = KnowledgeBaseWriter(
             engine, settings, jobs=shared_job_store(self.settings, kb_id),
-            writer_lock=shared_writer_lock(self.settings, kb_id),
+            writer_lock=shared_writer_lock(self.settings, kb_id), records=records,
         )  # fmt: skip
         return LoadedKnowledgeBase(kb_id, engine, writer, index.size_bytes())
 
-    def _evict_locked(self, *, keep: str) -> None:
+    def _evict_locked(self, *, keep: str | None) -> None:
         budget = self.settings.kb_cache_mb * 1_000_000
         while len(self._loaded) > self.settings.max_loaded_kbs or (
             sum(e.size_bytes for e in self._loaded.values()) > budget
         ):
-            victim = next((e for e in self._loaded.values() if e.kb_id != keep and not _busy(e)), None)
+            victim = next(
+                (e for e in self._loaded.values() if e.kb_id != keep and not self._leases[e.kb_id] and not _busy(e)),
+                None,
+            )
             if victim is None:
-                return  # everything else is mid-job: over the budget until one finishes
+                return  # everything else is in use or mid-job: over the budget until one is free
             del self._loaded[victim.kb_id]
             victim.writer.close()
             logger.info("evicted knowledge base %s", victim.kb_id)

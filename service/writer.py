@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from index.answering.engine import QAEngine
 from index.embedders import Embedder
@@ -40,6 +41,12 @@ class JobTimeoutError(PolicyQAError):
     code = "job_timeout"
 
 
+class WriterClosedError(PolicyQAError):
+    """The knowledge base was unloaded or deleted: nothing was queued, the change can be sent again."""
+
+    code = "unavailable"
+
+
 def _joined(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
@@ -47,7 +54,7 @@ def _joined(*parts: str) -> str:
 class KnowledgeBaseWriter:
     """The one writer of a knowledge base's index, and its queue of jobs.
 
-    Its jobs are kept in this replica's memory and, given a shared ``jobs``
+    Its jobs are kept in this replica's memory (``records``, which may outlive the writer) and, given a shared ``jobs``
     store (``service/stores/jobs.py``), written there too so that every replica
     answers for them. Given a ``writer_lock`` (a context manager factory: the
     Milvus writer lock, index/stores/milvus/lock.py), each job runs holding it,
@@ -57,15 +64,17 @@ class KnowledgeBaseWriter:
     def __init__(
         self, engine: QAEngine, settings: Settings, *, jobs: JobStore | None = None,
         writer_lock: Callable[[], contextlib.AbstractContextManager] | None = None,
+        records: InMemoryJobStore | None = None,
     ) -> None:  # fmt: skip
         self.engine = engine
         self.settings = settings
-        self._jobs = InMemoryJobStore()
+        self._jobs = records if records is not None else InMemoryJobStore()
         self._shared = jobs
         self._writer_lock = writer_lock or contextlib.nullcontext
         self._published: dict[str, float] = {}  # job id -> when its progress last reached the shared store
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
         self._job_finished = threading.Condition()
         self._queue: queue.Queue[tuple[Job, Callable[[Job], None]]] = queue.Queue()
         self._embedder: Embedder | None = None
@@ -90,22 +99,29 @@ class KnowledgeBaseWriter:
         known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
         if known:  # same file name, other content: keep both, under distinct ids
             document = dataclasses.replace(document, doc_id=f"{document.doc_id}-{upload.content_hash[:8]}")
-        job = self._new_job("add", document.doc_id, document.source, upload.summary)
-        self._queue.put((job, lambda j: self._build(j, sources=[document])))
-        return job
+        run = partial(self._build, sources=[document])
+        return self._enqueue(run, "add", document.doc_id, document.source, upload.summary)
 
     def replace(self, doc_id: str, upload: Upload) -> Job:
         self._require(doc_id)
         document = dataclasses.replace(upload.document, doc_id=doc_id)
-        job = self._new_job("replace", doc_id, document.source, upload.summary)
-        self._queue.put((job, lambda j: self._build(j, sources=[document])))
-        return job
+        return self._enqueue(
+            partial(self._build, sources=[document]), "replace", doc_id, document.source, upload.summary
+        )
 
     def delete(self, doc_id: str, *, timeout: float = 120.0) -> Job:
         self._require(doc_id)
-        job = self._new_job("delete", doc_id, None)
-        self._queue.put((job, lambda j: self._build(j, sources=[], remove={doc_id})))
+        job = self._enqueue(partial(self._build, sources=[], remove={doc_id}), "delete", doc_id, None)
         return self.wait(job, timeout)
+
+    def _enqueue(self, run: Callable[[Job], None], *job_fields) -> Job:
+        """A new job, queued; refused, and never recorded, once the writer is closed (its worker is gone)."""
+        with self._queue_lock:
+            if self._closed.is_set():
+                raise WriterClosedError("the knowledge base is being unloaded or deleted; send the change again")
+            job = self._new_job(*job_fields)
+            self._queue.put((job, run))
+        return job
 
     def wait(self, job: Job, timeout: float = 3600.0) -> Job:
         """Block until the job has finished: its final state is set, after the writer lock was released."""
@@ -242,5 +258,6 @@ class KnowledgeBaseWriter:
         return self._embedder
 
     def close(self) -> None:
-        self._closed.set()
-        self._queue.put(None)  # type: ignore[arg-type]
+        with self._queue_lock:  # after this, no job is queued behind the worker's end
+            self._closed.set()
+            self._queue.put(None)  # type: ignore[arg-type]

@@ -31,9 +31,11 @@ from service.api.admin import token_matches
 from service.api.errors import error_body, error_response
 from service.api.responses import utf8_json
 from service.settings import Settings
+from service.stores.registry import DEFAULT_KB
 
 UNLIMITED_PATHS = frozenset({"/api/health", "/metrics"})
-UPLOAD_PATH = re.compile(r"/api(?:/kbs/[a-z0-9_-]{1,64})?/documents(?:/|$)")  # default's, and each knowledge base's
+# The default knowledge base's documents, and each other's (its id in the path).
+UPLOAD_PATH = re.compile(r"/api(?:/kbs/(?P<kb>[a-z0-9_-]{1,64}))?/documents(?:/|$)")
 ADMIN_CHANGE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 MAX_TRACKED_CLIENTS = 10_000
 
@@ -44,7 +46,8 @@ def is_admin_change(scope: Scope) -> bool:
 
 
 def may_upload(settings: Settings, scope: Scope) -> bool:
-    """The admin token, or a write key (which the route then checks against the knowledge base)."""
+    """The admin token, or a write key for the knowledge base in the path: a key of another one is refused by
+    the route, and must not first get a 200 MB body spooled for it."""
     authorization = Headers(scope=scope).get("authorization")
     if token_matches(settings, authorization):
         return True
@@ -53,7 +56,9 @@ def may_upload(settings: Settings, scope: Scope) -> bool:
     if scheme.lower() != "bearer" or not given.strip() or registry is None:
         return False
     record = registry.find_key(given.strip())
-    return record is not None and record.scope == "write"
+    target = UPLOAD_PATH.match(scope["path"])
+    kb_id = (target.group("kb") if target else None) or DEFAULT_KB
+    return record is not None and record.scope == "write" and kb_id in record.kbs
 
 
 def client_key(scope: Scope) -> str:

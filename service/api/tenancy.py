@@ -9,6 +9,8 @@ domain error that the error handlers answer in the one JSON shape.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -86,20 +88,23 @@ def _kb_id(request: Request) -> str:
 
 
 def _loaded(action: Action):
-    def dependency(request: Request) -> LoadedKnowledgeBase:
+    def dependency(request: Request) -> Iterator[LoadedKnowledgeBase]:
+        """The knowledge base, leased until the response is sent: never evicted under the request."""
         kb_id = _kb_id(request)
         check(request, resolve_caller(request), kb_id, action)
-        return get_kbs(request).get(kb_id)
+        with get_kbs(request).leased(kb_id) as loaded:
+            yield loaded
 
     return _documented(dependency, action)
 
 
-def _admin_loaded(request: Request) -> LoadedKnowledgeBase:
+def _admin_loaded(request: Request) -> Iterator[LoadedKnowledgeBase]:
     """An existing knowledge base, for the admin: "admin" alone is allowed without one, this route needs one."""
     kb_id = _kb_id(request)
     if check(request, resolve_caller(request), kb_id, "admin") is None:
         raise NotFoundError(f"no knowledge base {kb_id!r}")
-    return get_kbs(request).get(kb_id)
+    with get_kbs(request).leased(kb_id) as loaded:
+        yield loaded
 
 
 def _record(action: Action):
@@ -118,8 +123,15 @@ def _documented(dependency, action: Action):
     if action == "read":
         return dependency
 
-    def with_scheme(request: Request, _credentials: BearerDoc):
-        return dependency(request)
+    if inspect.isgeneratorfunction(dependency):
+
+        def with_scheme(request: Request, _credentials: BearerDoc):
+            yield from dependency(request)
+
+    else:
+
+        def with_scheme(request: Request, _credentials: BearerDoc):
+            return dependency(request)
 
     with_scheme.__name__ = f"{action}_{dependency.__name__}"
     return with_scheme
