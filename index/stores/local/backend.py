@@ -15,6 +15,7 @@ from index.stores.local import generations
 from index.stores.local.build import build_index
 from index.stores.local.live import change_index, update_index
 from index.stores.local.merge import MergeReport, merge_segments
+from index.stores.local.purge import purge_documents
 
 
 @dataclass
@@ -62,10 +63,14 @@ class LocalBackend:
         on_progress: Callable[[int, int], None] | None = None,
         late_chunking: bool = False,
     ) -> ChangeReport:
-        return change_index(
+        report = change_index(
             data_dir=self.data_dir, embedder=embedder, sources=sources, remove=remove, chunking=chunking,
             show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking,
         )  # fmt: skip
+        # What was deleted or replaced leaves the disk before the change is answered as done.
+        gone = {*remove, *(s.doc_id for s in sources)}
+        purge_documents(self.data_dir, gone, older_generations_hold_them=report.rebuilt and bool(report.removed))
+        return report
 
     def ingest(
         self,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import numpy as np
 from index.errors import IndexFormatError, IndexMismatchError, IndexNotFoundError
 from index.locks import file_lock
 from index.stores.local import segments as seg
+from index.stores.local.durable import sync_directory, sync_tree, write_durably
 from index.stores.local.lexical import LiveSegment, SegmentedLexicalStore
 from index.stores.local.segmented import SegmentedCatalogue, SegmentedSentenceVectors, SegmentedVectorStore
 from index.stores.local.segments import (  # noqa: F401  (the file names, where they were always found)
@@ -69,13 +69,9 @@ def write_generation(data_dir: Path, manifest: IndexManifest) -> Path:
     """Write a new generation with this manifest (its build id set here), make it current, prune old ones."""
     build_dir = new_build_dir(data_dir)
     manifest = manifest.model_copy(update={"build_id": build_dir.name})
-    path = build_dir / MANIFEST_FILE
-    temporary = path.with_name(MANIFEST_FILE + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(manifest.model_dump_json(indent=2))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)  # a manifest is there whole or not at all
+    sync_tree(build_dir)  # whatever else the generation holds, on disk before its manifest
+    write_durably(build_dir / MANIFEST_FILE, manifest.model_dump_json(indent=2))  # whole or not at all
+    sync_directory(build_dir.parent)
     switch_current(data_dir, build_dir)
     prune_builds(data_dir)
     return build_dir
@@ -83,10 +79,7 @@ def write_generation(data_dir: Path, manifest: IndexManifest) -> Path:
 
 def switch_current(data_dir: Path, build_dir: Path) -> None:
     """Point CURRENT at a finished build; readers see the old or the new one, never half."""
-    pointer = index_root(data_dir) / "CURRENT"
-    temporary = pointer.with_name(f"CURRENT.{os.getpid()}.tmp")
-    temporary.write_text(build_dir.name + "\n", encoding="utf-8")
-    os.replace(temporary, pointer)
+    write_durably(index_root(data_dir) / "CURRENT", build_dir.name + "\n")
 
 
 @contextlib.contextmanager
@@ -126,7 +119,7 @@ def remove_unfinished_builds(data_dir: Path) -> list[Path]:
     return unfinished
 
 
-def prune_builds(data_dir: Path, *, keep: int = 2) -> list[Path]:
+def prune_builds(data_dir: Path, *, keep: int = 2, merge_lock_held: bool = False) -> list[Path]:
     """Delete all but the newest ``keep`` generations, never the current one, and the segments none lists.
 
     The previous generation is kept so that a server still holding it, or an
@@ -142,6 +135,9 @@ def prune_builds(data_dir: Path, *, keep: int = 2) -> list[Path]:
         if path not in removed:
             with contextlib.suppress(ValueError, OSError):
                 listed.update(s.segment_id for s in read_manifest(path).segments)
+    if merge_lock_held:
+        seg.remove_segments(data_dir, keep=listed, merges=True)
+        return removed
     with seg.merge_lock(data_dir, blocking=False) as no_merge_running:
         seg.remove_segments(data_dir, keep=listed, merges=no_merge_running)
     return removed

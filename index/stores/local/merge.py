@@ -94,24 +94,36 @@ def merge_segments(
     or when the index changed under the merge so that its run is no longer listed. Segments in
     ``reuse`` (the service's, already loaded) are read from memory instead of opened again."""
     with seg.merge_lock(data_dir):
-        _remove_merge_leftovers(data_dir)
-        build_dir = generations.current_build_dir(data_dir)
-        if build_dir is None:
-            return None
-        manifest = generations.read_manifest(build_dir)
-        if full:
-            run = (0, len(manifest.segments)) if len(manifest.segments) > 1 or manifest.tombstones else None
-        elif run is None:
-            run = plan_merge(manifest.segments, manifest.tombstones)
-        if run is None:
-            return None
-        started = time.perf_counter()
-        merged = manifest.segments[run[0] : run[1]]
-        seen = {s.segment_id: manifest.tombstones.get(s.segment_id, seg.Tombstone()) for s in merged}
-        info, timings = _write_merged(data_dir, merged, seen, exact_max, reuse)
-        with generations.write_lock(data_dir):
-            committed = _switch(data_dir, merged, seen, info)
-        timings["total"] = time.perf_counter() - started
+        return merge_holding_lock(data_dir, full=full, exact_max=exact_max, run=run, reuse=reuse)
+
+
+def merge_holding_lock(
+    data_dir: Path,
+    *,
+    full: bool = False,
+    exact_max: int = EXACT_MAX,
+    run: tuple[int, int] | None = None,
+    reuse: Iterable[seg.Segment] = (),
+) -> MergeReport | None:
+    """``merge_segments`` for a caller that holds the merge lock already."""
+    _remove_merge_leftovers(data_dir)
+    build_dir = generations.current_build_dir(data_dir)
+    if build_dir is None:
+        return None
+    manifest = generations.read_manifest(build_dir)
+    if full:
+        run = (0, len(manifest.segments)) if len(manifest.segments) > 1 or manifest.tombstones else None
+    elif run is None:
+        run = plan_merge(manifest.segments, manifest.tombstones)
+    if run is None:
+        return None
+    started = time.perf_counter()
+    merged = manifest.segments[run[0] : run[1]]
+    seen = {s.segment_id: manifest.tombstones.get(s.segment_id, seg.Tombstone()) for s in merged}
+    info, timings = _write_merged(data_dir, merged, seen, exact_max, reuse)
+    with generations.write_lock(data_dir):
+        committed = _switch(data_dir, merged, seen, info)
+    timings["total"] = time.perf_counter() - started
     if committed is None:
         return None
     dropped = sum(len(t.chunk_ids) for t in seen.values())

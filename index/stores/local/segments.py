@@ -29,6 +29,7 @@ import numpy as np
 
 from index.locks import file_lock
 from index.stores.local.catalogue import SqliteCatalogue
+from index.stores.local.durable import sync_directory, sync_tree, write_durably
 from index.stores.local.lexical import SegmentPostings
 from index.stores.local.sentence_vectors import SentenceVectorStore
 from index.stores.local.vectors import FaissVectorStore
@@ -60,8 +61,10 @@ def new_segment_dir(data_dir: Path, prefix: str = "") -> Path:
 
 
 def finish_segment(segment_dir: Path, info: SegmentInfo) -> None:
-    """Mark a written segment finished: its files first, then segment.json."""
-    (segment_dir / SEGMENT_FILE).write_text(info.model_dump_json(indent=2), encoding="utf-8")
+    """Mark a written segment finished: its files on disk first, then segment.json."""
+    sync_tree(segment_dir)
+    write_durably(segment_dir / SEGMENT_FILE, info.model_dump_json(indent=2))
+    sync_directory(segment_dir.parent)
 
 
 @contextlib.contextmanager
