@@ -33,7 +33,9 @@ CHEAP_TO_TAG = [u for u in UNITS if not any("\u4e00" <= ch <= "\u9fff" for ch in
 
 
 def repeated(units, most: int):
-    return st.tuples(st.sampled_from(units), st.integers(1, most)).map(lambda p: (p[0] * (p[1] // len(p[0]) + 1))[: p[1]])
+    return st.tuples(st.sampled_from(units), st.integers(1, most)).map(
+        lambda p: (p[0] * (p[1] // len(p[0]) + 1))[: p[1]]
+    )
 
 
 lines = repeated(UNITS, LINE_CHARS) | st.text(max_size=200)

@@ -67,7 +67,9 @@ _ORDINAL = re.compile(rf"(首批|首次|首届|第[{_NUMERAL}\d]+(?:批|次|届|
 _YEAR = re.compile(r"((?:19|20)\d{2})年?")
 # A number is tried only where its run of digits or numerals starts: tried at every position of a long run,
 # the greedy run and the failing look-ahead would cost the square of its length.
-_NUMBER = re.compile(rf"((?<!\d)\d+(?:\.\d+)?%?|(?<![{_NUMERAL}])[{_NUMERAL}]{{2,}})(?=[个名人项次万元亿户所家条件位%])")
+_NUMBER = re.compile(
+    rf"((?<!\d)\d+(?:\.\d+)?%?|(?<![{_NUMERAL}])[{_NUMERAL}]{{2,}})(?=[个名人项次万元亿户所家条件位%])"
+)
 _TITLE = re.compile(r"《([^》]{2,60})》")
 _POS_ENTITY = {"ns": PLACE, "nt": ORGANISATION, "nr": PERSON, "nrt": PERSON}
 # A person's name from a question's tags is too often a misreading ("闯一闯"): qualifiers take places and bodies.
