@@ -77,6 +77,17 @@ def test_an_empty_replica_serves_at_once_and_its_reads_match_the_ingest(milvus_s
     assert index.catalogue.sentences_within(first.doc_id, chunks[0].start, chunks[0].end)
 
 
+def test_listings_are_read_a_page_at_a_time(milvus_seed, embedder, monkeypatch):
+    """A listing was one query, which Milvus stops at 16,384 rows; pages of 2 rows here read it all the same."""
+    from index.stores.milvus import catalogue as milvus_catalogue
+
+    whole = load_milvus_index(milvus_seed, embedder_name=embedder.name, dimension=embedder.dimension)
+    monkeypatch.setattr(milvus_catalogue, "LIST_PAGE_ROWS", 2)
+    paged = load_milvus_index(milvus_seed, embedder_name=embedder.name, dimension=embedder.dimension)
+    assert [d.doc_id for d in paged.catalogue.documents()] == [d.doc_id for d in whole.catalogue.documents()]
+    assert len(paged.catalogue.documents()) == len(list(DOCS_RAW.glob("*.txt")))
+
+
 def _upload(base_url: str, name: str, text: str) -> dict:
     files = {"files": (name, text.encode("utf-8"), "text/plain")}
     response = httpx.post(f"{base_url}/api/documents", files=files, headers=HEADERS, timeout=30)

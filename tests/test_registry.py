@@ -21,7 +21,7 @@ def make_registry(request, tmp_path):
 
     uri = request.getfixturevalue("milvus_uri")
     run = secrets.token_hex(4)  # each test starts from an empty registry
-    return lambda **options: MilvusRegistry(uri, collections=(f"kbs_{run}", f"keys_{run}"), **options)
+    return lambda **options: MilvusRegistry(uri, prefix=f"run{run}", **options)
 
 
 @pytest.fixture
@@ -125,3 +125,33 @@ def test_the_store_setting_picks_the_registry(tmp_path, milvus_uri):
     assert isinstance(open_registry(shared), MilvusRegistry)
     assert open_registry(shared).find_key(made.key) == made.record
     open_registry(shared).delete_key(made.record.key_id)
+
+
+def test_two_deployments_on_one_milvus_share_no_knowledge_base_key_job_or_lock(milvus_uri):
+    """POLICYQA_MILVUS_PREFIX once named only the index collections: registries, jobs and locks were shared."""
+    from index.stores.milvus.lock import MilvusWriterLock, lock_collection
+    from service.settings import Settings
+    from service.stores.factory import open_registry, shared_job_store, shared_writer_lock
+    from service.stores.jobs import Job
+
+    run = secrets.token_hex(4)
+    alpha, beta = (
+        Settings(store="milvus", milvus_uri=milvus_uri, milvus_prefix=f"{name}{run}") for name in ("alpha", "beta")
+    )
+    open_registry(alpha).create_kb(kb_id="reform", title="Reform", public=False)
+    assert open_registry(alpha).kb("reform") is not None
+    assert open_registry(beta).kb("reform") is None
+    issued = open_registry(alpha).create_key(kbs=["default"], scope="read")
+    assert open_registry(beta).find_key(issued.key) is None
+
+    job = Job(id=secrets.token_hex(8), kind="add", doc_id="d", filename="d.txt")
+    shared_job_store(alpha, "default").put(job)
+    assert shared_job_store(beta, "default").get(job.id) is None
+
+    held = MilvusWriterLock(milvus_uri, name="kb:default", collection=lock_collection(alpha.milvus_prefix))
+    held.acquire(timeout_s=10)
+    try:
+        with shared_writer_lock(beta, "default")():  # another deployment's lock of the same name is free
+            pass
+    finally:
+        held.release()

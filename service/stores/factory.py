@@ -1,6 +1,7 @@
 """The one place the service's own stores are chosen: the registry, the shared job store, the job lock.
 
-``POLICYQA_STORE=milvus`` puts them in Milvus, shared by every replica; otherwise the registry is DATA_DIR's
+``POLICYQA_STORE=milvus`` puts them in Milvus, shared by every replica, in collections named after
+``POLICYQA_MILVUS_PREFIX`` (two deployments on one Milvus share nothing); otherwise the registry is DATA_DIR's
 SQLite file and jobs stay in each replica's memory.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from index.stores.milvus.lock import milvus_writer_lock
+from index.stores.milvus.lock import lock_collection, milvus_writer_lock
 from service.stores.jobs import JobStore
 from service.stores.milvus_jobs import MilvusJobStore
 from service.stores.milvus_registry import MilvusRegistry
@@ -19,7 +20,9 @@ def open_registry(settings) -> Registry:
     """The registry of this deployment: shared in Milvus with ``POLICYQA_STORE=milvus``
     (service/stores/milvus_registry.py, the same verbs), else DATA_DIR's SQLite file."""
     if settings.store == "milvus":
-        return MilvusRegistry(settings.milvus_uri, default_public=settings.default_kb_public)
+        return MilvusRegistry(
+            settings.milvus_uri, default_public=settings.default_kb_public, prefix=settings.milvus_prefix
+        )
     return SqliteRegistry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)
 
 
@@ -27,7 +30,7 @@ def shared_job_store(settings, kb_id: str) -> JobStore | None:
     """The store every replica reads jobs from, when there is one (``POLICYQA_STORE=milvus``)."""
     if settings.store != "milvus":
         return None
-    return MilvusJobStore(settings.milvus_uri, kb_id=kb_id)
+    return MilvusJobStore(settings.milvus_uri, kb_id=kb_id, collection=f"{settings.milvus_prefix}_jobs")
 
 
 def shared_writer_lock(settings, kb_id: str):
@@ -36,5 +39,6 @@ def shared_writer_lock(settings, kb_id: str):
     if settings.store != "milvus":
         return None
     return functools.partial(
-        milvus_writer_lock, settings.milvus_uri, name=f"kb:{kb_id}", timeout_s=settings.job_timeout_s
-    )
+        milvus_writer_lock, settings.milvus_uri, name=f"kb:{kb_id}", timeout_s=settings.job_timeout_s,
+        collection=lock_collection(settings.milvus_prefix),
+    )  # fmt: skip

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
 from index.stores.milvus.client import Column, ensure_table, milvus_client, quoted, with_placeholder
-from index.stores.milvus.lock import milvus_writer_lock
+from index.stores.milvus.lock import lock_collection, milvus_writer_lock
 from service.stores.registry import (
     DEFAULT_KB,
     KEY_PREFIX_CHARS,
@@ -36,7 +36,6 @@ from service.stores.registry import (
     valid_kb_id,
 )
 
-KBS_COLLECTION, KEYS_COLLECTION = "policyqa_kbs", "policyqa_keys"
 LOCK_NAME = "registry"
 LOCK_TIMEOUT_S = 30.0
 MAX_ROWS = 16_384  # Milvus's largest query limit: far more knowledge bases and keys than a server holds
@@ -49,9 +48,9 @@ _NO_DIGEST = b"\0" * 32
 class MilvusRegistry:
     """Knowledge bases and keys in Milvus; any thread of any replica may use it."""
 
-    def __init__(self, uri: str, *, default_public: bool = True, collections: tuple[str, str] | None = None) -> None:
-        self.uri = uri
-        self.kbs_collection, self.keys_collection = collections or (KBS_COLLECTION, KEYS_COLLECTION)
+    def __init__(self, uri: str, *, default_public: bool = True, prefix: str = "policyqa") -> None:
+        self.uri, self.prefix = uri, prefix
+        self.kbs_collection, self.keys_collection = f"{prefix}_kbs", f"{prefix}_keys"
         self._client = milvus_client(uri)
         ensure_table(
             self._client, self.kbs_collection, key=Column("kb_id", "VARCHAR", 64),
@@ -72,7 +71,10 @@ class MilvusRegistry:
                 self._put_kb(KnowledgeBaseRecord(DEFAULT_KB, "Default", "", default_public, now_iso()))
 
     def _writing(self):
-        return milvus_writer_lock(self.uri, name=f"{LOCK_NAME}:{self.kbs_collection}", timeout_s=LOCK_TIMEOUT_S)
+        return milvus_writer_lock(
+            self.uri, name=f"{LOCK_NAME}:{self.kbs_collection}", timeout_s=LOCK_TIMEOUT_S,
+            collection=lock_collection(self.prefix),
+        )  # fmt: skip
 
     # -- knowledge bases ---------------------------------------------------
     def list_kbs(self) -> list[KnowledgeBaseRecord]:

@@ -129,6 +129,9 @@ class RowCache:
             store.popitem(last=False)
 
 
+LIST_PAGE_ROWS = 2_000  # rows a listing reads per call: inside the gRPC message limit and the query window
+
+
 class MilvusCatalogue:
     """One knowledge base's catalogue in Milvus, read as of its last ``refresh``."""
 
@@ -156,7 +159,18 @@ class MilvusCatalogue:
         self._documents = {row["doc_id"]: row for row in rows}
 
     def _query(self, kind: str, condition: str, fields: list[str]) -> list[dict]:
-        return self._client.query(self.names[kind], filter=kb_filter(self.kb_id, condition), output_fields=fields)
+        """Every matching row, read a page at a time: one plain query stops at Milvus's 16,384-row window,
+        so a knowledge base of more documents (or a document of more sentences) failed to list."""
+        pages = self._client.query_iterator(
+            self.names[kind], batch_size=LIST_PAGE_ROWS, filter=kb_filter(self.kb_id, condition), output_fields=fields
+        )
+        rows: list[dict] = []
+        try:
+            while page := pages.next():
+                rows += page
+        finally:
+            pages.close()
+        return rows
 
     def _get(self, kind: str, keys: Sequence, fields: list[str]) -> list[dict]:
         """Rows by primary key, this knowledge base's only (keys are unique across all of them)."""

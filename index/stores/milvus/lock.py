@@ -66,7 +66,14 @@ from index.stores.milvus.client import Column, ensure_table, milvus_client, quot
 
 logger = logging.getLogger(__name__)
 
-LOCK_COLLECTION = "policyqa_locks"
+LOCK_COLLECTION = "policyqa_locks"  # under the default POLICYQA_MILVUS_PREFIX, "policyqa"
+
+
+def lock_collection(prefix: str) -> str:
+    """The lock collection of one deployment: two deployments on one Milvus never share a lock."""
+    return f"{prefix}_locks"
+
+
 _KEY = Column("key", "VARCHAR", 512)
 _COLUMNS = (
     Column("name", "VARCHAR", 128),
@@ -250,10 +257,11 @@ class MilvusWriterLock:
 
 @contextlib.contextmanager
 def milvus_writer_lock(
-    uri: str, *, name: str = "writer", lease_s: float = 15.0, max_skew_s: float = 1.0, timeout_s: float | None = None
-) -> Iterator[MilvusWriterLock]:
-    """Hold the lock ``name`` for the block (``LockTimeoutError`` if not had within ``timeout_s``)."""
-    lock = MilvusWriterLock(uri, name=name, lease_s=lease_s, max_skew_s=max_skew_s)
+    uri: str, *, name: str = "writer", lease_s: float = 15.0, max_skew_s: float = 1.0, timeout_s: float | None = None,
+    collection: str = LOCK_COLLECTION,
+) -> Iterator[MilvusWriterLock]:  # fmt: skip
+    """Hold the lock ``name`` of ``collection`` for the block (``LockTimeoutError`` if not had in ``timeout_s``)."""
+    lock = MilvusWriterLock(uri, name=name, lease_s=lease_s, max_skew_s=max_skew_s, collection=collection)
     lock.acquire(timeout_s)
     try:
         yield lock
