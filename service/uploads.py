@@ -16,6 +16,8 @@ import logging
 import multiprocessing
 import os
 import resource
+import shutil
+import tempfile
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,7 +122,10 @@ async def prepare_upload_isolated(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["service.uploads"])  # imported once, in the fork server
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id), daemon=True)
+    # The reader's temporary files (LibreOffice's profile and output, ...) go here, removed once it is dead:
+    # a reader killed at its deadline cannot clean up after itself.
+    scratch = tempfile.mkdtemp(prefix="policyqa-read-")
+    process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id, scratch), daemon=True)
     # Starting hands the file to the fork server (and starts that, the first time): blocking, so in a thread.
     starting = asyncio.ensure_future(asyncio.to_thread(process.start))
     try:
@@ -133,9 +138,9 @@ async def prepare_upload_isolated(
         # Done, past the deadline, or cancelled (the request's deadline, its client gone): the reader dies now,
         # or, if cancelled while it was being started, as soon as it has started.
         if starting.done():
-            _discard(starting, process, sender, receiver)
+            _discard(starting, process, sender, receiver, scratch)
         else:
-            starting.add_done_callback(lambda _: _discard(starting, process, sender, receiver))
+            starting.add_done_callback(lambda _: _discard(starting, process, sender, receiver, scratch))
     if outcome == "error":
         raise value
     return value
@@ -169,11 +174,12 @@ async def _readable(fd: int) -> None:
         os.set_blocking(fd, True)  # uvloop's watch made it non-blocking; the reads that follow wait for the rest
 
 
-def _discard(starting: asyncio.Future, process, sender, receiver) -> None:
-    """Kill the reader if it still runs; its exit is collected when the fork server reports it."""
+def _discard(starting: asyncio.Future, process, sender, receiver, scratch: str) -> None:
+    """Kill the reader if it still runs; once the fork server reports it dead, collect it and its files."""
     sender.close()
     receiver.close()
     if starting.cancelled() or starting.exception() is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
         return
     if process.exitcode is None:
         process.kill()
@@ -184,11 +190,13 @@ def _discard(starting: asyncio.Future, process, sender, receiver) -> None:
         loop.remove_reader(sentinel)
         process.join()
         process.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
     loop.add_reader(sentinel, reap)
 
 
-def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None) -> None:
+def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None, scratch: str) -> None:
+    tempfile.tempdir = scratch
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = _address_space() + PARSE_MEMORY_BYTES
     if hard == resource.RLIM_INFINITY or limit < hard:

@@ -8,14 +8,16 @@ import http.server
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import psutil
 import pytest
 
 from index.ingest.readers import legacy, read_bytes
-from service.uploads import prepare_upload_isolated
+from service.uploads import ParseTimeoutError, prepare_upload_isolated
 
 pytestmark = pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice (libreoffice-writer-nogui)")
 OOR = "{http://openoffice.org/2001/registry}"
@@ -133,3 +135,24 @@ def test_a_doc_converts_inside_the_upload_reading_process(linked_picture_doc):
     """LibreOffice under the reading process's memory limit and deadline, in its namespaces, still converts."""
     upload = asyncio.run(prepare_upload_isolated(linked_picture_doc, "通知.doc", None, timeout=60))
     assert "核定编制7名" in upload.document.cleaned[0] and "LibreOffice" in upload.summary
+
+
+def test_a_reader_killed_mid_conversion_leaves_no_files_and_no_libreoffice(linked_picture_doc, tmp_path, monkeypatch):
+    system_tmp = Path(tempfile.gettempdir())
+    before = set(system_tmp.glob("policyqa-office-*"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the reader's scratch folder is made
+
+    async def read_past_the_deadline() -> None:
+        with pytest.raises(ParseTimeoutError):  # LibreOffice takes 2-3 s: killed while converting
+            await prepare_upload_isolated(linked_picture_doc, "通知.doc", None, timeout=1.0)
+        for _ in range(50):  # the dead reader is collected on the event loop, then its files
+            if not any(p.name.startswith("policyqa-") for p in tmp_path.iterdir()):
+                break
+            await asyncio.sleep(0.1)
+
+    asyncio.run(read_past_the_deadline())
+    # pymp-*: multiprocessing's own folder, if its fork server started in this test
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("pymp-")] == []
+    assert set(system_tmp.glob("policyqa-office-*")) == before  # before: the killed reader's folder stayed
+    office = [p for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or ())]
+    assert office == []
