@@ -55,6 +55,8 @@ def _kb_settings(settings: Settings, kb: str) -> Settings:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Exit status 0 when the index holds what could be indexed, even if some files failed (each is named on
+    stderr); 1 when files failed and nothing could be indexed."""
     from index.stores.base import BuildReport
     from index.threads import apply, build_plan
     from service.engines import index_backend, passage_embedder
@@ -64,7 +66,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     embedder = passage_embedder(settings)
     backend = index_backend(settings, _kb_id(args))
     # An index that can take changes gets only the added, edited and removed files; documents added
-    # through the API or `policyqa add` stay.
+    # through the API or `policyqa add` stay. A file that fails is left out; the others are indexed.
     report = backend.ingest(
         embedder=embedder,
         docs_dir=args.directory or settings.docs_dir,
@@ -72,20 +74,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
         late_chunking=settings.late_chunking,
     )
+    for failure in report.failed:
+        print(f"{failure.source}: not indexed: {failure.reason}", file=sys.stderr)
+    failed = f"; {len(report.failed)} failed" if report.failed else ""
     if isinstance(report, BuildReport):
+        indexed = report.documents
         print(
             f"built {report.generation_id}: {report.documents} documents, {report.chunks} chunks,"
             f" {report.sentences} sentences; embedded {report.embedded_documents}, reused {report.reused_documents}"
-            f" ({report.timings_s['total']:.1f} s)"
+            f"{failed} ({report.timings_s['total']:.1f} s)"
         )
-        return 0
-    where = f" {backend.label}" if backend.label else ""
-    print(
-        f"updated {report.generation_id}{where}: {report.documents} documents, {report.chunks} chunks;"
-        f" embedded {report.added} (added or changed), removed {report.removed}, reused {report.unchanged}"
-        f" ({report.timings_s.get('total', 0.0):.1f} s)"
-    )
-    return 0
+    else:
+        indexed = report.added + report.unchanged
+        where = f" {backend.label}" if backend.label else ""
+        print(
+            f"updated {report.generation_id}{where}: {report.documents} documents, {report.chunks} chunks;"
+            f" embedded {report.added} (added or changed), removed {report.removed}, reused {report.unchanged}"
+            f"{failed} ({report.timings_s.get('total', 0.0):.1f} s)"
+        )
+    return 1 if report.failed and not indexed else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 
-from index.errors import ConfigurationError, IndexMismatchError, IndexNotFoundError
+from index.errors import IndexMismatchError, IndexNotFoundError
 from index.ingest.chunk import ChunkingParams
-from index.ingest.clean import clean_text
+from index.ingest.clean import clean_text, normalize_for_matching
+from index.ingest.passages import passage_input
 from index.stores.local import generations
 from index.stores.local.build import build_index
 from index.stores.local.generations import load_index
@@ -124,20 +125,72 @@ def test_seed_manifest_lists_nine_documents_verbatim_from_the_seed():
             assert entry["title"] in bundle.read_text(encoding="utf-8").splitlines()
 
 
-def test_passages_longer_than_the_model_input_are_refused(tmp_path, embedder):
+def test_a_sentence_longer_than_the_model_input_is_cut_to_fit_it(tmp_path, embedder):
+    """Refused before (a ConfigurationError naming POLICYQA_CHUNK_MAX_CHARS, nothing indexed): a sentence is now
+    capped by the embedder's token count, whatever the character caps."""
     docs = tmp_path / "docs"
     docs.mkdir()
     # One long sentence without a break (a repeated phrase would be cleaned away as a doubled opening).
     (docs / "long.txt").write_text("".join(f"第{i}项乡镇街道机构改革任务" for i in range(150)), encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="POLICYQA_CHUNK_MAX_CHARS"):
-        build_index(
-            docs_dir=docs,
-            data_dir=tmp_path / "data",
-            embedder=embedder,
-            chunking=ChunkingParams(target_chars=1200, max_chars=1500),
-            show_progress=False,
-        )
-    assert not (tmp_path / "data" / "index" / "CURRENT").exists()
+    report = build_index(
+        docs_dir=docs,
+        data_dir=tmp_path / "data",
+        embedder=embedder,
+        chunking=ChunkingParams(target_chars=1200, max_chars=1500),
+        show_progress=False,
+    )
+    assert report.documents == 1
+    index = load_index(tmp_path / "data", embedder_name=embedder.name, dimension=embedder.dimension)
+    text = index.catalogue.document_text("long")
+    chunks = index.catalogue.document_chunks("long")
+    sentences = index.catalogue.document_sentences("long")
+    assert len(sentences) > 1 and len(chunks) > 1
+    inputs = [passage_input("long", c.section, c.text) for c in chunks]
+    inputs += [normalize_for_matching(text[s.start : s.end]) for s in sentences]
+    assert max(embedder.count_tokens(t) for t in inputs) <= embedder.max_tokens
+    index.close()
+
+
+def test_a_document_that_fails_is_reported_and_the_rest_is_built(tmp_path, embedder):
+    from index.ingest.documents import SourceDocument
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("关于街道改革的通知\n一、总体要求\n街道要加强党的建设。", encoding="utf-8")
+    (docs / "broken.docx").write_bytes(b"PK\x03\x04" + b"not really a zip archive" * 20)
+    (docs / "empty.txt").write_text("   \n", encoding="utf-8")
+    report = build_index(docs_dir=docs, data_dir=tmp_path / "data", embedder=embedder, show_progress=False,
+                         keep_going=True)  # fmt: skip
+    assert report.documents == 1
+    assert {f.source for f in report.failed} == {"broken.docx", "empty.txt"}
+    assert all(f.reason for f in report.failed)
+
+    # One that fails while it is cleaned fails alone too (no reader makes one: here a page that is no text).
+    good = SourceDocument("plan", "方案", "plan.txt", "乡镇要做好便民服务。")
+    unclean = SourceDocument("unclean", "坏文件", "unclean.pdf", "第一页。", pages=("第一页。", None))
+    report = build_index(sources=[unclean, good], data_dir=tmp_path / "data", embedder=embedder,
+                         show_progress=False, keep_going=True)  # fmt: skip
+    assert report.documents == 1 and [f.doc_id for f in report.failed] == ["unclean"]
+    assert "TypeError" in report.failed[0].reason
+    with pytest.raises(TypeError):  # without keep_going (an upload, a change) the error is the caller's
+        build_index(sources=[unclean, good], data_dir=tmp_path / "data", embedder=embedder, show_progress=False)
+
+
+def test_an_ingest_into_an_index_that_takes_changes_reports_a_file_broken_since(tmp_path, embedder):
+    from index.stores.base import BackendConfig
+    from index.stores.local.backend import LocalBackend
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("关于街道改革的通知\n街道要加强党的建设。", encoding="utf-8")
+    (docs / "b.txt").write_text("乡镇工作要点\n乡镇要做好便民服务。", encoding="utf-8")
+    backend = LocalBackend(BackendConfig(kind="local", data_dir=tmp_path / "data"))
+    assert backend.ingest(embedder=embedder, docs_dir=docs).failed == ()
+    (docs / "b.txt").write_bytes(b"\x00" * 8 + b"\xff\xfe" * 10)  # no text left once read
+    (docs / "c.txt").write_text("村务公开制度\n村务要按时公开。", encoding="utf-8")
+    report = backend.ingest(embedder=embedder, docs_dir=docs)
+    assert [f.source for f in report.failed] == ["b.txt"]
+    assert (report.added, report.removed, report.unchanged, report.documents) == (1, 1, 1, 2)
 
 
 def test_old_builds_are_pruned_keeping_current_and_previous(seed_data_dir, embedder, tmp_path):

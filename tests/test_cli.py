@@ -55,3 +55,25 @@ def test_errors_are_one_line_without_a_traceback(tmp_path):
     result = run_cli("ask", "街道", data_dir=tmp_path / "empty")
     assert result.returncode == 2
     assert "policyqa ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ingest_reports_a_broken_document_and_indexes_the_rest(tmp_path):
+    from tests.test_token_caps import TIMETABLE
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notice.txt").write_text("关于街道改革的通知\n一、总体要求\n街道要加强党的建设。", encoding="utf-8")
+    (docs / "timetable.txt").write_text(TIMETABLE, encoding="utf-8")  # one "sentence" of 1,000 tokens
+    (docs / "broken.docx").write_bytes(b"PK\x03\x04" + b"not really a zip archive" * 20)
+    result = run_cli("ingest", str(docs), "--quiet", data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "broken.docx: not indexed: not a valid DOCX file" in result.stderr
+    assert "2 documents" in result.stdout and "1 failed" in result.stdout
+    assert "Traceback" not in result.stderr
+
+    # When nothing could be indexed, the exit status says so.
+    (docs / "notice.txt").unlink()
+    (docs / "timetable.txt").unlink()
+    result = run_cli("ingest", str(docs), "--quiet", data_dir=tmp_path / "empty")
+    assert result.returncode == 1
+    assert "broken.docx: not indexed" in result.stderr and "0 documents" in result.stdout

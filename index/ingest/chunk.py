@@ -4,12 +4,15 @@ The text is cut into sentences (ending on 。！？； or a line break) and at
 every heading marker; sentences are then packed into chunks of about
 ``target_chars``, never more than ``max_chars``, and a chunk does not run
 across a top-level heading. Every span is a ``[start, end)`` range of the
-cleaned text, so a citation can point at its place.
+cleaned text, so a citation can point at its place. Characters are all this
+module counts: the embedder's tokens cap chunks and sentences further
+(``token_caps.py``), with the same ``split_to_fit``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from index.ingest.clean import CJK
@@ -64,7 +67,7 @@ class Span:
 @dataclass(frozen=True)
 class ChunkingParams:
     target_chars: int = 300
-    max_chars: int = 400  # with a 60-character header, under 512 tokens of Chinese
+    max_chars: int = 400  # characters; the embedder's token count caps a chunk too (token_caps.py)
     overlap_chars: int = 80
 
     def __post_init__(self) -> None:
@@ -157,17 +160,74 @@ def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start, end)] if end > start else []
 
 
-def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Cut a sentence longer than ``max_chars`` at commas, else hard."""
+# Where an over-long piece is cut, best first: a clause end, a comma, a colon, a space; else anywhere.
+CUT_AFTER = ("。！？；!?;", "，,、", "：:", " \t\u3000\u00a0\n")
+
+Fits = Callable[[int, int], bool]  # whether text[start:end] is small enough
+
+
+def split_to_fit(text: str, start: int, end: int, fits: Fits) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut into trimmed pieces that each fit, at the best boundary in reach (``CUT_AFTER``).
+
+    ``fits`` is only ever asked about trimmed ranges, and every piece returned was asked about. The longest
+    piece that fits is found by doubling then halving, so a long run costs about its length times a logarithm
+    in ``fits``, even where a whole line has no boundary. Raises ``ValueError`` when not even one character fits.
+    """
     pieces: list[tuple[int, int]] = []
-    while end - start > max_chars:
-        window = text[start : start + max_chars]
-        cut = max(window.rfind(ch) for ch in "，、,：:")
-        cut = start + cut + 1 if cut > max_chars // 3 else start + max_chars
-        pieces.extend(_trimmed(text, start, cut))  # a cut can land on spaces: no piece starts, ends or is made of them
-        start = cut
-    pieces.extend(_trimmed(text, start, end))
+    start, end = _trim(text, start, end)
+    while start < end and not fits(start, end):
+        limit = _longest_fit(text, start, end, fits)
+        cut = _best_cut(text, start + (limit - start) // 3, limit)
+        piece = _trim(text, start, cut)
+        if cut != limit and not fits(*piece):  # a shorter prefix need not fit (tokens can merge): cut hard
+            cut, piece = limit, _trim(text, start, limit)
+        pieces.append(piece)
+        start, end = _trim(text, cut, end)
+    if start < end:
+        pieces.append((start, end))
     return pieces
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _longest_fit(text: str, start: int, end: int, fits: Fits) -> int:
+    """The end of (about) the longest trimmed prefix of ``text[start:end]`` that fits; ``end`` itself does not."""
+    good, step = start, 64
+    bad = end
+    while start + step < end:
+        if not fits(*_trim(text, start, start + step)):
+            bad = start + step
+            break
+        good, step = start + step, step * 2
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if fits(*_trim(text, start, middle)):
+            good = middle
+        else:
+            bad = middle
+    if good == start:
+        raise ValueError(f"not even one character fits: {text[start : start + 20]!r}")
+    return good
+
+
+def _best_cut(text: str, lowest: int, limit: int) -> int:
+    """Just after the best boundary in ``text[lowest:limit]``; ``limit`` when there is none."""
+    for boundaries in CUT_AFTER:
+        at = max(text.rfind(ch, lowest, limit) for ch in boundaries)
+        if at >= lowest:
+            return at + 1
+    return limit
+
+
+def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut a sentence longer than ``max_chars`` characters at the best boundary in reach."""
+    return split_to_fit(text, start, end, lambda a, b: b - a <= max_chars)
 
 
 def section_spans(text: str) -> list[Span]:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.embedders.base import Embedder
-from index.errors import ConfigurationError
 from index.ingest.clean import normalize_for_matching
 from index.ingest.late_chunking import ChunkJob, plan_document
 from index.ingest.passages import PreparedDocument, passage_header
@@ -43,20 +42,6 @@ class _Job:
     row: int
     text: str
     chunk: ChunkJob | None = None  # a chunk whose pass also gives these sentences
-
-
-def check_token_budget(inputs: list[str], embedder: Embedder) -> None:
-    """Refuse passages the model would silently truncate."""
-    count_tokens = getattr(embedder, "count_tokens", None)
-    if count_tokens is None:
-        return
-    for text in inputs:
-        tokens = count_tokens(text)
-        if tokens > embedder.max_tokens:
-            raise ConfigurationError(
-                f"a passage of {tokens} tokens exceeds the {embedder.max_tokens}-token input of {embedder.name};"
-                f" lower POLICYQA_CHUNK_MAX_CHARS: {text[:40]}…"
-            )
 
 
 def embed_missing(
@@ -96,8 +81,7 @@ def embed_missing(
 
 
 def _embed_batch(batch: list[_Job], matrices: Matrices, embedder: Embedder) -> int:
-    texts = [job.text for job in batch]
-    check_token_budget(texts, embedder)
+    texts = [job.text for job in batch]  # each fits the model's input: capped by its token count when prepared
     chunk_jobs = [job.chunk for job in batch if job.chunk is not None]
     if not chunk_jobs:
         for job, vector in zip(batch, embedder.embed_passages(texts), strict=True):

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from index.ingest.chunk import ChunkingParams, Span, chunk_text, section_spans
+from index.ingest.corpus import failure_reason
 from index.ingest.documents import SourceDocument
 from index.ingest.passages import clean_document, content_hash, lexical_text
 from index.ingest.tokenize import tokenize as words
@@ -49,25 +50,51 @@ def clean_one(source: SourceDocument, chunking: ChunkingParams, tokenize: bool) 
     return CleanedDocument(text, page_spans, content_hash(text), chunks, section_spans(text), tokens)
 
 
-def _clean_many(sources: list[SourceDocument], chunking: ChunkingParams) -> list[CleanedDocument]:
-    return [clean_one(source, chunking, True) for source in sources]
+@dataclass(frozen=True)
+class CleaningFailed:
+    """A document that could not be cleaned or chunked, and why (an exception may not pickle back whole)."""
+
+    reason: str
+
+
+def _clean_or_fail(
+    source: SourceDocument, chunking: ChunkingParams, tokenize: bool
+) -> CleanedDocument | CleaningFailed:
+    try:
+        return clean_one(source, chunking, tokenize)
+    except Exception as exc:  # one document's failure is reported, the others go on
+        logger.debug("cleaning %s failed", source.source, exc_info=True)
+        return CleaningFailed(failure_reason(exc))
+
+
+def _clean_many(
+    sources: list[SourceDocument], chunking: ChunkingParams, keep_going: bool
+) -> list[CleanedDocument | CleaningFailed]:
+    clean = _clean_or_fail if keep_going else clean_one
+    return [clean(source, chunking, True) for source in sources]
 
 
 def use_pool(sources: list[SourceDocument], workers: int) -> bool:
     return workers > 1 and sum(len(s.raw_text) for s in sources) >= PARALLEL_MIN_CHARS
 
 
-def cleaned(sources: list[SourceDocument], chunking: ChunkingParams, *, workers: int) -> Iterator[CleanedDocument]:
-    """Each source cleaned and chunked, in order; tokenised too when a pool does the work."""
+def cleaned(
+    sources: list[SourceDocument], chunking: ChunkingParams, *, workers: int, keep_going: bool = False
+) -> Iterator[CleanedDocument | CleaningFailed]:
+    """Each source cleaned and chunked, in order; tokenised too when a pool does the work.
+
+    With ``keep_going``, a document that fails comes back as ``CleaningFailed`` and the others go on;
+    without, its exception is raised.
+    """
     if not use_pool(sources, workers):
         for source in sources:
-            yield clean_one(source, chunking, False)
+            yield _clean_or_fail(source, chunking, False) if keep_going else clean_one(source, chunking, False)
         return
     logger.info("cleaning, chunking and tokenising %d documents in %d processes", len(sources), workers)
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         tasks = _batches(sources, TASK_DOCUMENTS)
-        for batch in pool.map(_clean_many, tasks, [chunking] * len(tasks)):
+        for batch in pool.map(_clean_many, tasks, [chunking] * len(tasks), [keep_going] * len(tasks)):
             yield from batch
 
 

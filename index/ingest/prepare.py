@@ -7,10 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from index.embedders.base import Embedder
-from index.ingest.chunk import ChunkingParams
+from index.ingest.chunk import ChunkingParams, Span
+from index.ingest.corpus import DocumentFailure, failure_reason
 from index.ingest.documents import SourceDocument
-from index.ingest.parallel import CleanedDocument, cleaned
-from index.ingest.passages import PreparedDocument
+from index.ingest.parallel import CleanedDocument, CleaningFailed, cleaned
+from index.ingest.passages import PreparedDocument, lexical_text
+from index.ingest.token_caps import TokenBudget, cap_passages
+from index.ingest.tokenize import tokenize as words
 from index.progress import progress_bar
 from index.stores.records import NewChunk
 from index.threads import build_plan
@@ -41,38 +44,86 @@ def late_chunking_for(requested: bool, embedder: Embedder) -> bool:
     return requested
 
 
-def prepare_all(sources, chunking: ChunkingParams, options: BuildOptions, reuse: Reuse | None = None):
-    """Every document cleaned and chunked (or reused), numbered in order; with BM25 tokens if a pool made them."""
-    next_chunk_id, next_sentence_id = 1, 1
+def prepare_all(
+    sources,
+    chunking: ChunkingParams,
+    options: BuildOptions,
+    *,
+    embedder: Embedder,
+    reuse: Reuse | None = None,
+    failures: list[DocumentFailure] | None = None,
+):
+    """Every document cleaned and chunked (or reused), numbered in order; with BM25 tokens if a pool made them.
+
+    Chunks and sentences are capped by ``embedder``'s own token count (``token_caps``). With ``failures``, a
+    document that cannot be cleaned, chunked or capped is left out and recorded there; without, its error is
+    raised.
+    """
+    budget = TokenBudget.of(embedder)
+    next_ids = (1, 1)
     prepared: list[PreparedDocument] = []
     tokens: dict[int, list[str]] | None = {}
     reused = 0
     total_chars = sum(len(s.raw_text) for s in sources)
     workers = options.workers or build_plan().workers
+    documents = cleaned(sources, chunking, workers=workers, keep_going=failures is not None)
     with progress_bar(total=len(sources), desc="cleaning", unit="doc", enabled=options.show_progress) as bar:
-        for source, done in zip(sources, cleaned(sources, chunking, workers=workers), strict=True):
-            document = reuse(source, done.digest, next_chunk_id, next_sentence_id) if reuse else None
-            if document is None:
-                document = _prepare(source, done, next_chunk_id, next_sentence_id)
-            else:
-                reused += 1
-            if done.tokens is None or tokens is None or len(done.tokens) != len(document.chunks):
-                tokens = None  # made in process, or reused chunks that differ: tokenised when written
-            else:
-                tokens.update((c.chunk_id, t) for c, t in zip(document.chunks, done.tokens, strict=True))
-            next_chunk_id += len(document.chunks)
-            next_sentence_id += len(document.sentences)
-            prepared.append(document)
+        for source, done in zip(sources, documents, strict=True):
             bar.update(1, characters=len(source.raw_text))
+            if isinstance(done, CleaningFailed):  # only with failures to record it in
+                _record(failures, source, done.reason)
+                continue
+            try:
+                document, chunk_tokens, was_reused = _prepare_one(source, done, budget, reuse, next_ids)
+            except Exception as exc:  # one document's failure is reported, the others go on
+                if failures is None:
+                    raise
+                logger.debug("preparing %s failed", source.source, exc_info=True)
+                _record(failures, source, failure_reason(exc))
+                continue
+            reused += was_reused
+            if chunk_tokens is None or tokens is None:
+                tokens = None  # made in process: tokenised when written
+            else:
+                tokens.update((c.chunk_id, t) for c, t in zip(document.chunks, chunk_tokens, strict=True))
+            next_ids = (next_ids[0] + len(document.chunks), next_ids[1] + len(document.sentences))
+            prepared.append(document)
     logger.debug("cleaned %d documents, %d characters", len(sources), total_chars)
     return prepared, reused, tokens
 
 
-def _prepare(source: SourceDocument, done: CleanedDocument, first_chunk: int, first_sentence: int) -> PreparedDocument:
+def _record(failures: list[DocumentFailure], source: SourceDocument, reason: str) -> None:
+    logger.warning("%s not indexed: %s", source.source, reason)
+    failures.append(DocumentFailure(source.doc_id, source.source, reason))
+
+
+def _prepare_one(
+    source: SourceDocument, done: CleanedDocument, budget: TokenBudget, reuse: Reuse | None, first_ids: tuple[int, int]
+):
+    """(the document, its chunks' BM25 tokens or None, whether it was reused)."""
+    document = reuse(source, done.digest, *first_ids) if reuse else None
+    was_reused = document is not None
+    if document is None:
+        chunks, sentences = cap_passages(done.text, source.title, done.chunks, done.sentences, budget)
+        document = _numbered(source, done, chunks, sentences, *first_ids)
+    if done.tokens is None or _spans(document.chunks) == _spans(done.chunks):
+        return document, done.tokens, was_reused
+    # The pool tokenised the chunks before they were capped (or a reused document's chunks differ): again here.
+    return document, [words(lexical_text(source.title, c.text)) for c in document.chunks], was_reused
+
+
+def _spans(chunks) -> list[tuple[int, int]]:
+    return [(c.start, c.end) for c in chunks]
+
+
+def _numbered(
+    source: SourceDocument, done: CleanedDocument, chunks: list[Span], spans: list[Span], first_chunk: int,
+    first_sentence: int,
+) -> PreparedDocument:  # fmt: skip
     text = done.text
-    chunks = [
+    numbered = [
         NewChunk(first_chunk + i, span.start, span.end, span.section, text[span.start : span.end])
-        for i, span in enumerate(done.chunks)
+        for i, span in enumerate(chunks)
     ]
-    sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(done.sentences)]
-    return PreparedDocument(source, text, done.digest, chunks, sentences, done.page_spans)
+    sentences = [(first_sentence + i, s.start, s.end) for i, s in enumerate(spans)]
+    return PreparedDocument(source, text, done.digest, numbered, sentences, done.page_spans)

@@ -22,6 +22,7 @@ import numpy as np
 
 from index.embedders.base import Embedder
 from index.ingest.chunk import ChunkingParams
+from index.ingest.corpus import DocumentFailure
 from index.ingest.documents import SourceDocument
 from index.stores.bm25 import LexicalHits, LexicalScores
 from index.stores.manifest import IndexManifest
@@ -58,6 +59,7 @@ class ChangeReport:
     rebuilt: bool = False  # the index could not take a change (other format or settings): rebuilt whole
     unchanged: int = 0  # for an ingest: corpus documents left as they were
     timings_s: dict[str, float] = field(default_factory=dict)
+    failed: tuple[DocumentFailure, ...] = ()  # for an ingest: documents that could not be read or prepared
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class BuildReport:
     reused_documents: int
     embedded_passages: int = 0  # chunks and sentences sent to the embedder
     timings_s: dict[str, float] = field(default_factory=dict)
+    failed: tuple[DocumentFailure, ...] = ()  # documents that could not be read or prepared, left out
 
 
 class Catalogue(Protocol):
@@ -150,7 +153,9 @@ class IndexWriter(Protocol):
         keep_uploads: bool = True,
     ) -> ChangeReport | BuildReport:
         """Bring the index in line with a corpus directory: only added, edited and removed files are written
-        where the index can take changes; otherwise it is built whole (uploads kept with ``keep_uploads``)."""
+        where the index can take changes; otherwise it is built whole (uploads kept with ``keep_uploads``).
+        A file that cannot be read, cleaned or chunked fails alone: it is not in the index afterwards, and the
+        report's ``failed`` says why."""
 
     def create_empty(self, *, embedder: Embedder, chunking: ChunkingParams, late_chunking: bool = False) -> None:
         """An empty index for a new knowledge base."""

@@ -32,9 +32,8 @@ def corpus_changes(catalogue, sources: list[SourceDocument]) -> CorpusChanges:
     changed, unchanged = [], 0
     for source in sources:
         record = known.get(source.doc_id)
-        text, _ = clean_document(source)
         if record is not None and (record.content_hash, record.title, record.source) == (
-            content_hash(text),
+            _cleaned_hash(source),
             source.title,
             source.source,
         ):
@@ -44,3 +43,12 @@ def corpus_changes(catalogue, sources: list[SourceDocument]) -> CorpusChanges:
     names = {s.doc_id for s in sources}
     removed = [d for d, r in known.items() if r.origin != "upload" and d not in names]
     return CorpusChanges(changed, removed, unchanged)
+
+
+def _cleaned_hash(source: SourceDocument) -> str | None:
+    """None for a document that cannot be cleaned: it counts as changed, and preparing it reports why."""
+    try:
+        text, _ = clean_document(source)
+    except Exception:
+        return None
+    return content_hash(text)

@@ -89,7 +89,7 @@ class LocalBackend:
                 return changed
         return build_index(
             docs_dir=docs_dir, data_dir=self.data_dir, embedder=embedder,
-            carry_over="upload" if keep_uploads else False, **options,
+            carry_over="upload" if keep_uploads else False, keep_going=True, **options,
         )  # fmt: skip
 
     def create_empty(self, *, embedder: Embedder, chunking: ChunkingParams, late_chunking: bool = False) -> None:

@@ -24,6 +24,7 @@ from index.embedders.agreement import measure_agreement
 from index.embedders.base import Embedder
 from index.errors import ConfigurationError
 from index.ingest.chunk import ChunkingParams
+from index.ingest.corpus import DocumentFailure, read_corpus
 from index.ingest.documents import SourceDocument, load_corpus
 from index.ingest.embed import Matrices, embed_missing
 from index.ingest.passages import PreparedDocument, lexical_text, passage_input
@@ -57,6 +58,7 @@ def build_index(
     exact_max: int = EXACT_MAX,
     late_chunking: bool = False,
     workers: int | None = None,
+    keep_going: bool = False,
 ) -> BuildReport:
     """Write a new build and make it current.
 
@@ -67,7 +69,9 @@ def build_index(
     Above ``exact_max`` chunks the vectors get an approximate (IVF) index.
     ``late_chunking`` pools sentence vectors from their chunk's encoder pass
     (``index/ingest/late_chunking.py``) where the embedder can; ``workers`` processes
-    clean, chunk and tokenise a large build (default: one per core).
+    clean, chunk and tokenise a large build (default: one per core). With ``keep_going``, a document that
+    cannot be read, cleaned, chunked or capped is left out and listed in the report's ``failed``; without,
+    its error ends the build.
     """
     if (docs_dir is None) == (sources is None):
         raise ValueError("give exactly one of docs_dir and sources")
@@ -75,13 +79,17 @@ def build_index(
         generations.remove_unfinished_builds(data_dir)
         late = late_chunking_for(late_chunking, embedder)
         options = BuildOptions(show_progress, on_progress, exact_max, late, workers)
-        return _build_locked(
-            data_dir, embedder, load_corpus(docs_dir) if sources is None else sources, chunking,
-            carry_over, set(remove), options,
-        )  # fmt: skip
+        failures: list[DocumentFailure] | None = None  # None: a document's error ends the build
+        if keep_going:
+            sources, failures = read_corpus(docs_dir) if sources is None else (sources, [])
+        elif sources is None:
+            sources = load_corpus(docs_dir)
+        return _build_locked(data_dir, embedder, sources, chunking, carry_over, set(remove), options, failures)
 
 
-def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, options: BuildOptions) -> BuildReport:
+def _build_locked(
+    data_dir, embedder, sources, chunking, carry_over, remove, options: BuildOptions, failures=None
+) -> BuildReport:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     embedder_info = generations.EmbedderInfo(name=embedder.name, dimension=embedder.dimension)
@@ -99,7 +107,9 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
         raise ConfigurationError(f"duplicate document ids: {', '.join(duplicates[:5])}")
 
     taken = functools.partial(reuse, previous) if previous else None
-    prepared, reused, tokens = prepare_all(sources, chunking, options, reuse=taken)
+    prepared, reused, tokens = prepare_all(
+        sources, chunking, options, embedder=embedder, reuse=taken, failures=failures
+    )
     timings["clean_chunk"] = time.perf_counter() - started
     try:
         info, query_embedders = write_segment(
@@ -134,7 +144,7 @@ def _build_locked(data_dir, embedder, sources, chunking, carry_over, remove, opt
     logger.info("built index %s: %s", build_dir.name, counts)
     return BuildReport(
         build_dir.name, counts["documents"], counts["chunks"], counts["sentences"], len(prepared) - reused, reused,
-        embedded_inputs, timings,
+        embedded_inputs, timings, tuple(failures or ()),
     )  # fmt: skip
 
 

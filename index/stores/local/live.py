@@ -21,7 +21,8 @@ from pathlib import Path
 
 from index.embedders.base import Embedder
 from index.ingest.chunk import ChunkingParams
-from index.ingest.documents import SourceDocument, load_corpus
+from index.ingest.corpus import read_corpus
+from index.ingest.documents import SourceDocument
 from index.ingest.passages import lexical_text
 from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
 from index.ingest.tokenize import tokenize
@@ -47,11 +48,14 @@ def change_index(
     on_progress: Callable[[int, int], None] | None = None,
     late_chunking: bool = False,
     exact_max: int = EXACT_MAX,
+    keep_going: bool = False,
 ) -> ChangeReport:
     """Add or replace ``sources`` and delete the ids in ``remove``, in one new generation.
 
     An index of another format, embedder or chunking cannot take a segment of
     this one: it is rebuilt whole, carrying its documents over, as before.
+    With ``keep_going``, a source that cannot be prepared is left out (its earlier
+    version removed all the same) and listed in the report's ``failed``.
     """
     sources = refuse_duplicate_ids(sources)
     options = BuildOptions(show_progress, on_progress, exact_max, late_chunking_for(late_chunking, embedder), None)
@@ -60,14 +64,16 @@ def change_index(
         build_dir = generations.current_build_dir(data_dir)
         manifest = _changeable(build_dir, embedder, chunking, options)
         if manifest is not None:
-            return _change_locked(data_dir, manifest, embedder, sources, set(remove), chunking, options)
+            failures = [] if keep_going else None
+            return _change_locked(data_dir, manifest, embedder, sources, set(remove), chunking, options, failures)
     report = build_index(
         sources=sources, data_dir=data_dir, embedder=embedder, chunking=chunking, carry_over=True, remove=remove,
         show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking, exact_max=exact_max,
+        keep_going=keep_going,
     )  # fmt: skip
     return ChangeReport(
-        report.generation_id, report.documents, report.chunks, report.sentences, len(sources), len(remove),
-        report.embedded_passages, rebuilt=True, timings_s=report.timings_s,
+        report.generation_id, report.documents, report.chunks, report.sentences, len(sources) - len(report.failed),
+        len(remove), report.embedded_passages, rebuilt=True, timings_s=report.timings_s, failed=report.failed,
     )  # fmt: skip
 
 
@@ -85,7 +91,9 @@ def _changeable(build_dir: Path | None, embedder: Embedder, chunking: ChunkingPa
     return manifest if manifest.reusable_by(*settings) and same_kind else None
 
 
-def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chunking, options) -> ChangeReport:
+def _change_locked(
+    data_dir, manifest, embedder, sources, remove: set[str], chunking, options, failures=None
+) -> ChangeReport:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     catalogue = catalogue_view(data_dir, manifest)
@@ -97,8 +105,8 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
     timings["tombstones"] = time.perf_counter() - started
     infos, added, embedded = list(manifest.segments), (0, 0), 0
     next_ids = (manifest.next_chunk_id, manifest.next_sentence_id)
-    if sources:
-        prepared, _, tokens = prepare_all(sources, chunking, options)
+    prepared, _, tokens = prepare_all(sources, chunking, options, embedder=embedder, failures=failures)
+    if prepared:
         info, _ = write_segment(
             data_dir,
             prepared,
@@ -114,7 +122,7 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
         infos.append(info)
         added = (info.chunks, info.end_sentence - info.first_sentence)
         next_ids = (info.end_chunk, info.end_sentence)
-    counts = _counts(manifest.counts, (len(sources), *added), dropped)
+    counts = _counts(manifest.counts, (len(prepared), *added), dropped)
     timings["total"] = time.perf_counter() - started
     new = manifest.model_copy(
         update={
@@ -128,10 +136,10 @@ def _change_locked(data_dir, manifest, embedder, sources, remove: set[str], chun
         }
     )
     build_dir = generations.write_generation(data_dir, new)
-    logger.info("index %s: +%d documents, -%d documents", build_dir.name, len(sources), dropped[0])
+    logger.info("index %s: +%d documents, -%d documents", build_dir.name, len(prepared), dropped[0])
     return ChangeReport(
-        build_dir.name, counts["documents"], counts["chunks"], counts["sentences"], len(sources), dropped[0], embedded,
-        infos[-1].segment_id if sources else None, timings_s=timings,
+        build_dir.name, counts["documents"], counts["chunks"], counts["sentences"], len(prepared), dropped[0],
+        embedded, infos[-1].segment_id if prepared else None, timings_s=timings, failed=tuple(failures or ()),
     )  # fmt: skip
 
 
@@ -177,7 +185,7 @@ def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **option
     manifest = _changeable(build_dir, embedder, chunking, late)
     if manifest is None:
         return None
-    sources = load_corpus(docs_dir)
+    sources, unread = read_corpus(docs_dir)  # an unreadable file fails alone (and is not in the index after)
     catalogue = catalogue_view(data_dir, manifest)
     try:
         changes = corpus_changes(catalogue, sources)
@@ -186,7 +194,7 @@ def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **option
     if not changes.changed and not changes.removed:
         counts = manifest.counts
         return ChangeReport(build_dir.name, counts["documents"], counts["chunks"], counts.get("sentences", 0), 0, 0,
-                            unchanged=changes.unchanged)  # fmt: skip
+                            unchanged=changes.unchanged, failed=tuple(unread))  # fmt: skip
     report = change_index(data_dir=data_dir, embedder=embedder, sources=changes.changed, remove=changes.removed,
-                          **options)  # fmt: skip
-    return dataclasses.replace(report, unchanged=changes.unchanged)
+                          keep_going=True, **options)  # fmt: skip
+    return dataclasses.replace(report, unchanged=changes.unchanged, failed=(*unread, *report.failed))

@@ -38,7 +38,8 @@ import numpy as np
 from index.embedders.base import Embedder
 from index.errors import ConfigurationError
 from index.ingest.chunk import ChunkingParams
-from index.ingest.documents import SourceDocument, load_corpus
+from index.ingest.corpus import DocumentFailure, read_corpus
+from index.ingest.documents import SourceDocument
 from index.ingest.embed import Matrices, embed_missing
 from index.ingest.passages import PreparedDocument, lexical_text
 from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
@@ -77,12 +78,18 @@ def change_milvus(
     show_progress: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     late_chunking: bool = False,
+    keep_going: bool = False,
 ) -> ChangeReport:
-    """Add or replace ``sources`` and delete the ids in ``remove``, in Milvus (``IndexWriter.change``)."""
+    """Add or replace ``sources`` and delete the ids in ``remove``, in Milvus (``IndexWriter.change``).
+
+    With ``keep_going``, a source that cannot be prepared is left out (its earlier version removed all the
+    same) and listed in the report's ``failed``."""
     started = time.perf_counter()
     sources = refuse_duplicate_ids(sources)
     options = BuildOptions(show_progress, on_progress, 0, late_chunking_for(late_chunking, embedder), None)  # no FAISS
-    prepared, _, _ = prepare_all(sources, chunking, options)
+    failures: list[DocumentFailure] | None = [] if keep_going else None
+    prepared, _, _ = prepare_all(sources, chunking, options, embedder=embedder, failures=failures)
+    remove = set(remove) | {f.doc_id for f in failures or ()}
     matrices = _embedded(prepared, embedder, options)  # before the lock: the other writers go on meanwhile
     with write_lock(target, data_dir):
         stores = MilvusStores(target, embedder.dimension)
@@ -90,15 +97,15 @@ def change_milvus(
         if sweep(stores):
             stores.meta.bump()  # what a killed writer had committed, if anything, is seen from now on
         _write_documents(stores, prepared, matrices)
-        dropped = _delete_documents(stores, set(remove) - {s.doc_id for s in sources})
+        dropped = _delete_documents(stores, remove - {d.source.doc_id for d in prepared})
         generation = stores.meta.bump()
     catalogue = stores.catalogue
-    logger.info("milvus %s: +%d documents, -%d documents", target.kb_id, len(sources), dropped)
+    logger.info("milvus %s: +%d documents, -%d documents", target.kb_id, len(prepared), dropped)
     return ChangeReport(
         build_id(target, generation), catalogue.document_count(), catalogue.count(),
-        sum(len(d.sentences) for d in prepared), len(sources), dropped,
+        sum(len(d.sentences) for d in prepared), len(prepared), dropped,
         embedded_passages=len(matrices.chunks) + len(matrices.sentences),
-        timings_s={"total": round(time.perf_counter() - started, 3)},
+        timings_s={"total": round(time.perf_counter() - started, 3)}, failed=tuple(failures or ()),
     )  # fmt: skip
 
 
@@ -218,12 +225,12 @@ def _remove_version(stores: MilvusStores, doc_id: str, version: str) -> None:
 
 def ingest_milvus(target: MilvusTarget, *, data_dir: Path, embedder: Embedder, docs_dir: Path, **options):
     """``policyqa ingest`` into Milvus: only added, edited or removed corpus files are written."""
-    sources = load_corpus(docs_dir)
+    sources, unread = read_corpus(docs_dir)  # an unreadable file fails alone (and is not in the index after)
     stores = MilvusStores(target, embedder.dimension)
     changes = corpus_changes(stores.catalogue, sources)
     report = change_milvus(target, data_dir=data_dir, embedder=embedder, sources=changes.changed,
-                           remove=changes.removed, **options)  # fmt: skip
-    return dataclasses.replace(report, unchanged=changes.unchanged)
+                           remove=changes.removed, keep_going=True, **options)  # fmt: skip
+    return dataclasses.replace(report, unchanged=changes.unchanged, failed=(*unread, *report.failed))
 
 
 def drop_milvus_kb(target: MilvusTarget, dimension: int) -> None:
