@@ -20,6 +20,7 @@ from service.evaluations import Evaluations
 from service.knowledge_bases import KnowledgeBases
 from service.settings import Settings
 from service.stores.factory import open_registry
+from service.uploads import ParseSlots
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         default_response_class=Utf8JSONResponse,  # Chinese as UTF-8 text, not \\uXXXX escapes
     )
     app.state.settings = settings
+    app.state.parse_slots = ParseSlots(settings.max_parses)  # uploads read at once, across every route
     install_error_handlers(app)
     if settings.cors_origins:
         # Only the configured origins; no credentials: the widget sends none.

@@ -19,7 +19,7 @@ from service.api.schemas import (
     JobsOut,
 )
 from service.api.tenancy import ReadKbDep, WriteKbDep
-from service.uploads import ParseSlots, ParseSlotsBusyError, Upload, prepare_upload_isolated
+from service.uploads import ParseSlotsBusyError, Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
@@ -87,19 +87,12 @@ async def _read_limited(upload: UploadFile, limit_bytes: int) -> bytes:
     return data
 
 
-def _parse_slots(request: Request) -> ParseSlots:
-    state = request.app.state
-    if getattr(state, "parse_slots", None) is None:  # made with the first upload, from the app's settings
-        state.parse_slots = ParseSlots(state.settings.max_parses)
-    return state.parse_slots
-
-
 async def _prepared(
     request: Request, files: list[UploadFile], title: str | None, doc_id: str | None = None
 ) -> list[Upload]:
     """Each file read and checked, one after another, in one of the server's few parse slots."""
     try:
-        with _parse_slots(request).taken():
+        with request.app.state.parse_slots.taken():
             return [await _read(request, file, title, doc_id) for file in files]
     except ParseSlotsBusyError as exc:  # raised on taking a slot, before anything was read
         raise HTTPException(503, str(exc), headers={"Retry-After": str(PARSE_RETRY_AFTER_S)}) from None
