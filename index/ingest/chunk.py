@@ -169,22 +169,26 @@ Fits = Callable[[int, int], bool]  # whether text[start:end] is small enough
 def split_to_fit(text: str, start: int, end: int, fits: Fits) -> list[tuple[int, int]]:
     """``text[start:end]`` cut into trimmed pieces that each fit, at the best boundary in reach (``CUT_AFTER``).
 
-    ``fits`` is only ever asked about trimmed ranges, and every piece returned was asked about. The longest
-    piece that fits is found by doubling then halving, so a long run costs about its length times a logarithm
-    in ``fits``, even where a whole line has no boundary. Raises ``ValueError`` when not even one character fits.
+    ``fits`` is only ever asked about trimmed ranges, and every piece returned was asked about. Each piece's
+    reach is found by doubling then halving from the last piece's length, never by measuring all that is
+    left, so a long line costs a small multiple of its length in ``fits``, even where it has no boundary.
+    Raises ``ValueError`` when not even one character fits.
     """
     pieces: list[tuple[int, int]] = []
     start, end = _trim(text, start, end)
-    while start < end and not fits(start, end):
-        limit = _longest_fit(text, start, end, fits)
+    guess = 64
+    while start < end:
+        limit = _longest_fit(text, start, end, fits, guess)
+        if limit == end:
+            pieces.append((start, end))
+            break
         cut = _best_cut(text, start + (limit - start) // 3, limit)
         piece = _trim(text, start, cut)
         if cut != limit and not fits(*piece):  # a shorter prefix need not fit (tokens can merge): cut hard
             cut, piece = limit, _trim(text, start, limit)
         pieces.append(piece)
+        guess = max(limit - start, 1)
         start, end = _trim(text, cut, end)
-    if start < end:
-        pieces.append((start, end))
     return pieces
 
 
@@ -196,15 +200,18 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _longest_fit(text: str, start: int, end: int, fits: Fits) -> int:
-    """The end of (about) the longest trimmed prefix of ``text[start:end]`` that fits; ``end`` itself does not."""
-    good, step = start, 64
-    bad = end
-    while start + step < end:
-        if not fits(*_trim(text, start, start + step)):
-            bad = start + step
+def _longest_fit(text: str, start: int, end: int, fits: Fits, guess: int) -> int:
+    """The end of (about) the longest trimmed prefix of ``text[start:end]`` that fits: ``end`` if all of it does."""
+    good, step = start, guess
+    while True:
+        probe = min(start + step, end)
+        if not fits(*_trim(text, start, probe)):
+            bad = probe
             break
-        good, step = start + step, step * 2
+        good = probe
+        if probe == end:
+            return end
+        step *= 2
     while bad - good > 1:
         middle = (good + bad) // 2
         if fits(*_trim(text, start, middle)):
