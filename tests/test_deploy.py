@@ -108,3 +108,10 @@ def test_the_readme_says_it_was_not_run_here():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Several replicas over Milvus", 1)[1].split("\n## ", 1)[0]
     assert "deploy/compose.yaml" in section and "not run" in section
+
+
+@pytest.mark.parametrize("name", ["policyqa-1", "policyqa-2"])
+def test_each_replica_states_its_health_check_which_an_oci_image_would_drop(compose, name):
+    """The proxy waits for the replicas' health; buildah or podman images in the OCI format carry no HEALTHCHECK."""
+    check = compose["services"][name]["healthcheck"]["test"]
+    assert check[0] == "CMD" and "/api/health" in " ".join(check)
