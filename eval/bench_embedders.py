@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 def passages_of(size: int, count: int) -> list[str]:
     from index.ingest.chunk import ChunkingParams, chunk_text
     from index.ingest.clean import clean_text
-    from index.ingest.documents import load_corpus
+    from index.ingest.corpus import load_corpus
 
     texts = []
     for document in load_corpus(REPO / "docs_raw"):

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def sentences() -> list[str]:
     from index.ingest.clean import clean_text
-    from index.ingest.documents import load_corpus
+    from index.ingest.corpus import load_corpus
 
     text = "".join(clean_text(d.raw_text) for d in load_corpus(REPO / "docs_raw"))
     return [s + "。" for s in text.replace("\n", "").split("。") if len(s) > 15]

@@ -57,7 +57,7 @@ def cer(hypothesis: str, reference: str) -> float:
 
 def seed_pages(count: int) -> list[list[str]]:
     """The first page of each seed document, then their second pages, until ``count``."""
-    from index.ingest.documents import load_corpus
+    from index.ingest.corpus import load_corpus
 
     documents = [layout(d.raw_text) for d in load_corpus(REPO / "docs_raw")]
     pages = [doc[i] for i in range(3) for doc in documents if i < len(doc)]

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from eval.scans import Scan, layout, page_text, render_page, scanned_pdf
 from index.ingest.clean import clean_text
-from index.ingest.documents import SourceDocument, load_corpus
+from index.ingest.corpus import load_corpus
+from index.ingest.documents import SourceDocument
 from index.quality.gold import contains_answer, load_questions
 
 logger = logging.getLogger(__name__)

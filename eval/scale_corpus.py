@@ -24,7 +24,8 @@ import numpy as np
 
 from index.ingest.chunk import ChunkingParams, chunk_text
 from index.ingest.clean import normalize_for_matching
-from index.ingest.documents import SourceDocument, load_corpus
+from index.ingest.corpus import load_corpus
+from index.ingest.documents import SourceDocument
 from index.ingest.passages import clean_document
 
 _DIGITS = re.compile(r"\d+")

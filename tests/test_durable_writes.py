@@ -19,7 +19,10 @@ from index.stores.local import segments as seg
 from index.stores.local.live import change_index
 
 DOCUMENT = SourceDocument(
-    "durable", "关于村务公开的通知", "durable.txt", "关于村务公开的通知\n一、村务要按时公开。\n二、账目每季度公布一次。\n"
+    "durable",
+    "关于村务公开的通知",
+    "durable.txt",
+    "关于村务公开的通知\n一、村务要按时公开。\n二、账目每季度公布一次。\n",
 )
 
 

@@ -13,7 +13,7 @@ from reportlab.pdfgen import canvas
 
 from index.errors import InvalidInputError
 from index.ingest.chunk import ChunkingParams
-from index.ingest.documents import load_corpus
+from index.ingest.corpus import load_corpus
 from index.ingest.readers import (
     READERS,
     SUPPORTED,

@@ -24,7 +24,7 @@ def test_tokenize_folds_traditional_to_simplified():
 def test_tokenize_by_sentence_equals_segmenting_the_whole_text():
     """The per-sentence cache must not change a single token (jieba cuts at punctuation anyway)."""
     from index.ingest.clean import normalize_for_matching
-    from index.ingest.documents import load_corpus
+    from index.ingest.corpus import load_corpus
     from index.ingest.tokenize import _WORD, _jieba
 
     def whole(text: str) -> list[str]:

@@ -1,8 +1,8 @@
 """A corpus directory read for ``policyqa ingest``: one file that cannot be read fails alone.
 
-``documents.load_corpus`` stops at the first unreadable file, as a caller that
-needs every document wants; an ingest of hundreds of files reads the rest, and
-says which failed and why (``DocumentFailure``). The same record carries a
+An ingest of hundreds of files reads them all and says which failed and why
+(``DocumentFailure``); ``load_corpus`` refuses a corpus with any unreadable
+file, as a caller that needs every document wants. The same record carries a
 document that fails later, in cleaning, chunking or measuring
 (``index/ingest/prepare.py``).
 """
@@ -57,6 +57,14 @@ def read_corpus(directory: Path) -> tuple[list[SourceDocument], list[DocumentFai
             logger.warning("%s not read: %s", entry["file"], failure_reason(exc))
             failures.append(DocumentFailure(doc_id_for(entry["file"]), entry["file"], failure_reason(exc)))
     return documents, failures
+
+
+def load_corpus(directory: Path) -> list[SourceDocument]:
+    """Every document of the corpus; ``ConfigurationError`` naming the first file that could not be read."""
+    documents, failures = read_corpus(directory)
+    if failures:
+        raise ConfigurationError(f"{failures[0].source} could not be read: {failures[0].reason}")
+    return documents
 
 
 def _read_entry(directory: Path, entry: dict) -> SourceDocument:

@@ -24,8 +24,8 @@ from index.embedders.agreement import measure_agreement
 from index.embedders.base import Embedder
 from index.errors import ConfigurationError
 from index.ingest.chunk import ChunkingParams
-from index.ingest.corpus import DocumentFailure, read_corpus
-from index.ingest.documents import SourceDocument, load_corpus
+from index.ingest.corpus import DocumentFailure, load_corpus, read_corpus
+from index.ingest.documents import SourceDocument
 from index.ingest.embed import Matrices, embed_missing
 from index.ingest.passages import PreparedDocument, lexical_text, passage_input
 from index.ingest.prepare import BuildOptions, late_chunking_for, prepare_all
