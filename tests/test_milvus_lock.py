@@ -143,3 +143,27 @@ def test_a_replicas_change_waits_while_another_replica_holds_the_writer_lock(
         kb.close()
         impatient_kb.close()
         engine.close()
+
+
+def test_a_writer_whose_job_lock_lapsed_commits_nothing(milvus_uri, embedder, tmp_path):
+    """Nothing checked the lease before each write: a replica frozen past its lease still committed its change."""
+    import uuid
+
+    from index.ingest.documents import SourceDocument
+    from index.stores.milvus.reader import MilvusTarget, load_milvus_index
+    from index.stores.milvus.writer import change_milvus
+
+    target = MilvusTarget(milvus_uri, f"lapse{uuid.uuid4().hex[:8]}")
+    document = SourceDocument("stations", "便民服务站", "stations.txt", "便民服务站\n每站配备专职工作人员3名。\n")
+    job_lock = MilvusWriterLock(milvus_uri, name="kb:lapse", lease_s=LEASE_S, max_skew_s=MAX_SKEW_S)
+    job_lock.acquire()
+    job_lock._stop.set()  # this replica freezes: its lease is not renewed
+    job_lock._heartbeat.join()
+    try:
+        # Another replica takes the job lock once the lease lapsed.
+        with _lock(milvus_uri, "kb:lapse", 10), pytest.raises(LockLostError):
+            change_milvus(target, data_dir=tmp_path, embedder=embedder, sources=[document])
+    finally:
+        job_lock.release()
+    index = load_milvus_index(target, embedder_name=embedder.name, dimension=embedder.dimension)
+    assert index.catalogue.document("stations") is None

@@ -43,10 +43,10 @@ renewal completes before ``expires_at - max_skew_s`` of the row it replaces;
 once one does not, it is *lost*: a waiting contender starts over under a new
 owner id, and the holder's ``ensure_held()`` raises ``LockLostError``.
 Assumptions: replicas' clocks differ by less than ``max_skew_s``; the holder
-calls ``ensure_held()`` before each write of its work, so after a lost lease at
-most the write already in flight lands (Milvus has no fencing token that could
-refuse it: the gap every lease without one leaves). Deadlines and polling use
-the monotonic clock.
+calls ``ensure_held()`` (``ensure_locks_held()``: every lock of the thread)
+before each write of its work, so after a lost lease at most the write already
+in flight lands (Milvus has no fencing token that could refuse it: the gap
+every lease without one leaves). Deadlines and polling use the monotonic clock.
 """
 
 from __future__ import annotations
@@ -85,6 +85,19 @@ _COLUMNS = (
 )
 _FIELDS = [column.name for column in _COLUMNS]
 POLL_FIRST_S, POLL_MAX_S = 0.02, 0.25
+_held_here = threading.local()  # the locks this thread holds: its writes are made under all of them
+
+
+def locks_held_here() -> list[MilvusWriterLock]:
+    return getattr(_held_here, "locks", [])
+
+
+def ensure_locks_held() -> None:
+    """Raise ``LockLostError`` if a writer lock this thread holds has lapsed; a writer calls it before each
+    write and before its commit, so a replica whose lease lapsed stops there (the job's ``kb:`` lock and the
+    index's lock alike)."""
+    for lock in locks_held_here():
+        lock.ensure_held()
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,7 @@ class MilvusWriterLock:
             try:
                 if self._wait_for_turn(deadline):
                     self.held = True
+                    _held_here.locks = [*locks_held_here(), self]
                     return
             except BaseException:
                 self._leave_contest()
@@ -137,6 +151,7 @@ class MilvusWriterLock:
 
     def release(self) -> None:
         self.held = False
+        _held_here.locks = [lock for lock in locks_held_here() if lock is not self]
         self._leave_contest()
 
     def ensure_held(self) -> None:

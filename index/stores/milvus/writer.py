@@ -47,7 +47,7 @@ from index.locks import file_lock
 from index.stores.base import ChangeReport
 from index.stores.changes import corpus_changes, refuse_duplicate_ids
 from index.stores.manifest import ChunkingInfo, EmbedderInfo, IndexManifest, build_versions
-from index.stores.milvus.lock import milvus_writer_lock
+from index.stores.milvus.lock import ensure_locks_held, lock_collection, milvus_writer_lock
 from index.stores.milvus.reader import MilvusStores, MilvusTarget, build_id
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ def write_lock(target: MilvusTarget, data_dir: Path) -> Iterator[None]:
     ``policyqa ingest`` takes only this one. Always in that order, so the two cannot deadlock."""
     with (
         file_lock(Path(data_dir) / "index" / ".lock"),
-        milvus_writer_lock(target.uri, name=f"index:{target.prefix}:{target.kb_id}"),
+        milvus_writer_lock(
+            target.uri, name=f"index:{target.prefix}:{target.kb_id}", collection=lock_collection(target.prefix)
+        ),
     ):
         yield
 
@@ -98,6 +100,7 @@ def change_milvus(
             stores.meta.bump()  # what a killed writer had committed, if anything, is seen from now on
         _write_documents(stores, prepared, matrices)
         dropped = _delete_documents(stores, remove - {d.source.doc_id for d in prepared})
+        ensure_locks_held()
         generation = stores.meta.bump()
     catalogue = stores.catalogue
     logger.info("milvus %s: +%d documents, -%d documents", target.kb_id, len(prepared), dropped)
@@ -161,6 +164,7 @@ def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], mat
     the versions they replace."""
     if not prepared:
         return
+    ensure_locks_held()  # a writer whose lease lapsed (another may hold the lock now) writes nothing more
     first_chunk, first_sentence = stores.meta.reserve(len(matrices.chunks), len(matrices.sentences))
     versions = {d.source.doc_id: secrets.token_hex(8) for d in prepared}
     previous = {doc_id: stores.catalogue.version(doc_id) for doc_id in versions}
@@ -179,6 +183,7 @@ def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], mat
     sentence_ids = np.arange(first_sentence, first_sentence + len(matrices.sentences), dtype=np.int64)
     stores.sentence_vectors.add(sentence_ids, matrices.sentences)
     stores.lexical.add(chunk_ids.tolist(), texts)
+    ensure_locks_held()  # the commit: after a lapse, the rows written stay uncommitted, swept by the next writer
     commit_documents(stores, commits)
     replaced = [(doc_id, version) for doc_id, version in previous.items() if version is not None]
     stores.meta.intend_all(replaced)
@@ -206,6 +211,7 @@ def _delete_documents(stores: MilvusStores, doc_ids: set[str]) -> int:
     deleted = 0
     for doc_id in sorted(stores.catalogue.known_doc_ids(doc_ids)):
         version = stores.catalogue.version(doc_id)
+        ensure_locks_held()
         stores.meta.intend(doc_id, version)
         stores.catalogue.retract([doc_id])  # gone for every reader from here on
         _remove_version(stores, doc_id, version)
