@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,6 +103,12 @@ def start_server(
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"server did not answer within {timeout} s")
+
+
+def serve_seed_copy(seed_data_dir: Path, data_dir: Path, env_overrides: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """``start_server`` over a copy of the seed index in ``data_dir`` (never built on start), with ``env_overrides``."""
+    shutil.copytree(seed_data_dir, data_dir, dirs_exist_ok=True)
+    return start_server({"POLICYQA_DATA_DIR": str(data_dir), "POLICYQA_BUILD_ON_START": "false", **env_overrides})
 
 
 def stop_server(process: subprocess.Popen) -> str:

@@ -7,7 +7,6 @@ went with the writer (issue 27, items 2 and 7).
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from eval.scans import Scan, image_bytes, layout, render_page
-from tests.conftest import DOCS_RAW, start_server, stop_server
+from tests.conftest import DOCS_RAW, serve_seed_copy, stop_server
 
 TOKEN = "lease-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -24,18 +23,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 def one_loaded(seed_data_dir, tmp_path_factory):
     """At most one knowledge base besides the default loaded; 4 KB bodies outside the upload allowance."""
-    data_dir = tmp_path_factory.mktemp("lease-data")
-    shutil.copytree(seed_data_dir, data_dir, dirs_exist_ok=True)
-    env = {
-        "POLICYQA_DATA_DIR": str(data_dir),
-        "POLICYQA_BUILD_ON_START": "false",
-        "POLICYQA_ADMIN_TOKEN": TOKEN,
-        "POLICYQA_MAX_LOADED_KBS": "1",
-        "POLICYQA_MAX_BODY_KB": "4",
-        "POLICYQA_RATE_LIMIT_PER_MINUTE": "100000",
-        "POLICYQA_RATE_LIMIT_BURST": "1000",
-    }
-    process, url = start_server(env)
+    env = {"POLICYQA_ADMIN_TOKEN": TOKEN, "POLICYQA_MAX_LOADED_KBS": "1", "POLICYQA_MAX_BODY_KB": "4"}
+    process, url = serve_seed_copy(seed_data_dir, tmp_path_factory.mktemp("lease-data"), env)
     with httpx.Client(base_url=url, timeout=120) as http:
         for kb in ("kba", "kbb", "other"):
             made = http.post("/api/kbs", headers=AUTH, json={"kb_id": kb, "title": kb, "public": False})

@@ -24,7 +24,7 @@ from index.ingest.readers import FileTooLargeError, read_bytes
 from service.api.app import create_app
 from service.settings import Settings
 from service.uploads import prepare_upload
-from tests.conftest import start_server, stop_server
+from tests.conftest import serve_seed_copy, stop_server
 from tests.test_kb import NEW_DOC, large_document
 
 TOKEN = "parse-limits-token"
@@ -96,16 +96,12 @@ def test_a_sheet_of_far_flung_cells_is_refused_by_its_cell_count():
 @pytest.fixture(scope="module")
 def one_reader(seed_data_dir, tmp_path_factory):
     """One parse slot, uploads cut at UPLOAD_DEADLINE_S; the fork server started by a first, small upload."""
-    data_dir = tmp_path_factory.mktemp("parse-limits-data")
-    shutil.copytree(seed_data_dir, data_dir, dirs_exist_ok=True)
     env = {
-        "POLICYQA_DATA_DIR": str(data_dir),
-        "POLICYQA_BUILD_ON_START": "false",
         "POLICYQA_ADMIN_TOKEN": TOKEN,
         "POLICYQA_MAX_PARSES": "1",
         "POLICYQA_UPLOAD_TIMEOUT_S": str(UPLOAD_DEADLINE_S),
     }
-    process, url = start_server(env)
+    process, url = serve_seed_copy(seed_data_dir, tmp_path_factory.mktemp("parse-limits-data"), env)
     with httpx.Client(base_url=url, timeout=30) as http:
         warm = http.post("/api/documents", files={"files": ("blank.txt", b" \n")}, headers=AUTH)
         assert warm.status_code == 422, warm.text  # holds no text: read, and refused
@@ -141,9 +137,14 @@ def _until(condition, timeout: float) -> bool:
 def test_a_second_upload_is_refused_while_the_one_reader_is_busy_and_health_still_answers(one_reader):
     outcome: dict = {}
     slow = threading.Thread(target=_slow_upload, args=(one_reader["url"], outcome))
+    sent = time.time()
     slow.start()
+
+    def slow_is_read() -> bool:  # by a reader of its own: an earlier upload's may still be exiting
+        return any(reader.create_time() >= sent - 0.1 for reader in _readers(one_reader["process"]))
+
     try:
-        assert _until(lambda: _readers(one_reader["process"]), 10), "the slow upload never started reading"
+        assert _until(slow_is_read, 10), "the slow upload never started reading"
         with httpx.Client(base_url=one_reader["url"], timeout=10) as http:
             second = http.post("/api/documents", files={"files": ("notice.txt", NEW_DOC.encode())}, headers=AUTH)
             assert second.status_code == 503, second.text
