@@ -112,3 +112,15 @@ def test_deleting_a_seed_document_takes_its_sentences_off_the_disk(backend, embe
     assert traces(backend.data_dir, [sentence])
     backend.change(embedder=embedder, remove={"haian-central-town-reform"})
     assert traces(backend.data_dir, [sentence]) == []
+
+
+def test_a_delete_killed_before_its_purge_is_purged_by_the_next_change(backend, embedder):
+    """The chaos soak killed servers between a delete's commit and its purge: that text stayed until a merge."""
+    from index.stores.local.live import change_index
+
+    backend.change(embedder=embedder, sources=[private_document("private")])
+    change_index(data_dir=backend.data_dir, embedder=embedder, remove={"private"})  # committed, never purged
+    assert traces(backend.data_dir, [MARKER])
+    later = SourceDocument("later", "乡镇工作要点", "later.txt", "乡镇工作要点\n乡镇要做好便民服务。", origin="upload")
+    backend.change(embedder=embedder, sources=[later])
+    assert traces(backend.data_dir, [MARKER, LATIN_MARKER]) == []

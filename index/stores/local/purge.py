@@ -35,16 +35,16 @@ MAX_TRIES = 5
 def purge_documents(
     data_dir: Path, doc_ids: Collection[str], *, older_generations_hold_them: bool = False, exact_max: int = EXACT_MAX
 ) -> list[str]:
-    """Rewrite or drop each segment that still holds one of ``doc_ids`` behind a tombstone, then remove every
-    generation but the current one and the segments it does not list (also when no segment needed it but
+    """After a change that removed ``doc_ids``: rewrite or drop each segment that still holds a deleted document
+    behind a tombstone (theirs, and any a change killed before its purge left), then remove every generation
+    but the current one and the segments it does not list (also when no segment needed it but
     ``older_generations_hold_them``: after a whole rebuild). Returns the segment ids purged."""
-    wanted = set(doc_ids)
     purged: list[str] = []
-    if not wanted:
+    if not doc_ids:
         return purged
     with seg.merge_lock(data_dir):  # no merge copies the rows meanwhile
         tries = 0
-        while (found := _holding_segment(data_dir, wanted)) is not None:
+        while (found := _tombstoned_segment(data_dir)) is not None:
             at, info, whole = found
             if whole:
                 _drop_segment(data_dir, info.segment_id)
@@ -62,16 +62,16 @@ def purge_documents(
     return purged
 
 
-def _holding_segment(data_dir: Path, doc_ids: set[str]):
-    """(position, info, whether every document of it is deleted) of the first segment whose tombstone
-    lists one of ``doc_ids``; None when none does."""
+def _tombstoned_segment(data_dir: Path):
+    """(position, info, whether every document of it is deleted) of the first segment with a tombstone;
+    None when none has."""
     build_dir = generations.current_build_dir(data_dir)
     if build_dir is None:
         return None
     manifest = generations.read_manifest(build_dir)
     for at, info in enumerate(manifest.segments):
         dead = manifest.tombstones.get(info.segment_id)
-        if dead is not None and doc_ids & set(dead.doc_ids):
+        if dead is not None and dead.doc_ids:
             return at, info, len(set(dead.doc_ids)) >= info.documents
     return None
 
