@@ -43,7 +43,7 @@ class Counts:
     deleted_text_in_answers: set[str] = field(default_factory=set)
     deleted_text_on_disk: set[str] = field(default_factory=set)
     unanswered_deleted_text_on_disk: set[str] = field(default_factory=set)
-    unanswered_deleted_text_on_disk_at_end: set[str] = field(default_factory=set)
+    unanswered_deleted_text_kept: set[str] = field(default_factory=set)  # still there after a later change
     live_not_found: int = 0
     reload_errors: int = 0
     replicas_disagree: int = 0
@@ -82,6 +82,7 @@ class Counts:
             "resurrected": self.resurrected_deletes,
             "torn": self.torn_changes,
             "on_disk": len(self.deleted_text_on_disk),
+            "kept": len(self.unanswered_deleted_text_kept),
             "in_answers": len(self.deleted_text_in_answers),
             "reload": self.reload_errors,
             "replicas": self.replicas_disagree,
@@ -114,7 +115,7 @@ class Counts:
             "deleted_text_in_answers": len(self.deleted_text_in_answers),
             "deleted_text_found_on_disk": len(self.deleted_text_on_disk),
             "unacknowledged_deleted_text_on_disk": len(self.unanswered_deleted_text_on_disk),
-            "unacknowledged_deleted_text_on_disk_at_end": len(self.unanswered_deleted_text_on_disk_at_end),
+            "unacknowledged_deleted_text_on_disk_after_the_next_change": len(self.unanswered_deleted_text_kept),
             "reload_errors": self.reload_errors,
             "replicas_disagree": self.replicas_disagree,
             "seed_answers_changed": self.seed_answers_changed,
@@ -157,6 +158,8 @@ class Checker:
         self.seed_documents: set[str] = set()
         self.seed_answers: dict[str, str | None] = {}
         self.searched: set[str] = set()  # retired markers already looked for in answers
+        self.on_disk_before: set[str] = set()  # versions of unanswered changes on disk at the last check
+        self.answered_before = 0  # changes answered by then
 
     def client(self, url: str) -> httpx.Client:
         return httpx.Client(base_url=url, timeout=120.0, headers=self.headers)
@@ -187,7 +190,7 @@ class Checker:
                     self._same_listing(url, listing)
             self._answers(client, final)
             self._seeds(client)
-        self._disk(final)
+        self._disk()
         self.counts.unanswered_changes_landed = self.ledger.landed_unacknowledged
 
     # -- each kind of check ---------------------------------------------------
@@ -261,11 +264,15 @@ class Checker:
                     self.counts.sample(f"{where} served retired {retired}: {hit['text'][:200]!r}")
                 self.counts.deleted_text_in_answers.add(retired.version.token)
 
-    def _disk(self, final: bool) -> None:
+    def _disk(self) -> None:
+        """Retired versions on disk: after an answered change, none ever; after an unanswered one that landed
+        (killed between its commit and its purge), none once another change was answered since."""
         landed = {t: r for t, r in self.ledger.retired.items() if r.landed}
         found: dict[str, str] = {}
         for data_dir in self.data_dirs:
             found.update(traces(data_dir, [n for r in landed.values() for n in r.version.needles]))
+        answered = sum(self.counts.changes_answered.values())
+        unanswered_found = set()
         for token, retired in landed.items():
             where = [found[n] for n in retired.version.needles if n in found]
             if not where:
@@ -274,12 +281,15 @@ class Checker:
                 if token not in self.counts.deleted_text_on_disk:
                     self.counts.sample(f"on disk after an acknowledged change: {retired} in {where}")
                 self.counts.deleted_text_on_disk.add(token)
-            else:
-                if token not in self.counts.unanswered_deleted_text_on_disk:
-                    self.counts.sample(f"on disk after an unacknowledged change that landed: {retired} in {where}")
-                self.counts.unanswered_deleted_text_on_disk.add(token)
-                if final:
-                    self.counts.unanswered_deleted_text_on_disk_at_end.add(token)
+                continue
+            unanswered_found.add(token)
+            self.counts.unanswered_deleted_text_on_disk.add(token)
+            if token in self.on_disk_before and answered > self.answered_before:
+                if token not in self.counts.unanswered_deleted_text_kept:
+                    self.counts.sample(f"on disk after an unacknowledged change that landed, and after the next"
+                                       f" answered change: {retired} in {where}")  # fmt: skip
+                self.counts.unanswered_deleted_text_kept.add(token)
+        self.on_disk_before, self.answered_before = unanswered_found, answered
 
     def _seeds(self, client: httpx.Client) -> None:
         for question, expected in self.seed_answers.items():
