@@ -124,3 +124,17 @@ def test_a_delete_killed_before_its_purge_is_purged_by_the_next_change(backend, 
     later = SourceDocument("later", "乡镇工作要点", "later.txt", "乡镇工作要点\n乡镇要做好便民服务。", origin="upload")
     backend.change(embedder=embedder, sources=[later])
     assert traces(backend.data_dir, [MARKER, LATIN_MARKER]) == []
+
+
+def test_a_file_taken_out_of_the_corpus_leaves_no_trace_after_the_next_ingest(embedder, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "private.txt").write_text(private_document("private").raw_text, encoding="utf-8")
+    (docs / "kept.txt").write_text("村务公开制度\n村务要按时公开。", encoding="utf-8")
+    backend = LocalBackend(BackendConfig(kind="local", data_dir=tmp_path / "data"))
+    backend.ingest(embedder=embedder, docs_dir=docs)
+    backend.ingest(embedder=embedder, docs_dir=docs)  # an index that takes changes: the next one is incremental
+    assert traces(backend.data_dir, [MARKER])
+    (docs / "private.txt").unlink()
+    assert backend.ingest(embedder=embedder, docs_dir=docs).removed == 1
+    assert traces(backend.data_dir, [MARKER, LATIN_MARKER]) == []

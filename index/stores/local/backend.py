@@ -15,7 +15,7 @@ from index.stores.local import generations
 from index.stores.local.build import build_index
 from index.stores.local.live import change_index, update_index
 from index.stores.local.merge import MergeReport, merge_segments
-from index.stores.local.purge import purge_documents
+from index.stores.local.purge import purge_deleted
 
 
 @dataclass
@@ -68,8 +68,7 @@ class LocalBackend:
             show_progress=show_progress, on_progress=on_progress, late_chunking=late_chunking,
         )  # fmt: skip
         # What was deleted or replaced leaves the disk before the change is answered as done.
-        gone = {*remove, *(s.doc_id for s in sources)}
-        purge_documents(self.data_dir, gone, older_generations_hold_them=report.rebuilt and bool(report.removed))
+        purge_deleted(self.data_dir, older_generations_hold_them=report.rebuilt and bool(report.removed))
         return report
 
     def ingest(
@@ -86,6 +85,7 @@ class LocalBackend:
         if keep_uploads:  # an index that can take changes gets only the added, edited and removed files
             changed = update_index(data_dir=self.data_dir, embedder=embedder, docs_dir=docs_dir, **options)
             if changed is not None:
+                purge_deleted(self.data_dir, older_generations_hold_them=changed.rebuilt and bool(changed.removed))
                 return changed
         return build_index(
             docs_dir=docs_dir, data_dir=self.data_dir, embedder=embedder,

@@ -19,7 +19,6 @@ documents were first read from.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from pathlib import Path
 
 from index.stores.local import generations
@@ -32,16 +31,14 @@ logger = logging.getLogger(__name__)
 MAX_TRIES = 5
 
 
-def purge_documents(
-    data_dir: Path, doc_ids: Collection[str], *, older_generations_hold_them: bool = False, exact_max: int = EXACT_MAX
+def purge_deleted(
+    data_dir: Path, *, older_generations_hold_them: bool = False, exact_max: int = EXACT_MAX
 ) -> list[str]:
-    """After a change that removed ``doc_ids``: rewrite or drop each segment that still holds a deleted document
-    behind a tombstone (theirs, and any a change killed before its purge left), then remove every generation
-    but the current one and the segments it does not list (also when no segment needed it but
-    ``older_generations_hold_them``: after a whole rebuild). Returns the segment ids purged."""
+    """After a change: rewrite or drop each segment that still holds a deleted document behind a tombstone (the
+    change's, and any a change killed before its purge left), then remove every generation but the current one
+    and the segments it does not list (also when no segment needed it but ``older_generations_hold_them``:
+    after a whole rebuild). Returns the segment ids purged; without tombstones, reads one manifest."""
     purged: list[str] = []
-    if not doc_ids:
-        return purged
     with seg.merge_lock(data_dir):  # no merge copies the rows meanwhile
         tries = 0
         while (found := _tombstoned_segment(data_dir)) is not None:
