@@ -178,6 +178,7 @@ class KnowledgeBaseWriter:
         return job
 
     def _work(self) -> None:
+        self._purge_leftovers()
         for job, run in iter(self._queue.get, None):
             job.state = "running"
             self._save(job)
@@ -194,6 +195,15 @@ class KnowledgeBaseWriter:
             self._save(job)
             with self._job_finished:
                 self._job_finished.notify_all()
+
+    def _purge_leftovers(self) -> None:
+        """Before the first job: deleted text a change killed before its purge left on disk (a change purges
+        its own before it is answered as done; a killed one, only the next change would)."""
+        try:  # the backend takes its own locks: the job lock (Milvus's, shared) is not needed for what is local
+            if self.engine.backend.purge_deleted():
+                self.engine.reload()
+        except Exception:  # the next change purges it
+            logger.exception("purging deleted documents left by an interrupted change failed")
 
     def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
         settings = self.settings

@@ -8,6 +8,7 @@ the compressed ones opened, for a marker only the deleted document held.
 from __future__ import annotations
 
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -138,3 +139,29 @@ def test_a_file_taken_out_of_the_corpus_leaves_no_trace_after_the_next_ingest(em
     (docs / "private.txt").unlink()
     assert backend.ingest(embedder=embedder, docs_dir=docs).removed == 1
     assert traces(backend.data_dir, [MARKER, LATIN_MARKER]) == []
+
+
+def test_a_writer_starting_over_an_unpurged_delete_purges_it_before_any_job(backend, embedder):
+    """The chaos soak's gap: after a kill between a delete's commit and its purge, the text stayed on disk until
+    the next change, indefinitely if none came (a retried DELETE is a 404)."""
+    from index.stores.local.live import change_index
+    from service.engines import open_engine
+    from service.settings import Settings
+    from service.writer import KnowledgeBaseWriter
+
+    backend.change(embedder=embedder, sources=[private_document("private")])
+    change_index(data_dir=backend.data_dir, embedder=embedder, remove={"private"})  # committed, never purged
+    assert traces(backend.data_dir, [MARKER])
+    settings = Settings(data_dir=backend.data_dir, build_on_start=False)
+    engine = open_engine(settings)
+    writer = KnowledgeBaseWriter(engine, settings)
+    try:
+        deadline = time.monotonic() + 60
+        while engine.index.manifest.tombstones and time.monotonic() < deadline:  # reloaded once purged
+            time.sleep(0.2)
+        assert traces(backend.data_dir, [MARKER, LATIN_MARKER]) == []
+        assert engine.index.catalogue.document("private") is None
+        assert engine.index.manifest.tombstones == {}  # the engine serves the purged generation
+    finally:
+        writer.close()
+        engine.close()

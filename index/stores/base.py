@@ -169,6 +169,10 @@ class IndexWriter(Protocol):
     def merge(self, *, reuse: IndexReader | None = None, full: bool = False):
         """Merge what a backend merges itself (local segments); a report, or None when nothing was merged."""
 
+    def purge_deleted(self) -> bool:
+        """Take off storage the text of deleted documents that a change killed before its purge left; whether
+        anything was (a new generation to reload). Each change purges its own before it returns."""
+
 
 class IndexBackend(IndexWriter, Protocol):
     """One knowledge base's index: opens readers, and writes."""

@@ -103,5 +103,9 @@ class LocalBackend:
         with generations.write_lock(self.data_dir):
             yield
 
+    def purge_deleted(self) -> bool:
+        """What a change killed before its purge left; skipped while a merge (or a backup) holds the merge lock."""
+        return bool(purge_deleted(self.data_dir, blocking=False))
+
     def merge(self, *, reuse: generations.LoadedIndex | None = None, full: bool = False) -> MergeReport | None:
         return merge_segments(self.data_dir, full=full, reuse=reuse.segments if reuse is not None else ())

@@ -32,14 +32,17 @@ MAX_TRIES = 5
 
 
 def purge_deleted(
-    data_dir: Path, *, older_generations_hold_them: bool = False, exact_max: int = EXACT_MAX
+    data_dir: Path, *, older_generations_hold_them: bool = False, exact_max: int = EXACT_MAX, blocking: bool = True
 ) -> list[str]:
     """After a change: rewrite or drop each segment that still holds a deleted document behind a tombstone (the
     change's, and any a change killed before its purge left), then remove every generation but the current one
     and the segments it does not list (also when no segment needed it but ``older_generations_hold_them``:
-    after a whole rebuild). Returns the segment ids purged; without tombstones, reads one manifest."""
+    after a whole rebuild). Returns the segment ids purged; without tombstones, reads one manifest. Not
+    ``blocking``: nothing is done while another process holds the merge lock."""
     purged: list[str] = []
-    with seg.merge_lock(data_dir):  # no merge copies the rows meanwhile
+    with seg.merge_lock(data_dir, blocking=blocking) as taken:  # no merge copies the rows meanwhile
+        if not taken:
+            return purged
         tries = 0
         while (found := _tombstoned_segment(data_dir)) is not None:
             at, info, whole = found

@@ -99,5 +99,9 @@ class MilvusBackend:
     def merge(self, *, reuse: MilvusIndex | None = None, full: bool = False) -> None:
         """Nothing to merge: Milvus compacts its own segments."""
 
+    def purge_deleted(self) -> bool:
+        """Nothing left: a delete removes the rows (Milvus drops them from its files when it compacts)."""
+        return False
+
     def stores(self, dimension: int) -> MilvusStores:
         return MilvusStores(self.target, dimension)
