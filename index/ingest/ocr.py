@@ -1,8 +1,9 @@
 """OCR of page images: orientation and skew corrected, lines recognised, paragraphs rebuilt.
 
 Two engines behind one small protocol: ``rapidocr`` (PP-OCR models on ONNX
-Runtime, inside the pip wheel: the default, nothing to install from apt) and
-``tesseract`` (Debian's tesseract-ocr with chi_sim, through pytesseract).
+Runtime, inside the pip wheel, run by ``index.ingest.ocr_rapid``: the default,
+nothing to install from apt) and ``tesseract`` (Debian's tesseract-ocr with
+chi_sim, through pytesseract).
 Nothing is downloaded: a missing engine raises ``ConfigurationError`` naming
 what to install.
 
@@ -13,7 +14,6 @@ recognised lines' confidences, weighted by their length.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
@@ -60,40 +60,6 @@ class OcrEngine(Protocol):
 # ------------------------------------------------------------------ engines
 
 
-class RapidOcrEngine:
-    name = "rapidocr"
-
-    def __init__(self, threads: int | None = None) -> None:
-        try:
-            from rapidocr import RapidOCR
-        except ImportError as exc:
-            raise ConfigurationError("OCR needs the rapidocr and onnxruntime packages: pip install -e .") from exc
-        threads = threads or min(os.cpu_count() or 1, 4)
-        self._ocr = RapidOCR(
-            params={
-                "Global.log_level": "error",
-                "Global.use_cls": False,  # pages are turned upright first; lines need no classifier
-                "Det.limit_type": "max",  # detect on at most 960 pixels: lines stay found, 2x faster
-                "Det.limit_side_len": 960,
-                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            }
-        )
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-
-    def lines(self, image: np.ndarray) -> list[OcrLine]:
-        result = self._ocr(np.stack([image] * 3, axis=-1))
-        if result.boxes is None or result.txts is None:
-            return []
-        lines = []
-        for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True):
-            xs, ys = box[:, 0], box[:, 1]
-            lines.append(
-                OcrLine(text, float(score), (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())))
-            )
-        return lines
-
-
 class TesseractEngine:
     name = "tesseract"
 
@@ -132,8 +98,10 @@ class TesseractEngine:
 
 @cache
 def engine(name: str = "rapidocr") -> OcrEngine:
-    """One engine per process (the models load once)."""
+    """One engine per process (the models load once); its methods may be called from several threads at once."""
     if name == "rapidocr":
+        from index.ingest.ocr_rapid import RapidOcrEngine
+
         return RapidOcrEngine()
     if name == "tesseract":
         return TesseractEngine()
