@@ -1,10 +1,13 @@
-"""OCR of page images for the readers: one engine per process, a page at a time, a summary for the uploader."""
+"""OCR of page images for the readers: one engine per process, pages read in parallel, a summary for the uploader."""
 
 from __future__ import annotations
 
 import logging
+import os
 import statistics
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -18,6 +21,9 @@ MAX_OCR_PAGES = 100  # about as many as one upload's deadline allows on two core
 MAX_PAGE_PIXELS = 40_000_000  # an A4 page at 600 dpi is 35 MP
 LOW_CONFIDENCE = 0.8
 OCR_ENGINE = "rapidocr"
+# Pages read at once, one core each: the models run single-threaded, so a page in flight per core keeps every
+# core on convolutions. Capped because each page in flight holds its image and its activations.
+MAX_PARALLEL_PAGES = 4
 
 # Told how many pages OCR is about to read, before the first one: the isolated parse process
 # extends its deadline by that many pages. Set by the caller, not a global of the library.
@@ -40,12 +46,39 @@ def check_pixels(width: int, height: int) -> None:
         )
 
 
-def recognise(images: Iterable[np.ndarray]) -> Iterator[OcrPage]:
+def recognise(images: Iterable[np.ndarray], parallel: int | None = None) -> Iterator[OcrPage]:
+    """The pages in order, ``parallel`` of them read at once (one per usable core by default).
+
+    Images are taken from ``images`` in this thread (a PDF renderer is not thread-safe) and only as
+    workers free up, so no more than ``parallel`` + 1 page images are held at a time.
+    """
     ocr = engine(OCR_ENGINE)
-    for number, image in enumerate(images, 1):
-        page = ocr_image(image, ocr)
-        logger.info("OCR page %d: %d lines, confidence %.3f", number, page.lines, page.confidence)
-        yield page
+    workers = parallel or parallel_pages()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-page") as pool:
+        pending: deque[Future[OcrPage]] = deque()
+        number = 0
+        for image in images:
+            pending.append(pool.submit(ocr_image, image, ocr))
+            if len(pending) >= workers:
+                number += 1
+                yield _logged(number, pending.popleft().result())
+        while pending:
+            number += 1
+            yield _logged(number, pending.popleft().result())
+
+
+def parallel_pages() -> int:
+    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it), capped."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PARALLEL_PAGES))
+
+
+def _logged(number: int, page: OcrPage) -> OcrPage:
+    logger.info("OCR page %d: %d lines, confidence %.3f", number, page.lines, page.confidence)
+    return page
 
 
 def summary(pages: list[OcrPage], text_pages: int = 0) -> str:
