@@ -31,6 +31,7 @@ from index.stores.changes import corpus_changes, refuse_duplicate_ids
 from index.stores.local import generations
 from index.stores.local import segments as seg
 from index.stores.local.build import build_index, write_segment
+from index.stores.local.catalogue import SqliteCatalogue
 from index.stores.local.segmented import SegmentedCatalogue
 from index.stores.local.vectors import EXACT_MAX
 
@@ -96,12 +97,7 @@ def _change_locked(
 ) -> ChangeReport:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    catalogue = catalogue_view(data_dir, manifest)
-    try:
-        gone = remove | {s.doc_id for s in sources}
-        tombstones, dropped = _tombstones(catalogue, manifest.tombstones, gone)
-    finally:
-        catalogue.close()
+    tombstones, dropped = _tombstones(data_dir, manifest, remove | {s.doc_id for s in sources})
     timings["tombstones"] = time.perf_counter() - started
     infos, added, embedded = list(manifest.segments), (0, 0), 0
     next_ids = (manifest.next_chunk_id, manifest.next_sentence_id)
@@ -159,20 +155,27 @@ def catalogue_view(data_dir: Path, manifest: generations.IndexManifest) -> Segme
     return SegmentedCatalogue(segments, dead)
 
 
-def _tombstones(catalogue: SegmentedCatalogue, existing: dict[str, seg.Tombstone], doc_ids: set[str]):
-    """The tombstones with the live ones of ``doc_ids`` added: (tombstones, (documents, chunks, sentences))."""
-    tombstones = dict(existing)
+def _tombstones(data_dir: Path, manifest: generations.IndexManifest, doc_ids: set[str]):
+    """The manifest's tombstones with the live ones of ``doc_ids`` added: (tombstones, (documents, chunks,
+    sentences)). Each segment's catalogue is asked for these documents only: listing every document of every
+    segment, as a catalogue view does, made each change cost the size of the index."""
+    tombstones = dict(manifest.tombstones)
     documents = chunks = sentences = 0
-    for doc_id in sorted(catalogue.known_doc_ids(doc_ids)):
-        segment = catalogue.segment_of(doc_id)
-        record = segment.catalogue.document(doc_id)
-        doc_chunks = segment.catalogue.document_chunks(doc_id)
-        df = Counter(term for c in doc_chunks for term in set(tokenize(lexical_text(record.title, c.text))))
-        previous = tombstones.get(segment.segment_id, seg.Tombstone())
-        tombstones[segment.segment_id] = previous.extended([doc_id], [c.chunk_id for c in doc_chunks], df)
-        documents += 1
-        chunks += len(doc_chunks)
-        sentences += len(segment.catalogue.document_sentences(doc_id))
+    for info in manifest.segments if doc_ids else ():
+        dead = set(tombstones.get(info.segment_id, seg.Tombstone()).doc_ids)
+        catalogue = SqliteCatalogue(seg.segments_root(data_dir) / info.segment_id / seg.CATALOGUE_FILE, read_only=True)
+        try:
+            for doc_id in sorted(catalogue.known_doc_ids(doc_ids - dead)):
+                record = catalogue.document(doc_id)
+                doc_chunks = catalogue.document_chunks(doc_id)
+                df = Counter(term for c in doc_chunks for term in set(tokenize(lexical_text(record.title, c.text))))
+                previous = tombstones.get(info.segment_id, seg.Tombstone())
+                tombstones[info.segment_id] = previous.extended([doc_id], [c.chunk_id for c in doc_chunks], df)
+                documents += 1
+                chunks += len(doc_chunks)
+                sentences += len(catalogue.document_sentences(doc_id))
+        finally:
+            catalogue.close()
     return tombstones, (documents, chunks, sentences)
 
 
