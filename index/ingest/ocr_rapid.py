@@ -34,9 +34,11 @@ LINE_HEIGHT = 48  # the recognition model's input height
 LINE_WIDTH_SCALE = 0.65
 # Lines are padded to a multiple of this width, so a page's lines fall into a few buckets.
 WIDTH_BUCKET = 64
-# Width of recognition input a batch may hold (its lines times their width): the largest activation of a
-# batch is about 2.3 KB per column, so 16,000 columns (sixteen full lines) keep a run under 40 MB a tensor.
-BATCH_COLUMNS = 16_000
+# Width of recognition input a batch may hold (its lines times their width). On one thread a line costs the
+# same alone or in a batch of thirty; what a batch adds is memory, about 2.3 KB per column for its largest
+# activation and some 15 KB per column in all: 4,000 columns (four or five full lines) hold a run near 60 MB,
+# so four pages in parallel stay inside the reading process's 2 GB.
+BATCH_COLUMNS = 4_000
 MIN_LINE_SCORE = 0.5  # rapidocr's text_score: lines below it are noise
 
 

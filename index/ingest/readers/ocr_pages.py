@@ -21,9 +21,11 @@ MAX_OCR_PAGES = 100  # about as many as one upload's deadline allows on two core
 MAX_PAGE_PIXELS = 40_000_000  # an A4 page at 600 dpi is 35 MP
 LOW_CONFIDENCE = 0.8
 OCR_ENGINE = "rapidocr"
-# Pages read at once, one core each: the models run single-threaded, so a page in flight per core keeps every
-# core on convolutions. Capped because each page in flight holds its image and its activations.
-MAX_PARALLEL_PAGES = 4
+# Pages read at once, one core each: the models run single-threaded, so a page in flight per core keeps the
+# cores on convolutions. Each page in flight adds about 250 MB of address space (its images, the detector's
+# activations, a thread's malloc arena) to the reading process, whose cap is 2 GB over what it starts with:
+# 8 pages of a 200 dpi scan peaked 1.5 GB over it with 2 in flight, 2.0 GB with 4 (the models load inside too).
+MAX_PARALLEL_PAGES = 2
 
 # Told how many pages OCR is about to read, before the first one: the isolated parse process
 # extends its deadline by that many pages. Set by the caller, not a global of the library.
@@ -68,7 +70,7 @@ def recognise(images: Iterable[np.ndarray], parallel: int | None = None) -> Iter
 
 
 def parallel_pages() -> int:
-    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it), capped."""
+    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it), up to the cap."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
