@@ -46,6 +46,7 @@ from index.embedders.e5_runtime import (
     TorchRunner,
     openvino_available,
 )
+from index.embedders.runtime_choice import RuntimeChoice, measure_choice, remeasure, remembered_choice
 from index.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,12 @@ class E5SmallEmbedder:
         self._encoders: dict[tuple[str, str, int], E5Encoder] = {}
         self._roles: dict[str, tuple[str, str, int]] = {}
         self._lock = threading.Lock()
+        self._measuring = threading.Lock()
+        # auto on a CPU: the runtimes measured on this machine (runtime_choice); until then, the rule above
+        self.measures_runtimes = backend == "auto" and precision == "auto" and not self.device.startswith("cuda")
+        self.runtime_choice: RuntimeChoice | None = None
+        if self.measures_runtimes and (kept := remembered_choice(self.model_dir)) is not None:
+            self._apply(kept)
         probe = self._encoder("queries")
         self.dimension, self.max_tokens = probe.dimension, probe.max_tokens
         self.precision = self.passage_backend[1]
@@ -113,7 +120,11 @@ class E5SmallEmbedder:
     @property
     def backend(self) -> str:
         """What computes each role, e.g. 'queries onnx-int8@cpu/1t, passages torch-bfloat16@cpu'."""
-        return ", ".join(f"{role} {self._encoders[key].runner.description}" for role, key in self._roles.items())
+        return ", ".join(
+            f"{role} {self._encoders[key].runner.description}"
+            for role, key in self._roles.items()
+            if key in self._encoders
+        )
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._encoder("queries").encode([QUERY_PREFIX + t for t in texts])
@@ -130,16 +141,53 @@ class E5SmallEmbedder:
         return self._encoder("passages").encode_with_spans([PASSAGE_PREFIX + t for t in texts], shifted)
 
     def count_tokens(self, text: str) -> int:
-        return self._encoder("passages").count_tokens(PASSAGE_PREFIX + text)
+        # Every runtime shares one tokeniser: the question encoder's counts, without loading the passages' runtime.
+        return self._encoder("queries").count_tokens(PASSAGE_PREFIX + text)
 
     def _encoder(self, role: str) -> E5Encoder:
-        kind, precision = self.query_backend if role == "queries" else self.passage_backend
-        key = (kind, precision, self._threads(role, kind))
+        if role == "passages" and self.measures_runtimes and self.runtime_choice is None:
+            self.measure_runtimes()  # the first build with this model directory on this CPU
+        with self._lock:
+            kind, precision = self.query_backend if role == "queries" else self.passage_backend
+            key = (kind, precision, self._threads(role, kind))
+            self._roles[role] = key
+        return self._encoder_for(*key)
+
+    def _encoder_for(self, kind: str, precision: str, threads: int) -> E5Encoder:
+        key = (kind, precision, threads)
         with self._lock:
             if key not in self._encoders:
                 self._encoders[key] = E5Encoder(self.model_dir, self._runner(*key), batch_size=self._batch_size())
-            self._roles[role] = key
             return self._encoders[key]
+
+    def measure_runtimes(self, *, again: bool = False) -> RuntimeChoice:
+        """Time the runtimes on this CPU (or read what was measured here before) and use the fastest."""
+        from index.threads import available_cores, serving_plan
+
+        measure = remeasure if again else measure_choice
+        with self._measuring:  # questions go on meanwhile, on the runtime they had
+            if self.runtime_choice is not None and not again:
+                return self.runtime_choice
+            choice = measure(
+                self.model_dir, self._encoder_for, passage_threads=self.threads or available_cores(),
+                query_threads=self.threads or serving_plan().encoder, openvino=openvino_available(),
+                prefixes=(QUERY_PREFIX, PASSAGE_PREFIX),
+            )  # fmt: skip
+            with self._lock:
+                self._apply(choice)
+                in_use = {self._roles.get("queries"), self._roles.get("passages")}
+                for key in [k for k in self._encoders if k not in in_use]:
+                    del self._encoders[key]  # the other candidates' models: not kept in memory
+        return choice
+
+    def _apply(self, choice: RuntimeChoice) -> None:
+        self.runtime_choice = choice
+        self.query_backend, self.passage_backend = choice.queries, choice.passages
+        self.precision = choice.passages[1]
+        for role in ("queries", "passages"):
+            if role in self._roles:
+                kind, precision = self.query_backend if role == "queries" else self.passage_backend
+                self._roles[role] = (kind, precision, self._threads(role, kind))
 
     def _threads(self, role: str, kind: str) -> int:
         """Questions get the plan's encoder threads; passages (one build at a time) every core,
