@@ -237,6 +237,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Times this machine's runtimes, an ingest, questions, HTTP and OCR; the runtimes' record is renewed."""
+    from service.bench import print_figures, run_bench
+
+    settings = _settings(args)
+    figures = run_bench(settings, args.directory or settings.docs_dir, ocr_pages=args.ocr_pages)
+    print_figures(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyqa", description="Cited answers from Chinese policy documents.")
     parser.add_argument("--data-dir", type=Path, help="index directory (POLICYQA_DATA_DIR, default var)")
@@ -274,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     merging = sub.add_parser("merge", help="merge the index's segments now (the service merges by itself)")
     merging.add_argument("--full", action="store_true", help="merge every segment into one")
     merging.set_defaults(func=cmd_merge)
+
+    bench = sub.add_parser("bench", help="this machine's speed figures beside their floors")
+    bench.add_argument("directory", nargs="?", type=Path, help="corpus to ingest (default docs_raw)")
+    bench.add_argument("--json", type=Path, help="also write the figures to this file")
+    bench.add_argument("--ocr-pages", type=int, default=3, help="pages rendered and read (0: no OCR)")
+    bench.set_defaults(func=cmd_bench)
 
     evaluation = sub.add_parser("eval", help="measure retrieval and answer quality")
     evaluation.add_argument(
