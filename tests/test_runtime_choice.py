@@ -133,3 +133,12 @@ def test_policyqa_bench_prints_the_machines_figures_beside_their_floors(models_d
     for line in ("embedding runtimes", "chosen", "characters/s for the whole build", "/api/ask p50", "OCR:"):
         assert line in run.stdout
     assert not (tmp_path / "unused").exists()  # the bench works in a scratch directory of its own
+
+
+def test_gpu_batches_are_sized_by_the_free_memory():
+    from index.embedders.e5_runtime import CPU_BATCH_SIZE, GPU_BATCH_LIMITS, device_batch_size, gpu_batch_size
+
+    assert gpu_batch_size(4 * 2**30) == 85  # a 4 GiB card: half of it at 24 MiB an input
+    assert gpu_batch_size(139 * 2**30) == GPU_BATCH_LIMITS[1]
+    assert gpu_batch_size(100 * 2**20) == GPU_BATCH_LIMITS[0]
+    assert device_batch_size("cpu") == CPU_BATCH_SIZE

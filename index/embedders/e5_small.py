@@ -38,12 +38,11 @@ import numpy as np
 
 from index.embedders.e5_convert import converted_model_dir, file_hash, source_path
 from index.embedders.e5_runtime import (
-    CPU_BATCH_SIZE,
-    GPU_BATCH_SIZE,
     E5Encoder,
     OnnxRunner,
     OpenVinoRunner,
     TorchRunner,
+    device_batch_size,
     openvino_available,
 )
 from index.embedders.runtime_choice import RuntimeChoice, measure_choice, remeasure, remembered_choice
@@ -201,7 +200,7 @@ class E5SmallEmbedder:
         return available_cores()
 
     def _batch_size(self) -> int:
-        return GPU_BATCH_SIZE if self.device.startswith("cuda") else CPU_BATCH_SIZE
+        return device_batch_size(self.device)
 
     def _runner(self, kind: str, precision: str, threads: int):
         if kind in ("onnx", "openvino"):
