@@ -275,9 +275,11 @@ def print_figures(figures: dict) -> None:
         for role, unit in (("passage_timings", "tokens_per_s"), ("query_timings", "p50_ms")):
             chosen = "-".join(runtimes["passages" if role == "passage_timings" else "queries"])
             for t in runtimes[role]:
-                mark = "chosen" if f"{t['runtime']}-{t['precision']}" == chosen else t["reason"] or ""
-                print(f"  {role.split('_')[0]:9} {t['runtime']}-{t['precision']:9} {t[unit] or 0:>9} {unit:13}"
-                      f" cos {t['min_cosine']:.4f}  {mark}")  # fmt: skip
+                label = f"{t['runtime']}-{t['precision']}"
+                mark = "chosen" if label == chosen else t["reason"]
+                print(
+                    f"  {role.split('_')[0]:9} {label:18} {t[unit] or 0:>9} {unit:13} cos {t['min_cosine']:.4f}  {mark}"
+                )
     ingest = figures["ingest"]
     print(f"\nembedding: {figures['embedder_backend']}")
     print(f"ingest: {ingest['characters']:,} characters, {ingest['chunks']} chunks, {ingest['sentences']} sentences")

@@ -32,6 +32,7 @@ GPU_BATCH_LIMITS = (32, 1024)
 # The largest activation of one 512-token input: 12 heads' attention scores in float32 (12 x 512 x 512 x 4 bytes,
 # 12.6 MB), with the feed-forward's and the caller's copies beside it; a batch is sized to half the free memory.
 BYTES_PER_INPUT = 24 * 2**20
+PARALLEL_TOKENIZE_MIN = 8  # below this, the tokenizer's thread pool costs more than it saves
 
 
 def gpu_batch_size(free_bytes: int) -> int:
@@ -50,7 +51,6 @@ def device_batch_size(device: str) -> int:
     except (ImportError, RuntimeError):  # pragma: no cover - a GPU that cannot report its memory
         return GPU_BATCH_SIZE
     return gpu_batch_size(free)
-PARALLEL_TOKENIZE_MIN = 8  # below this, the tokenizer's thread pool costs more than it saves
 
 
 class Runner(Protocol):
