@@ -1,6 +1,7 @@
 """The fast paths of OCR against their plain versions, on the real engine: a page's lines recognised
 together in width buckets read as each line alone does; pages read in parallel come back in order,
-read as one at a time; lines narrowed for speed still read runs of repeated digits."""
+read as one at a time; lines narrowed for speed still read runs of repeated digits; small print is
+still found on a page shrunk for detection."""
 
 from __future__ import annotations
 
@@ -71,3 +72,14 @@ def test_narrowed_lines_keep_repeated_digits(dpi):
     lines = layout(text)[0]
     page = ocr_image(np.asarray(render_page(lines, Scan(dpi=dpi))), engine("rapidocr"))
     assert cer(page.text, page_text(lines)) <= 0.002
+
+
+def test_small_print_is_found_on_the_page_shrunk_for_detection(monkeypatch):
+    from eval import scans
+
+    monkeypatch.setattr(scans, "FONT_POINTS", 10)  # 10 pt: 43 characters a line, 42 lines a page
+    lines = layout(SEED)[0]
+    image = np.asarray(render_page(lines, Scan(dpi=150, skew_deg=2.0, speckle=0.002, seed=4)))
+    page = ocr_image(image, engine("rapidocr"))
+    assert page.lines >= len(lines)
+    assert cer(page.text, page_text(lines)) <= 0.02
