@@ -39,7 +39,7 @@ WIDTH_BUCKET = 64
 # Width of recognition input a batch may hold (its lines times their width). On one thread a line costs the
 # same alone or in a batch of thirty; what a batch adds is memory, about 2.3 KB per column for its largest
 # activation and some 15 KB per column in all: 4,000 columns (four or five full lines) hold a run near 60 MB,
-# so four pages in parallel stay inside the reading process's 2 GB.
+# small beside the 2 GB an upload's reading process may use with pages in parallel (``ocr_pages``).
 BATCH_COLUMNS = 4_000
 MIN_LINE_SCORE = 0.5  # rapidocr's text_score: lines below it are noise
 
