@@ -9,8 +9,11 @@ different backends, each picked for its own job (``POLICYQA_EMBED_BACKEND``):
 - ``onnx``: both on ONNX Runtime, int8 unless the precision is ``float32``;
 - ``openvino``: passages on OpenVINO (bfloat16 where the CPU has it), questions
   on ONNX Runtime as with ``auto``;
-- ``auto``: on a GPU, torch. On a CPU, questions on ONNX int8 (latency-bound:
-  a ten-token question pays torch's per-call overhead several times over its
+- ``auto``: on a GPU, torch. On a CPU, the runtimes measured fastest on this
+  machine among those that agree with float32 and held the gold set
+  (``runtime_choice``: timed at the first build with the model directory, kept
+  per CPU). Until they are measured, this rule: questions on ONNX int8
+  (latency-bound: a ten-token question pays torch's per-call overhead several times over its
   arithmetic; int8 with six MatMuls kept float32, see ``e5_onnx``, runs in
   about 5 ms against 13 ms float32 and keeps every gold-set eval figure within
   0.01 of float32 questions). Passages (throughput-bound) on OpenVINO bfloat16
