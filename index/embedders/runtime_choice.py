@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import statistics
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.embedders.records import read_record, write_record
 from index.locks import file_lock
 
 logger = logging.getLogger(__name__)
@@ -130,28 +130,16 @@ QUERY_CANDIDATES = [("onnx", "int8"), ("onnx", "float32")]
 
 def remembered_choice(model_dir: Path, cpu: dict | None = None) -> RuntimeChoice | None:
     """The choice measured for this CPU in ``model_dir``, if any; an unreadable record is measured again."""
-    kept = _kept(Path(model_dir) / RECORD_FILE).get(cpu_key(cpu or cpu_features()))
+    kept = read_record(Path(model_dir) / RECORD_FILE).get(cpu_key(cpu or cpu_features()))
     try:
         return RuntimeChoice.from_json(kept) if isinstance(kept, dict) else None
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _kept(path: Path) -> dict:
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return kept if isinstance(kept, dict) else {}
-
-
 def remember_choice(model_dir: Path, choice: RuntimeChoice) -> None:
-    """Kept per CPU, written whole and renamed so that a reader never sees half of it."""
     path = Path(model_dir) / RECORD_FILE
-    kept = {**_kept(path), cpu_key(choice.cpu): choice.to_json()}
-    partial = path.with_name(f"{RECORD_FILE}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(kept, indent=2, ensure_ascii=False), encoding="utf-8")
-    partial.replace(path)
+    write_record(path, {**read_record(path), cpu_key(choice.cpu): choice.to_json()})
 
 
 # (runtime, precision, threads) -> an encoder with ``encode(texts)`` and ``count_tokens(text)``
@@ -182,11 +170,9 @@ def remeasure(model_dir: Path, make_encoder: EncoderFactory, **kwargs) -> Runtim
     """Forget this CPU's record and measure again (``policyqa bench``)."""
     path = Path(model_dir) / RECORD_FILE
     with file_lock(Path(model_dir) / ".runtimes.lock"):
-        kept = _kept(path)
+        kept = read_record(path)
         kept.pop(cpu_key(cpu_features()), None)
-        partial = path.with_name(f"{RECORD_FILE}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(kept, indent=2, ensure_ascii=False), encoding="utf-8")
-        partial.replace(path)
+        write_record(path, kept)
     return measure_choice(model_dir, make_encoder, **kwargs)
 
 
