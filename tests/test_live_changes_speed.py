@@ -6,6 +6,7 @@ The times themselves are measured by eval/bench_live_http.py; these tests check 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 
 from index.ingest.documents import SourceDocument
@@ -69,3 +70,13 @@ def test_a_change_reads_only_the_catalogue_rows_of_the_documents_it_changes(
         assert index.catalogue.document_count() == 8
     finally:
         index.close()
+
+
+def test_an_uploads_duplicate_check_looks_its_content_hash_up_in_an_index(tmp_path):
+    path = tmp_path / "catalogue.sqlite3"
+    SqliteCatalogue(path).close()
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute("EXPLAIN QUERY PLAN SELECT doc_id FROM documents WHERE content_hash = ?", ("0" * 64,))
+        steps = [row[-1] for row in plan]
+    # Not a scan of every document's row (with its text), once per upload.
+    assert any("USING INDEX" in step or "USING COVERING INDEX" in step for step in steps), steps

@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS documents (
     origin TEXT NOT NULL DEFAULT 'corpus',
     pages TEXT NOT NULL DEFAULT '[]'
 );
+-- An upload's duplicate check looks its content hash up: without this, a scan of every document's row
+-- (with its text: 2.0 s cold, 0.19 s warm at 1M chunks), for each upload.
+CREATE INDEX IF NOT EXISTS documents_by_hash ON documents(content_hash);
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
