@@ -171,18 +171,8 @@ class Bm25LexicalStore:
 
     def save(self, path: Path) -> None:
         columns = self._ready()
-        with Path(path).open("wb") as handle:
-            np.savez(
-                handle,
-                version=np.array(FORMAT_VERSION),
-                params=np.array([self.k1, self.b]),
-                terms=np.frombuffer("\n".join(self._terms).encode("utf-8"), dtype=np.uint8),
-                row_ids=columns.row_ids,
-                lengths=columns.lengths,
-                pointers=columns.pointers,
-                rows=columns.rows,
-                tfs=columns.tfs,
-            )
+        arrays = (columns.row_ids, columns.lengths, columns.pointers, columns.rows, columns.tfs)
+        write_postings(path, SavedPostings(self._terms, arrays, self.k1, self.b))
 
     @classmethod
     def load(cls, path: Path, *, tokenizer: Callable[[str], list[str]] = default_tokenize) -> Bm25LexicalStore:
@@ -200,6 +190,23 @@ class SavedPostings(NamedTuple):
     arrays: tuple[np.ndarray, ...]  # row_ids, lengths, pointers, rows, tfs
     k1: float
     b: float
+
+
+def write_postings(path: Path, saved: SavedPostings) -> None:
+    """The file ``read_saved_postings`` reads (``Bm25LexicalStore.save``'s format)."""
+    row_ids, lengths, pointers, rows, tfs = saved.arrays
+    with Path(path).open("wb") as handle:
+        np.savez(
+            handle,
+            version=np.array(FORMAT_VERSION),
+            params=np.array([saved.k1, saved.b]),
+            terms=np.frombuffer("\n".join(saved.terms).encode("utf-8"), dtype=np.uint8),
+            row_ids=row_ids,
+            lengths=lengths,
+            pointers=pointers,
+            rows=rows,
+            tfs=tfs,
+        )
 
 
 def read_saved_postings(path: Path) -> SavedPostings:
