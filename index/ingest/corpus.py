@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,27 +36,34 @@ def failure_reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, PolicyQAError) else f"{type(exc).__name__}: {exc}"
 
 
-def read_corpus(directory: Path) -> tuple[list[SourceDocument], list[DocumentFailure]]:
-    """The documents ``manifest.json`` lists (every readable file when there is none), and those that failed."""
+def corpus_entries(directory: Path) -> list[dict]:
+    """The files ``manifest.json`` lists (every readable file when there is none), each ``{"file", "title"}``."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigurationError(f"document directory not found: {directory}")
     manifest_path = directory / MANIFEST_NAME
     if manifest_path.exists():
-        entries = json.loads(manifest_path.read_text(encoding="utf-8"))["documents"]
-    else:
-        entries = [
-            {"file": p.name, "title": None}
-            for p in sorted(directory.iterdir())
-            if p.suffix.lower() in READERS and p.is_file()
-        ]
-    documents, failures = [], []
-    for entry in entries:
+        return json.loads(manifest_path.read_text(encoding="utf-8"))["documents"]
+    readable = (p for p in sorted(directory.iterdir()) if p.suffix.lower() in READERS and p.is_file())
+    return [{"file": p.name, "title": None} for p in readable]
+
+
+def iter_corpus(directory: Path, entries: list[dict] | None = None) -> Iterator[SourceDocument | DocumentFailure]:
+    """Each listed document read when it is asked for, or why it could not be: a large corpus is never
+    held whole, a build takes its documents one batch at a time."""
+    for entry in corpus_entries(directory) if entries is None else entries:
         try:
-            documents.append(_read_entry(directory, entry))
+            yield _read_entry(Path(directory), entry)
         except Exception as exc:  # one unreadable file is reported; the others are read
             logger.warning("%s not read: %s", entry["file"], failure_reason(exc))
-            failures.append(DocumentFailure(doc_id_for(entry["file"]), entry["file"], failure_reason(exc)))
+            yield DocumentFailure(doc_id_for(entry["file"]), entry["file"], failure_reason(exc))
+
+
+def read_corpus(directory: Path) -> tuple[list[SourceDocument], list[DocumentFailure]]:
+    """The documents ``manifest.json`` lists (every readable file when there is none), and those that failed."""
+    documents, failures = [], []
+    for read in iter_corpus(directory):
+        (failures if isinstance(read, DocumentFailure) else documents).append(read)
     return documents, failures
 
 

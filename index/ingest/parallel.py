@@ -13,6 +13,8 @@ they were.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import multiprocessing
 from collections.abc import Iterable, Iterator
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 PARALLEL_MIN_CHARS = 2_000_000  # below this, a pool's start costs more than it saves on two cores
 TASK_DOCUMENTS = 16
+# Text handed to the pool before its results are taken: enough to keep the workers busy while a batch is
+# embedded and written, little enough that a corpus of any size is never read ahead whole.
+PREFETCH_CHARS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -79,25 +84,53 @@ def use_pool(sources: list[SourceDocument], workers: int) -> bool:
 
 
 def cleaned(
-    sources: list[SourceDocument], chunking: ChunkingParams, *, workers: int, keep_going: bool = False
-) -> Iterator[CleanedDocument | CleaningFailed]:
-    """Each source cleaned and chunked, in order; tokenised too when a pool does the work.
+    sources: Iterable[SourceDocument], chunking: ChunkingParams, *, workers: int, keep_going: bool = False
+) -> Iterator[tuple[SourceDocument, CleanedDocument | CleaningFailed]]:
+    """Each source with its cleaned and chunked form, in order; tokenised too when a pool does the work.
 
+    Sources are taken from the iterable as the work needs them: the pool works at most
+    ``PREFETCH_CHARS`` ahead of the consumer, which meanwhile embeds and writes what came back.
     With ``keep_going``, a document that fails comes back as ``CleaningFailed`` and the others go on;
     without, its exception is raised.
     """
-    if not use_pool(sources, workers):
-        for source in sources:
-            yield _clean_or_fail(source, chunking, False) if keep_going else clean_one(source, chunking, False)
+    sources = iter(sources)
+    # Only a large build is worth a pool: the first PARALLEL_MIN_CHARS of text (or all of it) decide.
+    head = list(_until_chars(sources, PARALLEL_MIN_CHARS)) if workers > 1 else []
+    if not use_pool(head, workers):
+        for source in itertools.chain(head, sources):
+            yield source, _clean_or_fail(source, chunking, False) if keep_going else clean_one(source, chunking, False)
         return
-    logger.info("cleaning, chunking and tokenising %d documents in %d processes", len(sources), workers)
+    logger.info("cleaning, chunking and tokenising in %d processes", workers)
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        tasks = _batches(sources, TASK_DOCUMENTS)
-        for batch in pool.map(_clean_many, tasks, [chunking] * len(tasks), [keep_going] * len(tasks)):
-            yield from batch
+        in_flight: collections.deque = collections.deque()  # (task, its future), in submission order
+        chars_in_flight = 0
+        for task in _batches(itertools.chain(head, sources), TASK_DOCUMENTS):
+            in_flight.append((task, pool.submit(_clean_many, task, chunking, keep_going)))
+            chars_in_flight += _chars(task)
+            while chars_in_flight > PREFETCH_CHARS:
+                task, future = in_flight.popleft()
+                chars_in_flight -= _chars(task)
+                yield from zip(task, future.result(), strict=True)
+        while in_flight:
+            task, future = in_flight.popleft()
+            yield from zip(task, future.result(), strict=True)
 
 
-def _batches(items: Iterable, size: int) -> list[list]:
-    items = list(items)
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _chars(sources: list[SourceDocument]) -> int:
+    return sum(len(s.raw_text) for s in sources)
+
+
+def _until_chars(sources: Iterator[SourceDocument], limit: int) -> Iterator[SourceDocument]:
+    total = 0
+    for source in sources:
+        yield source
+        total += len(source.raw_text)
+        if total >= limit:
+            return
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    items = iter(items)
+    while batch := list(itertools.islice(items, size)):
+        yield batch

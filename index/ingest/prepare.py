@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from index.embedders.base import Embedder
 from index.ingest.chunk import ChunkingParams, Span
@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 Reuse = Callable[[SourceDocument, str, int, int], PreparedDocument | None]
 
 
+# A build embeds and writes this many chunks at a time: what it holds at once, whatever the corpus size.
+BATCH_CHUNKS = 32_768
+# A segment is finished (its vector index and BM25 postings written) when it holds this many chunks: the
+# chunk vectors and postings of one segment are all a build keeps until its end. The 1M-chunk benchmark
+# tier stays one segment, searched as a whole build always was.
+SEGMENT_CHUNKS = 1_048_576
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     show_progress: bool
@@ -31,10 +39,24 @@ class BuildOptions:
     exact_max: int
     late_chunking: bool
     workers: int | None
+    batch_chunks: int = BATCH_CHUNKS
+    segment_chunks: int = SEGMENT_CHUNKS
 
     @property
     def sentence_vectors(self) -> str:
         return "late-chunked" if self.late_chunking else "encoded"
+
+
+@dataclass
+class PreparedBatch:
+    """Documents cleaned and chunked, numbered from 1 within the batch, ready to embed and write."""
+
+    documents: list[PreparedDocument] = field(default_factory=list)
+    tokens: dict[int, list[str]] | None = field(default_factory=dict)  # chunk id -> BM25 tokens, if a pool made them
+    reused: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    read: int = 0  # sources taken from the stream so far, this batch's included (failed ones too)
 
 
 def late_chunking_for(requested: bool, embedder: Embedder) -> bool:
@@ -59,37 +81,66 @@ def prepare_all(
     document that cannot be cleaned, chunked or capped is left out and recorded there; without, its error is
     raised.
     """
+    batches = prepare_batches(sources, chunking, options, embedder=embedder, reuse=reuse, failures=failures,
+                              batch_chunks=None, expected=len(sources))  # fmt: skip
+    batch = next(batches, None) or PreparedBatch()
+    return batch.documents, batch.reused, batch.tokens
+
+
+def prepare_batches(
+    sources: Iterable[SourceDocument],
+    chunking: ChunkingParams,
+    options: BuildOptions,
+    *,
+    embedder: Embedder,
+    reuse: Reuse | None = None,
+    failures: list[DocumentFailure] | None = None,
+    batch_chunks: int | None = None,
+    expected: int | None = None,
+) -> Iterator[PreparedBatch]:
+    """``prepare_all`` a batch at a time: a batch is yielded as soon as it holds ``batch_chunks`` chunks
+    (None: one batch of everything), the sources are read as the batches need them, and each batch is
+    numbered from 1. ``expected``: how many sources are coming, for the progress bar's ETA."""
     budget = TokenBudget.of(embedder)
-    next_ids = (1, 1)
-    prepared: list[PreparedDocument] = []
-    tokens: dict[int, list[str]] | None = {}
-    reused = 0
-    total_chars = sum(len(s.raw_text) for s in sources)
     workers = options.workers or build_plan().workers
-    documents = cleaned(sources, chunking, workers=workers, keep_going=failures is not None)
-    with progress_bar(total=len(sources), desc="cleaning", unit="doc", enabled=options.show_progress) as bar:
-        for source, done in zip(sources, documents, strict=True):
+    batch, read = PreparedBatch(), 0
+    with progress_bar(total=expected, desc="cleaning", unit="doc", enabled=options.show_progress) as bar:
+        for source, done in cleaned(sources, chunking, workers=workers, keep_going=failures is not None):
+            read += 1
             bar.update(1, characters=len(source.raw_text))
-            if isinstance(done, CleaningFailed):  # only with failures to record it in
-                _record(failures, source, done.reason)
-                continue
-            try:
-                document, chunk_tokens, was_reused = _prepare_one(source, done, budget, reuse, next_ids)
-            except Exception as exc:  # one document's failure is reported, the others go on
-                if failures is None:
-                    raise
-                logger.debug("preparing %s failed", source.source, exc_info=True)
-                _record(failures, source, failure_reason(exc))
-                continue
-            reused += was_reused
-            if chunk_tokens is None or tokens is None:
-                tokens = None  # made in process: tokenised when written
-            else:
-                tokens.update((c.chunk_id, t) for c, t in zip(document.chunks, chunk_tokens, strict=True))
-            next_ids = (next_ids[0] + len(document.chunks), next_ids[1] + len(document.sentences))
-            prepared.append(document)
-    logger.debug("cleaned %d documents, %d characters", len(sources), total_chars)
-    return prepared, reused, tokens
+            _add(batch, source, done, budget, reuse, failures)
+            if batch_chunks is not None and batch.chunks >= batch_chunks:
+                batch.read = read
+                yield batch
+                batch = PreparedBatch()
+    if batch.documents:
+        batch.read = read
+        yield batch
+    logger.debug("cleaned %d documents", read)
+
+
+def _add(batch: PreparedBatch, source, done, budget, reuse: Reuse | None, failures) -> None:
+    """One cleaned source into the batch, numbered after what it holds; a failure recorded, where it may be."""
+    if isinstance(done, CleaningFailed):  # only with failures to record it in
+        _record(failures, source, done.reason)
+        return
+    try:
+        first_ids = (batch.chunks + 1, batch.sentences + 1)
+        document, chunk_tokens, was_reused = _prepare_one(source, done, budget, reuse, first_ids)
+    except Exception as exc:  # one document's failure is reported, the others go on
+        if failures is None:
+            raise
+        logger.debug("preparing %s failed", source.source, exc_info=True)
+        _record(failures, source, failure_reason(exc))
+        return
+    batch.reused += was_reused
+    if chunk_tokens is None or batch.tokens is None:
+        batch.tokens = None  # made in process: tokenised when written
+    else:
+        batch.tokens.update((c.chunk_id, t) for c, t in zip(document.chunks, chunk_tokens, strict=True))
+    batch.documents.append(document)
+    batch.chunks += len(document.chunks)
+    batch.sentences += len(document.sentences)
 
 
 def _record(failures: list[DocumentFailure], source: SourceDocument, reason: str) -> None:
