@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from index.errors import ConfigurationError
+from index.ingest.ocr_lines import OcrLine
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,6 @@ _SENTENCE_ENDS = tuple("。！？；：”」』）!?;:)")
 _NOISE = " .,·*'`"
 MAX_SKEW_DEG = 6.0
 SKEW_STEP_DEG = 0.25
-
-
-@dataclass(frozen=True)
-class OcrLine:
-    text: str
-    confidence: float
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in the page image
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import ConfigurationError
-from index.ingest.ocr import OcrLine
+from index.ingest.ocr_lines import OcrLine
 
 DETECTION_MODEL = "PP-OCRv6_det_small.onnx"
 RECOGNITION_MODEL = "PP-OCRv6_rec_small.onnx"
