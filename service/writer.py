@@ -82,7 +82,6 @@ class KnowledgeBaseWriter:
         self._worker = threading.Thread(target=self._work, name="policyqa-writer", daemon=True)
         self._worker.start()
         self._closed = threading.Event()
-        threading.Thread(target=self._load_passage_encoder, name="policyqa-encoder-load", daemon=True).start()
         if jobs is not None:
             threading.Thread(target=self._keep_jobs_fresh, name="policyqa-kb-jobs", daemon=True).start()
 
@@ -205,22 +204,6 @@ class KnowledgeBaseWriter:
                 self.engine.reload()
         except Exception:  # the next change purges it
             logger.exception("purging deleted documents left by an interrupted change failed")
-
-    def _load_passage_encoder(self) -> None:
-        """Load the encoder that embeds uploads now, beside the worker, not inside the first upload's job.
-
-        Questions load only the question encoder. Reading and compiling the passage runtime took 6-9 s on two
-        cores (eval/bench_live_http.py), which the first upload after every start paid before it could be cited
-        (at once on a server that built its index on start, which loaded it then); a delete, which needs no
-        encoder, does not wait for it. Only the engine's own embedder is loaded: another one would be held in
-        memory for each knowledge base, written to or not.
-        """
-        if self.engine.embedder.name != self.engine.index_embedder_name:
-            return
-        try:
-            self._passage_embedder().embed_passages(["预热"])
-        except Exception:  # the first upload loads it, and fails there with its own job's error
-            logger.warning("loading the passage encoder in advance failed", exc_info=True)
 
     def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
         settings = self.settings

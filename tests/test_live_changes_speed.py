@@ -7,35 +7,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import time
 
 from index.ingest.documents import SourceDocument
 from index.stores.local import generations
 from index.stores.local.catalogue import SqliteCatalogue
 from index.stores.local.live import change_index
-from service.engines import open_engine
-from service.settings import Settings
-from service.writer import KnowledgeBaseWriter
 
 NOTICE = "关于青鸾湾海藻养殖保险试点的通知。青鸾湾海藻养殖保险试点的保费补贴比例为百分之六十五。"
-
-
-def test_a_writer_loads_the_passage_encoder_before_the_first_upload_needs_it(seed_data_dir, tmp_path):
-    data_dir = tmp_path / "data"
-    shutil.copytree(seed_data_dir, data_dir)
-    settings = Settings(data_dir=data_dir, build_on_start=False)
-    engine = open_engine(settings)  # an index that exists: nothing is built, so no passage is embedded on start
-    assert "passages" not in engine.embedder.backend  # questions load the question encoder only
-    writer = KnowledgeBaseWriter(engine, settings)
-    try:
-        deadline = time.monotonic() + 300
-        while "passages" not in engine.embedder.backend and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "passages" in engine.embedder.backend, "no upload came, yet the passage encoder should be loaded"
-        assert not writer.job_counts().get("running")  # it was loaded beside the worker, not as a job
-    finally:
-        writer.close()
-        engine.close()
 
 
 def test_a_change_reads_only_the_catalogue_rows_of_the_documents_it_changes(

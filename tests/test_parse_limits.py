@@ -136,11 +136,13 @@ def _until(condition, timeout: float) -> bool:
 def test_a_second_upload_is_refused_while_the_one_reader_is_busy_and_health_still_answers(one_reader):
     outcome: dict = {}
     slow = threading.Thread(target=_slow_upload, args=(one_reader["url"], outcome))
-    sent = time.time()
+    # Told apart by pid, not by start time: psutil derives a process's start from the boot time, which the
+    # kernel gives in whole seconds, so it can read up to a second early.
+    earlier = {reader.pid for reader in _readers(one_reader["process"])}
     slow.start()
 
     def slow_is_read() -> bool:  # by a reader of its own: an earlier upload's may still be exiting
-        return any(reader.create_time() >= sent - 0.1 for reader in _readers(one_reader["process"]))
+        return any(reader.pid not in earlier for reader in _readers(one_reader["process"]))
 
     try:
         assert _until(slow_is_read, 10), "the slow upload never started reading"
