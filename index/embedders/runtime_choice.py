@@ -61,10 +61,6 @@ class Timing:
     eligible: bool
     reason: str = ""  # why it is not eligible, or why it could not run
 
-    @property
-    def label(self) -> str:
-        return f"{self.runtime}-{self.precision}"
-
 
 @dataclass(frozen=True)
 class RuntimeChoice:
