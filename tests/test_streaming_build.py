@@ -26,6 +26,18 @@ SMALL = {"batch_chunks": 8, "segment_chunks": 25}  # the seed corpus's 53 chunks
 QUESTIONS = [q.question for q in load_questions()][:25]
 
 
+class CountedSources:
+    """Sources handed out one at a time, counting how many have been taken."""
+
+    def __init__(self, corpus) -> None:
+        self.corpus, self.read = corpus, 0
+
+    def __iter__(self):
+        for source in self.corpus:
+            self.read += 1
+            yield source
+
+
 class RecordingEmbedder:
     """The real embedder, each distinct text encoded once, noting at each call how many prepared documents
     are alive and how many sources the build has read."""
@@ -94,17 +106,11 @@ def test_the_build_reads_its_sources_as_it_goes_and_holds_one_batch(embedder, tm
     corpus = [
         dataclasses.replace(s, doc_id=f"{s.doc_id}-{n}", title=f"{s.title}（{n}）") for n in range(4) for s in seed
     ]
-    read = 0
+    sources = CountedSources(corpus)
 
-    def sources():
-        nonlocal read
-        for source in corpus:
-            read += 1
-            yield source
-
-    recording = RecordingEmbedder(embedder, lambda: read)
+    recording = RecordingEmbedder(embedder, lambda: sources.read)
     report = build_index(
-        sources=sources(), data_dir=tmp_path, embedder=recording, show_progress=False, workers=1, **SMALL
+        sources=iter(sources), data_dir=tmp_path, embedder=recording, show_progress=False, workers=1, **SMALL
     )
 
     assert report.documents == len(corpus) == 36
@@ -118,17 +124,11 @@ def test_the_cleaning_pool_works_ahead_of_its_reader_by_a_bounded_amount(monkeyp
     monkeypatch.setattr(parallel, "PREFETCH_CHARS", 40_000)
     seed = load_corpus(DOCS_RAW)
     corpus = [dataclasses.replace(s, doc_id=f"{s.doc_id}-{n}") for n in range(60) for s in seed]
-    read = 0
+    sources = CountedSources(corpus)
 
-    def sources():
-        nonlocal read
-        for source in corpus:
-            read += 1
-            yield source
-
-    cleaned = parallel.cleaned(sources(), ChunkingParams(), workers=2)
+    cleaned = parallel.cleaned(iter(sources), ChunkingParams(), workers=2)
     first_source, first = next(cleaned)
-    read_ahead = read
+    read_ahead = sources.read
     rest = list(cleaned)
     smallest = min(len(s.raw_text) for s in seed)
     assert first_source is corpus[0] and first.tokens is not None  # the pool made it
@@ -163,7 +163,7 @@ def test_a_build_that_fails_midway_leaves_the_current_index_and_no_segment(seed_
         raise OSError("the disk went away")
 
     with pytest.raises(OSError, match="went away"):
-        build_index(sources=sources(), data_dir=data_dir, embedder=embedder, show_progress=False, **SMALL)
+        build_index(sources=iter(sources), data_dir=data_dir, embedder=embedder, show_progress=False, **SMALL)
     assert {p.name for p in seg.segments_root(data_dir).iterdir()} == before
     assert current_build_dir(data_dir) == current
 
