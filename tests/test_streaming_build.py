@@ -163,7 +163,7 @@ def test_a_build_that_fails_midway_leaves_the_current_index_and_no_segment(seed_
         raise OSError("the disk went away")
 
     with pytest.raises(OSError, match="went away"):
-        build_index(sources=iter(sources), data_dir=data_dir, embedder=embedder, show_progress=False, **SMALL)
+        build_index(sources=sources(), data_dir=data_dir, embedder=embedder, show_progress=False, **SMALL)
     assert {p.name for p in seg.segments_root(data_dir).iterdir()} == before
     assert current_build_dir(data_dir) == current
 
