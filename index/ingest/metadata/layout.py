@@ -1,0 +1,163 @@
+"""Where things sit in a policy document: its lines, the labelled header a website adds (发文字号：…), the
+signature block (bodies then a date on lines of their own), and the issuing history a law carries under its title
+（2019年3月15日第十三届全国人民代表大会第二次会议通过）.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from index.ingest.metadata.dates import DATE_PATTERN, FoundDate, find_dates
+from index.ingest.metadata.issuers import bodies_in_line
+
+logger = logging.getLogger(__name__)
+
+HEADER_LINES = 15
+TAIL_LINES = 15
+SHORT_LINE = 60
+
+LABELS = {
+    "发文机关": "issuers",
+    "发布机关": "issuers",
+    "发文单位": "issuers",
+    "制定机关": "issuers",
+    "发文字号": "doc_number",
+    "发文文号": "doc_number",
+    "文号": "doc_number",
+    "成文日期": "written_date",
+    "成文时间": "written_date",
+    "发布日期": "published_date",
+    "发布时间": "published_date",
+    "公布日期": "published_date",
+    "施行日期": "effective_date",
+    "实施日期": "effective_date",
+    "生效日期": "effective_date",
+    "有效期至": "expiry_date",
+    "失效日期": "expiry_date",
+    "主题词": "subject_words",
+}
+_LABEL = re.compile("(" + "|".join(sorted(LABELS, key=len, reverse=True)) + r")\s?[：:]\s?")
+_DATE_ONLY = re.compile(rf"^[（(]?\s?({DATE_PATTERN})\s?[）)]?$")
+_PRINTED = re.compile(rf"({DATE_PATTERN})\s?印发")
+_HISTORY_VERBS = ("通过", "公布", "修订", "修正", "发布", "批准")
+_SESSION = re.compile(r"第[一二三四五六七八九十百0-9]{1,4}届")
+_LAW_BODY = re.compile(
+    r"(?:[\u4e00-\u9fff]{2,12}?(?:省|自治区|市|自治州|县))?(?:人民代表大会常务委员会|人民代表大会|人民政府)"
+    r"|全国人民代表大会常务委员会|全国人民代表大会|国务院|最高人民法院|最高人民检察院"
+)
+_QUOTED = re.compile(r"《[^《》\n]{0,100}》")
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    name: str
+    value: str
+    start: int
+
+
+@dataclass(frozen=True)
+class Signature:
+    bodies: tuple[tuple[str, int], ...]
+    date: FoundDate
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    date: FoundDate
+    body: tuple[str, int] | None
+    text: str
+    start: int
+
+
+def split_lines(text: str) -> list[Line]:
+    """The non-blank lines, stripped, each with the offset of its first kept character."""
+    lines = []
+    position = 0
+    for raw in text.split("\n"):
+        stripped = raw.strip()
+        if stripped:
+            lines.append(Line(stripped, position + raw.index(stripped[0])))
+        position += len(raw) + 1
+    return lines
+
+
+def labelled_fields(lines: list[Line]) -> list[Labelled]:
+    found = []
+    for line in lines:
+        if len(line.text) > 400:
+            continue
+        labels = list(_LABEL.finditer(line.text))
+        for index, label in enumerate(labels):
+            end = labels[index + 1].start() if index + 1 < len(labels) else len(line.text)
+            value = line.text[label.end() : end].strip()
+            if value:
+                found.append(Labelled(LABELS[label[1]], value, line.start + label.end()))
+    return found
+
+
+def date_only(line: Line) -> FoundDate | None:
+    if len(line.text) > 30:
+        return None
+    match = _DATE_ONLY.match(line.text)
+    return next(find_dates(match[1], line.start + match.start(1)), None) if match else None
+
+
+def printed_date(lines: list[Line]) -> FoundDate | None:
+    """The 版记 line '…办公室 2019年3月6日印发' (or a header '（2019年3月5日印发）')."""
+    for line in lines:
+        if len(line.text) <= SHORT_LINE and (match := _PRINTED.search(line.text)):
+            return next(find_dates(match[1], line.start + match.start(1)), None)
+    return None
+
+
+def find_signature(lines: list[Line], first_body_line: int) -> Signature | None:
+    """The first date standing on its own line after the header, with the body names on the lines just above it."""
+    for index in range(first_body_line, len(lines)):
+        found = date_only(lines[index])
+        if found is None:
+            continue
+        bodies: list[tuple[str, int]] = []
+        for above in range(index - 1, max(index - 4, first_body_line - 1), -1):
+            names = bodies_in_line(lines[above].text)
+            if names is None:
+                break
+            bodies = [(name, lines[above].start + offset) for name, offset in names] + bodies
+        return Signature(tuple(bodies), found)
+    return None
+
+
+def _event_body(event_text: str, offset: int) -> tuple[str, int] | None:
+    blanked = _QUOTED.sub(lambda m: "　" * len(m[0]), event_text)
+    blanked = _SESSION.sub(lambda m: "　" * len(m[0]), blanked)
+    match = _LAW_BODY.search(blanked)
+    return (match[0], offset + match.start()) if match else None
+
+
+def issuing_history(lines: list[Line]) -> list[HistoryEvent]:
+    """The events of a law's history paragraph under its title, oldest first; empty when there is none."""
+    for line in lines[:6]:
+        if not line.text.startswith(("（", "(")) or not any(verb in line.text for verb in _HISTORY_VERBS):
+            continue
+        dates = list(find_dates(line.text[:3000], line.start))
+        if not dates or dates[0].start - line.start > 3:
+            continue
+        events = []
+        for index, found in enumerate(dates):
+            end = dates[index + 1].start if index + 1 < len(dates) else line.end
+            event_text = line.text[found.end - line.start : end - line.start]
+            if any(verb in event_text for verb in _HISTORY_VERBS):
+                events.append(HistoryEvent(found, _event_body(event_text, found.end), event_text, found.end))
+        return events
+    return []
