@@ -26,6 +26,7 @@ _EFFECTIVE = re.compile(
     rf"本[\u4e00-\u9fff]{{1,8}}(?:自|从)\s?({DATE_PATTERN}|[印发公布之日]{{2,4}}之日)起\s?(?:施行|实施|执行|生效)"
 )
 _EXPIRY = re.compile(rf"有效期(?:至|到)\s?({DATE_PATTERN})")
+_OWN_VALIDITY = re.compile(r"本[\u4e00-\u9fff]{1,8}有效期")
 _VALID_YEARS = re.compile(r"有效期(?:为|暂定)?\s?([0-9]{1,2}|[一二三四五六七八九十]{1,2})\s?年")
 _NUMBER_LINE_SLACK = 12
 # 文号 prefixes whose body is certain; anything else is left to the text.
@@ -53,7 +54,9 @@ def _bodies_from_title(title: str, start: int, source: str) -> tuple[MetadataFie
 def _header_bodies(lines: list[Line]) -> tuple[MetadataField, ...]:
     """A letterhead ('XX县人民政府文件') or a line of bodies above the title."""
     for line in lines[:5]:
-        names = bodies_in_line(line.text.removesuffix("文件"))
+        if "：" in line.text or "。" in line.text:
+            break  # the salutation or the body has begun: a line of names below it is a signature
+        names = bodies_in_line(line.text.removesuffix("文件").removesuffix("令"))
         if names:
             return tuple(_field(n, line.start + o, line.start + o + len(n), "text", 0.8) for n, o in names)
     return ()
@@ -75,18 +78,23 @@ def _issuers(title, lines, labels, signature, history, doc_number) -> tuple[Meta
         return chosen
     bodies = [event.body for event in history if event.body]
     if bodies:
-        name, start = bodies[-1]
-        return (_field(name, start, start + len(name), "text", 0.8),)
+        name, start, end = bodies[-1]
+        return (_field(name, start, end, "text", 0.8),)
     if doc_number and (body := _PREFIX_BODIES.get(doc_number.value.partition("〔")[0])):
         return (MetadataField(body, doc_number.span, doc_number.source, 0.4),)
     return ()
 
 
 def _number_on_own_line(lines: list[Line], confidence: float) -> MetadataField | None:
-    for line in lines:
+    for index, line in enumerate(lines):
         if len(line.text) > 40:
             continue
-        for found in find_doc_numbers(line.text, line.start):
+        text = line.text
+        following = lines[index + 1] if index + 1 < len(lines) else None
+        # 中华人民共和国主席令 / 第十二号 on two lines: read as one, keeping the newline so offsets stay true.
+        if text.endswith("令") and following and following.start == line.end + 1 and len(following.text) <= 12:
+            text = text + "\n" + following.text
+        for found in find_doc_numbers(text, line.start):
             if len(line.text) - (found.end - found.start) <= _NUMBER_LINE_SLACK:
                 return _field(found.value, found.start, found.end, "text", confidence)
     return None
@@ -152,12 +160,25 @@ def _effective(text: str, *, written: MetadataField | None, published: MetadataF
     return MetadataField(issued.value, (last.start(), last.end()), "text", 0.6)
 
 
+def _own_validity_statements(text: str) -> list[tuple[int, int]]:
+    """Where the document speaks of its own force: the sentences holding '本…自…起施行' or '本…有效期'."""
+    spans = []
+    for pattern in (_EFFECTIVE, _OWN_VALIDITY):
+        for match in pattern.finditer(text):
+            end = text.find("。", match.end())
+            spans.append((match.start(), end if end >= 0 else len(text)))
+    return spans
+
+
 def _expiry(text: str, start: MetadataField | None) -> MetadataField | None:
-    if match := _EXPIRY.search(text):
-        found = next(find_dates(match[1], match.start(1)), None)
-        if found:
-            return _field(found.iso, found.start, found.end, "text", 0.9)
-    match = _VALID_YEARS.search(text)
+    # Only a validity said of the document itself: '认定有效期三年' of a licence or title is not its expiry.
+    spans = _own_validity_statements(text)
+    for low, high in spans:
+        if match := _EXPIRY.search(text, low, high):
+            found = next(find_dates(match[1], match.start(1)), None)
+            if found:
+                return _field(found.iso, found.start, found.end, "text", 0.9)
+    match = next((m for low, high in spans if (m := _VALID_YEARS.search(text, low, high))), None)
     if match is None or start is None:
         return None
     years = int(match[1]) if match[1].isdigit() else chinese_number(match[1])

@@ -33,6 +33,7 @@ _ENDINGS = (
     "办事处",
     "常委会",
     "领导小组",
+    "分行",
     "指挥部",
     "联合会",
     "中共中央",
@@ -51,7 +52,7 @@ _ENDINGS = (
     "院",
     "委",
 )
-_BEGINNINGS = ("中共", "中国共产党", "共青团", "国务院", "全国", "最高", "中华人民共和国", "中央", "国家")
+_BEGINNINGS = ("中共", "中国共产党", "中国", "共青团", "国务院", "全国", "最高", "中华人民共和国", "中央", "国家")
 _PLACE_ENDINGS = ("特别行政区", "自治区", "自治州", "自治县", "街道", "省", "市", "县", "区", "旗", "盟", "乡", "镇")
 _PLACE = re.compile(r"[\u4e00-\u9fff]{2,7}?(?:特别行政区|自治区|自治州|自治县|街道|省|市|县|区|旗|盟|乡|镇)")
 _SEPARATORS = re.compile(r"[、，,\s\u3000]+|(?<=[府厅室会局委部院署心])(?:和|与|及)(?=[\u4e00-\u9fff])")
@@ -71,7 +72,34 @@ def _starts_a_body(text: str) -> bool:
     if text.startswith(_BEGINNINGS):
         return True
     place = _PLACE.match(text)
-    return bool(place) and _ending_at(place[0][:2]) is None and not text.startswith(_ENDINGS)
+    return bool(place) and _is_place(place[0]) and not text.startswith(_ENDINGS)
+
+
+def _is_ministry(name: str) -> bool:
+    """财政部, 国家税务总局, 海关总署: national bodies name no place. A bare 县/市 prefix is a cut-off local name."""
+    if name.startswith(("县", "市", "省", "区", "乡", "镇")) or name.endswith(("指挥部", "领导小组")):
+        return False
+    return name.endswith(("部", "总局", "总署", "银行"))
+
+
+def _ending_overlaps(text: str, cut: int) -> bool:
+    """Would cutting at ``cut`` break a longer ending (中共安宁镇委|员会)?"""
+    for extra in range(1, 6):
+        ending = _ending_at(text[: cut + extra])
+        if ending and len(ending) > extra:
+            return True
+    return False
+
+
+def _is_branch(text: str) -> bool:
+    """'湖北省分行' after '中国农业发展银行' is the bank's branch, not a second body."""
+    place = _PLACE.match(text)
+    return bool(place) and text.startswith("分", place.end())
+
+
+def _is_place(token: str) -> bool:
+    # 住房和城乡建设局 holds 城乡, and place names do not hold 和.
+    return "和" not in token and not token.endswith("城乡") and _ending_at(token[:2]) is None
 
 
 def split_bodies(chunk: str) -> list[str] | None:
@@ -85,6 +113,8 @@ def split_bodies(chunk: str) -> list[str] | None:
         if _ending_at(piece) is None:
             continue
         rest = chunk[end:]
+        if rest and (_ending_overlaps(chunk[start:], end - start) or _is_branch(rest)):
+            continue
         if not rest or (_starts_a_body(rest) and not rest.startswith(_ENDINGS)):
             bodies.append(piece)
             start = end
@@ -99,7 +129,7 @@ def is_plausible_body(name: str) -> bool:
     """A body names where it sits (a place, 中共, 国家 ...) or is a national ministry (财政部, 海关总署)."""
     if len(name) < 3 and name not in ("国务院",):
         return False
-    return _starts_a_body(name) or name.endswith(("部", "总局", "总署", "银行", "委员会", "国务院"))
+    return _starts_a_body(name) or _is_ministry(name) or name.endswith("国务院")
 
 
 def bodies_in_line(line: str) -> list[tuple[str, int]] | None:
@@ -135,12 +165,12 @@ def level_of(name: str) -> str | None:
     position = 0
     while position < len(bare):
         match = _PLACE.match(bare, position)
-        if not match or _ending_at(match[0][:2]):
+        if not match or not _is_place(match[0]):
             break
         places.append(match[0])
         position = match.end()
     if not places:
-        return "中央" if name.endswith(("部", "总署", "总局")) else None
+        return "中央" if _is_ministry(name) else None
     lowest = places[-1]
     if lowest.endswith(("乡", "镇", "街道")):
         return "乡镇街道"

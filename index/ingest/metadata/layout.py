@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from index.ingest.metadata.dates import DATE_PATTERN, FoundDate, find_dates
-from index.ingest.metadata.issuers import bodies_in_line
+from index.ingest.metadata.issuers import bodies_in_line, is_plausible_body
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +40,15 @@ LABELS = {
 }
 _LABEL = re.compile("(" + "|".join(sorted(LABELS, key=len, reverse=True)) + r")\s?[：:]\s?")
 _DATE_ONLY = re.compile(rf"^[（(]?\s?({DATE_PATTERN})\s?[）)]?$")
+_SIGNED = re.compile(rf"^([^\d（(]{{3,40}}?)\s?({DATE_PATTERN})$")
 _PRINTED = re.compile(rf"({DATE_PATTERN})\s?印发")
 _HISTORY_VERBS = ("通过", "公布", "修订", "修正", "发布", "批准")
-_SESSION = re.compile(r"第[一二三四五六七八九十百0-9]{1,4}届")
+# A session number (第十三届) may stand between a place and its congress; it is not part of the body's name.
 _LAW_BODY = re.compile(
-    r"(?:[\u4e00-\u9fff]{2,12}?(?:省|自治区|市|自治州|县))?(?:人民代表大会常务委员会|人民代表大会|人民政府)"
-    r"|全国人民代表大会常务委员会|全国人民代表大会|国务院|最高人民法院|最高人民检察院"
+    r"([\u4e00-\u9fff]{2,12}?(?:省|自治区|市|自治州|县))(?:第[一二三四五六七八九十百0-9]{1,4}届)?"
+    r"(人民代表大会常务委员会|人民代表大会|人民政府)"
+    r"|(全国)(?:第[一二三四五六七八九十百0-9]{1,4}届)?(人民代表大会常务委员会|人民代表大会)"
+    r"|()(全国人民代表大会常务委员会|全国人民代表大会|国务院|最高人民法院|最高人民检察院)"
 )
 _QUOTED = re.compile(r"《[^《》\n]{0,100}》")
 
@@ -76,7 +79,7 @@ class Signature:
 @dataclass(frozen=True)
 class HistoryEvent:
     date: FoundDate
-    body: tuple[str, int] | None
+    body: tuple[str, int, int] | None  # the name, and where it was written (a session number may sit inside)
     text: str
     start: int
 
@@ -127,9 +130,12 @@ def find_signature(lines: list[Line], first_body_line: int) -> Signature | None:
     for index in range(first_body_line, len(lines)):
         found = date_only(lines[index])
         if found is None:
+            signed = _signed_line(lines[index])
+            if signed:
+                return signed
             continue
         bodies: list[tuple[str, int]] = []
-        for above in range(index - 1, max(index - 4, first_body_line - 1), -1):
+        for above in range(index - 1, max(index - 5, first_body_line - 1), -1):
             names = bodies_in_line(lines[above].text)
             if names is None:
                 break
@@ -138,11 +144,24 @@ def find_signature(lines: list[Line], first_body_line: int) -> Signature | None:
     return None
 
 
-def _event_body(event_text: str, offset: int) -> tuple[str, int] | None:
+def _signed_line(line: Line) -> Signature | None:
+    """'望谟县人民政府办公室 2022年12月20日': the body and the date on one line."""
+    if len(line.text) > SHORT_LINE or not (match := _SIGNED.match(line.text)):
+        return None
+    names = bodies_in_line(match[1])
+    found = next(find_dates(match[2], line.start + match.start(2)), None)
+    if not names or found is None:
+        return None
+    return Signature(tuple((name, line.start + offset) for name, offset in names), found)
+
+
+def _event_body(event_text: str, offset: int) -> tuple[str, int, int] | None:
     blanked = _QUOTED.sub(lambda m: "　" * len(m[0]), event_text)
-    blanked = _SESSION.sub(lambda m: "　" * len(m[0]), blanked)
-    match = _LAW_BODY.search(blanked)
-    return (match[0], offset + match.start()) if match else None
+    for match in _LAW_BODY.finditer(blanked):
+        name = "".join(part for part in match.groups() if part)
+        if is_plausible_body(name):
+            return name, offset + match.start(), offset + match.end()
+    return None
 
 
 def issuing_history(lines: list[Line]) -> list[HistoryEvent]:
