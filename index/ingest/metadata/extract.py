@@ -139,7 +139,17 @@ def _dates(text, lines, labels, signature, history) -> dict[str, MetadataField |
     if published is None:
         printed = layout.printed_date(lines[-layout.TAIL_LINES :]) or layout.printed_date(lines[:5])
         published = _field(printed.iso, printed.start, printed.end, "text", 0.75) if printed else None
-    effective = _labelled_date(labels, "effective_date") or _effective(text, written=written, published=published)
+    effective = _labelled_date(labels, "effective_date")
+    if effective is None and (found := layout.history_effective_date(layout.history_line(lines))):
+        effective = _field(found.iso, found.start, found.end, "text", 0.85)
+    if effective is None:
+        effective = _effective(text, written=written, published=published)
+        # An article '本法自1992年10月1日起施行' left unchanged by later revisions dates the first version only.
+        if effective is not None and history and effective.value < history[-1].date.iso:
+            effective = None
+        # '自公布之日起施行' in a text revised since: the day meant is the first version's, which the text lacks.
+        if effective is not None and effective.confidence < 0.9 and len(history) > 1:
+            effective = None
     expiry = _labelled_date(labels, "expiry_date") or _expiry(text, effective or written)
     return {"written_date": written, "published_date": published, "effective_date": effective, "expiry_date": expiry}
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from index.ingest.metadata.dates import DATE_PATTERN, FoundDate, find_dates
+from index.ingest.metadata.doc_numbers import find_doc_numbers
 from index.ingest.metadata.issuers import bodies_in_line, is_plausible_body
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ _LAW_BODY = re.compile(
     r"|(全国)(?:第[一二三四五六七八九十百0-9]{1,4}届)?(人民代表大会常务委员会|人民代表大会)"
     r"|()(全国人民代表大会常务委员会|全国人民代表大会|国务院|最高人民法院|最高人民检察院)"
 )
+_HISTORY_EFFECTIVE = re.compile(rf"({DATE_PATTERN})\s?起?\s?(?:施行|实施|生效)")
+_QUOTED_DECISION = re.compile(r"《([^《》〈\n]{2,40}?)关于[^《》\n]{0,80}?决定》")
 _QUOTED = re.compile(r"《[^《》\n]{0,100}》")
 
 
@@ -161,22 +164,48 @@ def _event_body(event_text: str, offset: int) -> tuple[str, int, int] | None:
         name = "".join(part for part in match.groups() if part)
         if is_plausible_body(name):
             return name, offset + match.start(), offset + match.end()
+    # '根据《国务院关于修改部分行政法规的决定》修订': the body that made the amending decision.
+    for quoted in _QUOTED_DECISION.finditer(event_text):
+        names = bodies_in_line(quoted[1])
+        if names and len(names) == 1:
+            return names[0][0], offset + quoted.start(1), offset + quoted.end(1)
+    # '国家市场监督管理总局令第54号公布': the body that signs an order is the order's prefix.
+    for number in find_doc_numbers(blanked, offset):
+        name = number.value.partition("令第")[0].removeprefix("中华人民共和国")
+        if number.kind == "order" and is_plausible_body(name):
+            return name, number.start, number.start + len(number.value.partition("令第")[0])
     return None
+
+
+def history_line(lines: list[Line]) -> Line | None:
+    """The parenthesis under a law's title that lists its adoption and revisions, if it has one."""
+    for line in lines[:6]:
+        if not line.text.startswith(("（", "(")) or not any(verb in line.text for verb in _HISTORY_VERBS):
+            continue
+        first = next(find_dates(line.text[:40], line.start), None)
+        if first is not None and first.start - line.start <= 3:
+            return line
+    return None
+
+
+def history_effective_date(line: Line | None) -> FoundDate | None:
+    """'…公布　2006年1月23日施行' or '自2021年1月1日起施行' inside the history parenthesis."""
+    if line is None:
+        return None
+    match = _HISTORY_EFFECTIVE.search(line.text[:3000])
+    return next(find_dates(match[1], line.start + match.start(1)), None) if match else None
 
 
 def issuing_history(lines: list[Line]) -> list[HistoryEvent]:
     """The events of a law's history paragraph under its title, oldest first; empty when there is none."""
-    for line in lines[:6]:
-        if not line.text.startswith(("（", "(")) or not any(verb in line.text for verb in _HISTORY_VERBS):
-            continue
-        dates = list(find_dates(line.text[:3000], line.start))
-        if not dates or dates[0].start - line.start > 3:
-            continue
-        events = []
-        for index, found in enumerate(dates):
-            end = dates[index + 1].start if index + 1 < len(dates) else line.end
-            event_text = line.text[found.end - line.start : end - line.start]
-            if any(verb in event_text for verb in _HISTORY_VERBS):
-                events.append(HistoryEvent(found, _event_body(event_text, found.end), event_text, found.end))
-        return events
-    return []
+    line = history_line(lines)
+    if line is None:
+        return []
+    dates = list(find_dates(line.text[:3000], line.start))
+    events = []
+    for index, found in enumerate(dates):
+        end = dates[index + 1].start if index + 1 < len(dates) else line.end
+        event_text = line.text[found.end - line.start : end - line.start]
+        if any(verb in event_text for verb in _HISTORY_VERBS):
+            events.append(HistoryEvent(found, _event_body(event_text, found.end), event_text, found.end))
+    return events
