@@ -28,6 +28,15 @@ class Caller:
     admin: bool = False
     kbs: frozenset[str] = frozenset()  # what the key is scoped to
     scope: Literal["read", "write"] | None = None  # None: anonymous (or the admin)
+    key_id: str | None = None  # the API key's id, for the record of who changed what
+    label: str = ""
+
+    @property
+    def who(self) -> str:
+        """The caller as a change's record names it: "admin", or the key's id and label."""
+        if self.admin:
+            return "admin"
+        return f"key {self.key_id}" + (f" ({self.label})" if self.label else "") if self.key_id else "anonymous"
 
     @property
     def anonymous(self) -> bool:

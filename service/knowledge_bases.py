@@ -69,6 +69,7 @@ class KnowledgeBases:
     def __init__(self, settings: Settings, default_engine: QAEngine, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
+        self._read_corrections(default_engine, DEFAULT_KB)
         default_writer = KnowledgeBaseWriter(
             default_engine,
             settings,
@@ -198,6 +199,9 @@ class KnowledgeBases:
             entry.engine.close()
         self.default.writer.close()
 
+    def _read_corrections(self, engine: QAEngine, kb_id: str) -> None:
+        engine.use_document_overrides(lambda: self.registry.document_overrides(kb_id))
+
     def _settings_of(self, kb_id: str) -> Settings:
         return self.settings.model_copy(
             update={"data_dir": self.data_dir(kb_id), "models_dir": self.settings.resolved_models_dir()}
@@ -211,6 +215,7 @@ class KnowledgeBases:
             self.create(kb_id)
         index = backend.open_reader(embedder_name=default.index_embedder_name, dimension=default.embedder.dimension)
         engine = QAEngine(backend, default.embedder, index, engine_options(settings), shared=default)
+        self._read_corrections(engine, kb_id)
         logger.info("loaded knowledge base %s (build %s)", kb_id, index.manifest.build_id)
         with self._lock:
             records = self._job_records.setdefault(kb_id, InMemoryJobStore())

@@ -75,6 +75,7 @@ class Answer:
     short_answer: ShortAnswer | None = None
     declined_reason: str | None = None
     confidence: float | None = None  # calibrated P(the first quoted sentence answers); None without models
+    notices: tuple[str, ...] = ()  # cited documents that are repealed, amended or not yet in force
 
 
 @dataclass(frozen=True)

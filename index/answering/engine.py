@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from index.answering.compose import Answer, AnswerComposer, AnswerParams
 from index.answering.conversation import answer_in_context
+from index.answering.document_filters import DocumentFilters
 from index.answering.followup import Resolution, Turn
 from index.answering.learned import shipped_models
+from index.answering.policy_view import PolicyKnowledge, PolicyView
 from index.answering.retrieval import Mode, Retriever, SearchResult
 from index.embedders import Embedder
 from index.embedders.batching import QueryBatcher
@@ -84,6 +86,7 @@ class QAEngine:
             self.threads = apply_threads(serving_plan(compute_slots=options.compute_slots))
             self._slots = threading.BoundedSemaphore(self.threads.compute_slots)
         self.index_embedder_name = index.manifest.embedder.name
+        self.policy = PolicyKnowledge()
         self._snapshot = self._snapshot_of(index)
         self._reload_lock = threading.Lock()
         self._checked_at = time.monotonic()
@@ -94,7 +97,18 @@ class QAEngine:
         retriever = Retriever(
             index, self.query_embedder, fusion=options.fusion, dense_weight=options.dense_weight, models=models
         )
-        return Snapshot(index, retriever, AnswerComposer(options.answer, models))
+        snapshot = Snapshot(index, retriever, AnswerComposer(options.answer, models))
+        retriever.arrange = lambda question, doc_ids: self.policy_view(snapshot).arrange(question, doc_ids)
+        return snapshot
+
+    def use_document_overrides(self, overrides: Callable[[], Mapping[str, dict]]) -> None:
+        """Where the staff's corrections of document metadata are read from (the service's registry)."""
+        self.policy = PolicyKnowledge(overrides)
+
+    def policy_view(self, snapshot: Snapshot | None = None) -> PolicyView:
+        """Every document's facts and standing in ``snapshot`` (the current one by default)."""
+        snapshot = snapshot or self.current()
+        return self.policy.view(snapshot.index.catalogue, snapshot.index.manifest.build_id)
 
     def current(self) -> Snapshot:
         """The snapshot to answer with; a generation committed elsewhere (the CLI, another replica) is
@@ -134,10 +148,15 @@ class QAEngine:
             self.query_embedder.close()
         self._snapshot.index.close()
 
-    def search(self, query: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None) -> TimedSearch:
+    def search(
+        self, query: str, *, top_k: int, mode: Mode, doc_ids: Sequence[str] | None,
+        filters: DocumentFilters | None = None,
+    ) -> TimedSearch:  # fmt: skip
         started = time.perf_counter()
+        snapshot = self.current()
+        scope = self.policy_view(snapshot).scope(doc_ids, filters)
         with self._slots:
-            result = self.current().retriever.search(query, top_k=top_k, mode=mode, doc_ids=doc_ids)
+            result = snapshot.retriever.search(query, top_k=top_k, mode=mode, doc_ids=scope)
         return TimedSearch(result, (time.perf_counter() - started) * 1000)
 
     def ask(
@@ -148,16 +167,20 @@ class QAEngine:
         top_k: int,
         mode: Mode,
         doc_ids: Sequence[str] | None,
+        filters: DocumentFilters | None = None,
     ) -> TimedAnswer:
-        """Answer ``question`` as the next turn after ``history`` (oldest first; none for a lone question)."""
+        """Answer ``question`` as the next turn after ``history`` (oldest first; none for a lone question),
+        from ``doc_ids`` and the documents ``filters`` admits; a superseded document it cites is flagged."""
         started = time.perf_counter()
         snapshot = self.current()  # one generation for the whole answer, even if another is switched to meanwhile
+        view = self.policy_view(snapshot)
         with self._slots:
             answered = answer_in_context(
                 snapshot.retriever, snapshot.composer, question, history=history, top_k=top_k, mode=mode,
-                doc_ids=doc_ids,
+                doc_ids=view.scope(doc_ids, filters),
             )  # fmt: skip
-        return TimedAnswer(answered.answer, (time.perf_counter() - started) * 1000, answered.resolution, answered.query)
+        answer = flagged(answered.answer, view)
+        return TimedAnswer(answer, (time.perf_counter() - started) * 1000, answered.resolution, answered.query)
 
     def documents(self) -> list[DocumentRecord]:
         return self.index.catalogue.documents()
@@ -168,3 +191,12 @@ class QAEngine:
         if record is None:
             return None
         return record, catalogue.document_text(doc_id) or "", catalogue.document_chunks(doc_id)
+
+
+def flagged(answer: Answer, view: PolicyView) -> Answer:
+    """``answer`` with a notice for each cited document that is repealed, amended or not yet in force,
+    also said at the end of the answer's text, so no client can show the quote without it."""
+    notices = view.notices([(c.n, c.hit.chunk.doc_id) for c in answer.citations])
+    if not notices:
+        return answer
+    return replace(answer, text=f"{answer.text}\n\n注：" + "；".join(notices) + "。", notices=tuple(notices))

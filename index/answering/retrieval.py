@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,6 +69,9 @@ class Retriever:
         self.dense_weight = dense_weight
         self.oversample = oversample
         self.models = models  # None: the hand-set evidence weights order the passages
+        # (question, each candidate's doc_id) -> the candidates' order: what the documents' standing changes
+        # in it (a repealed notice after the current one); None: the scores alone
+        self.arrange: Callable[[str, list[str]], list[int]] | None = None
         self.scorer = EvidenceScorer(index, evidence)  # keeps documents' matching text between questions
 
     @property
@@ -138,6 +141,8 @@ class Retriever:
             head = head[np.argsort(-scores[head], kind="stable")]
             head = _answering_first(head, scores, by_candidate, analysis)
             order = np.concatenate([head, order[judged:]])
+        if self.arrange is not None and len(order):
+            order = order[self.arrange(query, [records[int(ids[i])].doc_id for i in order])]
         hits = self._hits(ids, order, records, scores, dense, lexical, by_candidate, learned, top_k)
         return SearchResult(hits, query_vector, analysis)
 

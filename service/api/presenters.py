@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 
 from index.answering.compose import Answer
+from index.answering.policy_view import PolicyView
 from index.answering.retrieval import Hit
 from service.api import schemas
+from service.api.policy_schemas import document_policy
 
 
-def passage(hit: Hit) -> dict:
+def passage(hit: Hit, view: PolicyView | None = None) -> dict:
+    """``view``: the knowledge base's policy view, to say which document the passage is from and whether it holds."""
     chunk = hit.chunk
+    policy = document_policy(*view.of(chunk.doc_id)) if view is not None else None
     return {
         "doc_id": chunk.doc_id,
         "title": chunk.title,
@@ -26,6 +30,7 @@ def passage(hit: Hit) -> dict:
         "dense_score": round(hit.dense, 6),
         "lexical_score": round(hit.lexical, 6),
         "evidence": _evidence(hit),
+        "document": policy.model_dump() if policy is not None else None,
     }
 
 
@@ -40,13 +45,13 @@ def short_answer(answer: Answer) -> schemas.ShortAnswer | None:
     return schemas.ShortAnswer(text=short.text, n=short.n, start=short.start, end=short.end) if short else None
 
 
-def citations(answer: Answer) -> list[schemas.Citation]:
+def citations(answer: Answer, view: PolicyView | None = None) -> list[schemas.Citation]:
     return [
         schemas.Citation(
             n=c.n,
             highlights=[schemas.Highlight(start=s, end=e) for s, e in c.highlights],
             weak=c.weak,
-            **passage(c.hit),
+            **passage(c.hit, view),
         )
         for c in answer.citations
     ]

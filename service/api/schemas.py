@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from index.answering.retrieval import Mode
+from service.api.policy_schemas import DocumentFiltersIn, DocumentPolicy
 
 MAX_QUESTION_CHARS = 1000
 MAX_HISTORY_TURNS = 40
@@ -24,6 +25,9 @@ class RetrievalOptions(BaseModel):
     top_k: int = Field(5, ge=1, le=20, description="How many passages to return (and cite).")
     mode: Mode = Field("hybrid", description="hybrid (dense + BM25, fused), dense, or lexical.")
     doc_ids: list[DocId] | None = Field(None, max_length=100, description="Only search these documents.")
+    filters: DocumentFiltersIn | None = Field(
+        None, description="Only documents of these issuers, levels, 文种, dates or standings (with doc_ids: both)."
+    )
 
 
 class HistoryTurn(BaseModel):
@@ -75,6 +79,9 @@ class Passage(BaseModel):
     evidence: Highlight | None = Field(
         None, description="The passage's sentence that best supports the question (offsets inside text)."
     )
+    document: DocumentPolicy | None = Field(
+        None, description="Its document's issuer, 文号, dates, 文种, level and validity (with a flag when superseded)."
+    )
 
 
 class Citation(Passage):
@@ -118,6 +125,9 @@ class AskResponse(BaseModel):
     resolved_question: str | None = Field(
         None, description="What was retrieved and answered, when the history completed a follow-up question."
     )
+    notices: list[str] = Field(
+        [], description="Cited documents that are repealed, amended or not yet in force (also said in the answer)."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -134,6 +144,7 @@ class DocumentSummary(BaseModel):
     pages: int | None = Field(None, description="Pages, for paged formats (PDF, OFD, scans).")
     chunks: int
     origin: Literal["corpus", "upload"] = Field("corpus", description="The docs directory, or an upload.")
+    policy: DocumentPolicy | None = Field(None, description="Issuer, 文号, dates, 文种, level and validity.")
 
 
 class DocumentList(BaseModel):

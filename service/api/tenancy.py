@@ -51,7 +51,7 @@ def resolve_caller(request: Request) -> Caller:
         return ADMIN
     record = get_registry(request).find_key(given)
     if record is not None:
-        return Caller(kbs=frozenset(record.kbs), scope=record.scope)
+        return Caller(kbs=frozenset(record.kbs), scope=record.scope, key_id=record.key_id, label=record.label)
     legacy = False
     for key in settings.openai_api_keys:  # every one compared, whatever matched
         legacy |= same_secret(given, key.get_secret_value())

@@ -51,6 +51,7 @@ class MilvusRegistry:
     def __init__(self, uri: str, *, default_public: bool = True, prefix: str = "policyqa") -> None:
         self.uri, self.prefix = uri, prefix
         self.kbs_collection, self.keys_collection = f"{prefix}_kbs", f"{prefix}_keys"
+        self.overrides_collection = f"{prefix}_document_overrides"
         self._client = milvus_client(uri)
         ensure_table(
             self._client, self.kbs_collection, key=Column("kb_id", "VARCHAR", 64),
@@ -65,6 +66,10 @@ class MilvusRegistry:
                 Column("prefix", "VARCHAR", 32), Column("secret_sha256", "VARCHAR", 64), Column("scope", "VARCHAR", 8),
                 Column("label", "VARCHAR", 1024), Column("created_at", "VARCHAR", 40), Column("kbs", "VARCHAR", 8192),
             ],
+        )  # fmt: skip
+        ensure_table(
+            self._client, self.overrides_collection, key=Column("key", "VARCHAR", 1100),
+            columns=[Column("kb_id", "VARCHAR", 64), Column("body", "VARCHAR", 65_535)],
         )  # fmt: skip
         with self._writing():
             if self.kb(DEFAULT_KB) is None:
@@ -128,6 +133,23 @@ class MilvusRegistry:
                     kept = json.dumps([name for name in kbs if name != kb_id])
                     self._client.upsert(self.keys_collection, with_placeholder([{**row, "kbs": kept}]))
             self._client.delete(self.kbs_collection, ids=[kb_id])
+            self._client.delete(self.overrides_collection, filter=f"kb_id == {quoted(kb_id)}")
+
+    # -- staff corrections of document metadata -----------------------------
+    def document_overrides(self, kb_id: str) -> dict[str, dict]:
+        rows = self._client.query(
+            self.overrides_collection, filter=f"kb_id == {quoted(kb_id)}", output_fields=["key", "body"],
+            limit=MAX_ROWS,
+        )  # fmt: skip
+        return {row["key"].split("/", 1)[1]: json.loads(row["body"]) for row in rows}
+
+    def put_document_override(self, kb_id: str, doc_id: str, body: dict | None) -> None:
+        key = f"{kb_id}/{doc_id}"
+        if body is None:
+            self._client.delete(self.overrides_collection, ids=[key])
+            return
+        row = {"key": key, "kb_id": kb_id, "body": json.dumps(body, ensure_ascii=False)}
+        self._client.upsert(self.overrides_collection, with_placeholder([row]))
 
     def _put_kb(self, kb: KnowledgeBaseRecord) -> None:
         row = dict(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import sqlite3
@@ -31,6 +32,9 @@ KEY_PREFIX_CHARS = 12  # "pqa_" + 8 hex
 Scope = Literal["read", "write"]
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS document_overrides (
+    kb_id TEXT NOT NULL, doc_id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kb_id, doc_id)
+);
 CREATE TABLE IF NOT EXISTS kbs (
     kb_id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
     public INTEGER NOT NULL, created_at TEXT NOT NULL
@@ -120,6 +124,8 @@ class Registry(Protocol):
     def list_keys(self) -> list[KeyRecord]: ...
     def delete_key(self, key_id: str) -> None: ...
     def find_key(self, key: str) -> KeyRecord | None: ...
+    def document_overrides(self, kb_id: str) -> dict[str, dict]: ...
+    def put_document_override(self, kb_id: str, doc_id: str, body: dict | None) -> None: ...
 
 
 class SqliteRegistry:
@@ -201,9 +207,26 @@ class SqliteRegistry:
             if db.execute("DELETE FROM kbs WHERE kb_id = ?", (kb_id,)).rowcount == 0:
                 raise NotFoundError(f"no knowledge base {kb_id!r}")
             db.execute("DELETE FROM api_keys WHERE key_id NOT IN (SELECT key_id FROM key_kbs)")
+            db.execute("DELETE FROM document_overrides WHERE kb_id = ?", (kb_id,))
 
     def _require_kb(self, kb_id: str) -> KnowledgeBaseRecord:
         return required(self.kb(kb_id), kb_id)
+
+    # -- staff corrections of document metadata -----------------------------
+    def document_overrides(self, kb_id: str) -> dict[str, dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT doc_id, body FROM document_overrides WHERE kb_id = ?", (kb_id,))
+            return {doc_id: json.loads(body) for doc_id, body in rows}
+
+    def put_document_override(self, kb_id: str, doc_id: str, body: dict | None) -> None:
+        """Set (or, with None, forget) a document's corrections: one row, replaced whole."""
+        with self._connect(write=True) as db:
+            db.execute("DELETE FROM document_overrides WHERE kb_id = ? AND doc_id = ?", (kb_id, doc_id))
+            if body is not None:
+                db.execute(
+                    "INSERT INTO document_overrides VALUES (?, ?, ?)",
+                    (kb_id, doc_id, json.dumps(body, ensure_ascii=False)),
+                )
 
     # -- keys --------------------------------------------------------------
     def create_key(self, *, kbs: Iterable[str], scope: Scope, label: str = "") -> NewKey:

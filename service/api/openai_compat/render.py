@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from index.answering.engine import TimedAnswer
 from index.answering.followup import Turn
+from index.answering.policy_view import PolicyView
 from service.api import presenters
 from service.api.openai_compat.errors import OpenAIError
 from service.api.openai_compat.schemas import (
@@ -103,6 +104,11 @@ def _source_line(citation: Citation) -> str:
     if citation.pages:
         first, last = citation.pages[0], citation.pages[-1]
         where.append(f"第 {first} 页" if first == last else f"第 {first}–{last} 页")
+    document = citation.document
+    if document is not None:
+        where += [part for part in (document.doc_number, document.published_date or document.written_date) if part]
+        if document.validity.note:
+            where.append(document.validity.note)
     return f"- [{citation.n}] {' · '.join(where)}"
 
 
@@ -139,9 +145,11 @@ class Reply:
         return "".join(self.pieces)
 
 
-def make_reply(result: TimedAnswer, turns: ChatTurns, build_id: str, model: str = MODEL_ID) -> Reply:
+def make_reply(
+    result: TimedAnswer, turns: ChatTurns, build_id: str, model: str = MODEL_ID, view: PolicyView | None = None
+) -> Reply:
     answer = result.answer
-    citations = presenters.citations(answer)
+    citations = presenters.citations(answer, view)
     lead = f"答：{answer.short_answer.text}\n\n" if answer.short_answer else ""
     pieces = [lead, *presenters.answer_pieces(answer.text), sources_block(answer.text, citations, answer.answerable)]
     pieces = [p for p in pieces if p]

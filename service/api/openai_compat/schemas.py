@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from index.answering.retrieval import Mode
+from service.api.policy_schemas import DocumentFiltersIn
 from service.api.schemas import Citation, DocId
 
 MODEL_ID = "policyqa"
@@ -52,6 +53,9 @@ class ChatCompletionRequest(BaseModel):
     top_k: int = Field(5, ge=1, le=20, description="Passages retrieved and cited.")
     mode: Mode = Field("hybrid", description="hybrid, dense or lexical retrieval.")
     doc_ids: list[DocId] | None = Field(None, max_length=100, description="Only answer from these documents.")
+    filters: DocumentFiltersIn | None = Field(
+        None, description="Only documents of these issuers, levels, 文种, dates or standings (as /api/ask's)."
+    )
 
 
 class AssistantMessage(BaseModel):

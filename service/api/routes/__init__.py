@@ -14,6 +14,7 @@ from service.api.routes import (
     ask,
     caller,
     console,
+    document_metadata,
     documents,
     evaluations,
     health,
@@ -26,7 +27,7 @@ from service.api.routes import (
 )
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, documents, jobs, evaluations)
+PER_KB = (ask, search, document_metadata, documents, jobs, evaluations)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:

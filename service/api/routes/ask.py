@@ -10,6 +10,7 @@ from index.answering.followup import Turn
 from index.errors import PolicyQAError
 from service.api import presenters
 from service.api.errors import error_body
+from service.api.policy_schemas import domain_filters
 from service.api.schemas import AskRequest, AskResponse, ErrorBody
 from service.api.tenancy import ReadKbDep
 
@@ -40,7 +41,10 @@ async def ask(body: AskRequest, request: Request, target: ReadKbDep):
 
 def _answer(engine: QAEngine, body: AskRequest) -> TimedAnswer:
     history = [Turn(t.role, t.content) for t in body.history]
-    return engine.ask(body.question, history=history, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids)
+    return engine.ask(
+        body.question, history=history, top_k=body.top_k, mode=body.mode, doc_ids=body.doc_ids,
+        filters=domain_filters(body.filters),
+    )  # fmt: skip
 
 
 def _response(body: AskRequest, result: TimedAnswer, engine: QAEngine) -> AskResponse:
@@ -55,9 +59,10 @@ def _response(body: AskRequest, result: TimedAnswer, engine: QAEngine) -> AskRes
         min_confidence=engine.current().composer.min_confidence,
         short_answer=presenters.short_answer(answer),
         declined_reason=answer.declined_reason,
-        citations=presenters.citations(answer),
+        citations=presenters.citations(answer, engine.policy_view()),
         took_ms=round(result.took_ms, 2),
         resolved_question=result.query if result.resolution.followup else None,
+        notices=list(answer.notices),
     )
 
 
@@ -95,5 +100,6 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
             "declined_reason": response.declined_reason,
             "took_ms": response.took_ms,
             "resolved_question": response.resolved_question,
+            "notices": response.notices,
         },
     )

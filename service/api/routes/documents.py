@@ -6,8 +6,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from index.answering.policy_view import PolicyView
 from index.errors import InvalidInputError, NotFoundError
 from index.stores.records import ChunkRecord, DocumentRecord
+from service.api.policy_schemas import document_policy
+from service.api.routes.document_metadata import forget_corrections
 from service.api.schemas import (
     ChunkSummary,
     DeletedOut,
@@ -18,8 +21,8 @@ from service.api.schemas import (
     JobOut,
     JobsOut,
 )
-from service.api.tenancy import ReadKbDep, WriteKbDep
-from service.uploads import ParseSlotsBusyError, Upload, prepare_upload_isolated
+from service.api.tenancy import ReadKbDep, RegistryDep, WriteKbDep
+from service.uploads import ParseSlotsBusyError, PendingScan, Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
@@ -27,12 +30,13 @@ READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
 
 @router.get("", response_model=DocumentList, responses=READ_ERRORS)
 def list_documents(target: ReadKbDep) -> DocumentList:
-    """Every indexed document with its format, pages and number of chunks."""
-    data = [DocumentSummary(**_summary(d)) for d in target.engine.documents()]
+    """Every indexed document with its format, pages, number of chunks, issuer, 文号, dates and validity."""
+    view = target.engine.policy_view()
+    data = [DocumentSummary(**_summary(d, view)) for d in target.engine.documents()]
     return DocumentList(data=data, count=len(data))
 
 
-def _summary(record: DocumentRecord) -> dict:
+def _summary(record: DocumentRecord, view: PolicyView) -> dict:
     suffix = PurePosixPath(record.source).suffix.lower().lstrip(".")
     return {
         "doc_id": record.doc_id,
@@ -42,6 +46,7 @@ def _summary(record: DocumentRecord) -> dict:
         "pages": record.pages or None,
         "chunks": record.chunk_count,
         "origin": record.origin,
+        "policy": document_policy(*view.of(record.doc_id)),
     }
 
 
@@ -53,7 +58,7 @@ def get_document(doc_id: str, target: ReadKbDep) -> DocumentDetail:
         raise NotFoundError(f"no document with id {doc_id!r}")
     record, text, chunks = found
     return DocumentDetail(
-        **_summary(record),
+        **_summary(record, target.engine.policy_view()),
         content_hash=record.content_hash,
         text=text,
         chunk_spans=[_chunk_span(c) for c in chunks],
@@ -89,8 +94,9 @@ async def _read_limited(upload: UploadFile, limit_bytes: int) -> bytes:
 
 async def _prepared(
     request: Request, files: list[UploadFile], title: str | None, doc_id: str | None = None
-) -> list[Upload]:
-    """Each file read and checked, one after another, in one of the server's few parse slots."""
+) -> list[Upload | PendingScan]:
+    """Each file read and checked, one after another, in one of the server's few parse slots; a scan is only
+    checked, and read by OCR in its job."""
     try:
         with request.app.state.parse_slots.taken():
             return [await _read(request, file, title, doc_id) for file in files]
@@ -98,7 +104,7 @@ async def _prepared(
         raise HTTPException(503, str(exc), headers={"Retry-After": str(PARSE_RETRY_AFTER_S)}) from None
 
 
-async def _read(request: Request, file: UploadFile, title: str | None, doc_id: str | None) -> Upload:
+async def _read(request: Request, file: UploadFile, title: str | None, doc_id: str | None) -> Upload | PendingScan:
     settings = request.app.state.settings
     data = await _read_limited(file, int(settings.max_upload_mb * 1_000_000))
     # Reading a PDF or DOCX is CPU work, and a crafted file may never finish: in a process of its own, killed at
@@ -107,7 +113,9 @@ async def _read(request: Request, file: UploadFile, title: str | None, doc_id: s
     return await _unless_client_leaves(request, reading)
 
 
-async def _unless_client_leaves(request: Request, reading: Coroutine[Any, Any, Upload]) -> Upload:
+async def _unless_client_leaves(
+    request: Request, reading: Coroutine[Any, Any, Upload | PendingScan]
+) -> Upload | PendingScan:
     task = asyncio.ensure_future(reading)
     try:
         while True:
@@ -152,7 +160,9 @@ async def replace_document(
 
 
 @router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS)
-def delete_document(doc_id: str, target: WriteKbDep) -> DeletedOut:
-    """Remove a document from the catalogue, the vector index and the lexical index."""
+def delete_document(doc_id: str, target: WriteKbDep, registry: RegistryDep) -> DeletedOut:
+    """Remove a document from the catalogue, the vector index and the lexical index (and its corrections)."""
     job = target.writer.delete(doc_id)
+    if job.state == "done":
+        forget_corrections(registry, target.kb_id, doc_id)
     return DeletedOut(doc_id=doc_id, deleted=job.state == "done", job=JobOut(**job.to_dict()))

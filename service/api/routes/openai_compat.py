@@ -29,6 +29,7 @@ from service.api.openai_compat.schemas import (
     ModelList,
     OpenAIErrorBody,
 )
+from service.api.policy_schemas import domain_filters
 from service.api.tenancy import KnowledgeBasesDep, RegistryDep
 from service.knowledge_bases import KnowledgeBases
 from service.stores.registry import DEFAULT_KB, KnowledgeBaseRecord
@@ -76,8 +77,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, caller
         top_k=body.top_k,
         mode=body.mode,
         doc_ids=body.doc_ids,
+        filters=domain_filters(body.filters),
     )
-    reply = render.make_reply(result, turns, engine.index.manifest.build_id, model=body.model)
+    reply = render.make_reply(
+        result, turns, engine.index.manifest.build_id, model=body.model, view=engine.policy_view()
+    )
     if not body.stream:
         return render.completion(reply)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
