@@ -215,3 +215,43 @@ def test_a_long_document_finishes_well_under_a_second():
     meta = extract_metadata(text)
     assert time.perf_counter() - started < 1.0
     assert meta.value("doc_number") == notice["expected"]["doc_number"]
+
+
+def test_a_labelled_header_and_subject_words():
+    text = (
+        "发文机关：山西省人民政府办公厅\n发文字号：某政办发[2021]3号\n成文日期：2021年06月18日\n发布日期：2021-06-23\n"
+        "关于加强热线工作的通知\n各市人民政府：\n现就有关事项通知如下。\n主题词：政务服务　热线　通知"
+    )
+    meta = extract_metadata(text)
+    assert meta.values("issuers") == ("山西省人民政府办公厅",)
+    assert meta.value("doc_number") == "某政办发〔2021〕3号"
+    assert (meta.value("written_date"), meta.value("published_date")) == ("2021-06-18", "2021-06-23")
+    assert meta.values("subject_words") == ("政务服务", "热线", "通知")
+    assert meta.doc_number.confidence > meta.level.confidence
+
+
+def test_a_bare_doc_number_joined_by_he_is_read_without_the_conjunction():
+    text = "第三十条 本办法自2021年6月1日起施行。《某办法》（某政发〔2016〕2号）和某政办发〔2018〕9号文件同时废止。"
+    assert extract_metadata(text).values("repeals") == ("《某办法》（某政发〔2016〕2号）", "某政办发〔2018〕9号")
+
+
+def test_a_law_history_gives_issuer_publication_and_effective_dates():
+    text = (
+        "某市停车设施管理办法\n（2020年10月15日市人民政府第45次常务会议审议通过　"
+        "2020年10月28日邢台市人民政府令第4号公布　自2021年1月1日起施行）\n第一条 为加强停车设施管理，制定本办法。"
+    )
+    meta = extract_metadata(text)
+    assert meta.values("issuers") == ("邢台市人民政府",)
+    assert meta.value("doc_number") == "邢台市人民政府令第4号"
+    assert (meta.value("published_date"), meta.value("effective_date")) == ("2020-10-28", "2021-01-01")
+
+
+def test_an_unchanged_commencement_article_of_a_revised_law_is_not_its_effective_date():
+    text = (
+        "某法\n（2005年12月29日第十届全国人民代表大会常务委员会第十九次会议通过　2015年4月24日第十二届全国人民代表大会"
+        "常务委员会第十四次会议修正）\n第一条 为了规范某事，制定本法。\n第七十条 本法自2006年7月1日起施行。"
+    )
+    meta = extract_metadata(text)
+    assert meta.value("published_date") == "2015-04-24"
+    assert meta.values("issuers") == ("全国人民代表大会常务委员会",)
+    assert meta.effective_date is None

@@ -47,7 +47,7 @@ def find_doc_numbers(text: str, offset: int = 0) -> list[FoundNumber]:
     """Every 文号 in ``text`` (meant for short lines: the prefix is read back to the line's start)."""
     found = []
     for match in _BRACKETED.finditer(text):
-        prefix = _PREFIX_NOISE.sub("", match[1])
+        prefix = _PREFIX_NOISE.sub("", match[1]).lstrip("和及与")
         if not prefix:
             continue
         start = match.end(1) - len(prefix) + offset

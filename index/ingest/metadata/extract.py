@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 _TITLE_PREFIX = re.compile(r"^(.{2,80}?)(?:关于|印发|转发|批转)")
 _EFFECTIVE = re.compile(
-    rf"本[\u4e00-\u9fff]{{1,8}}(?:自|从)\s?({DATE_PATTERN}|[印发公布之日]{{2,4}}之日)起\s?(?:施行|实施|执行|生效)"
+    rf"本[\u4e00-\u9fff]{{1,8}}(?:自|从)\s?({DATE_PATTERN}|(?:印发|发布|公布|通过|签发)之日)起\s?(?:施行|实施|执行|生效)"
 )
 _EXPIRY = re.compile(rf"有效期(?:至|到)\s?({DATE_PATTERN})")
 _OWN_VALIDITY = re.compile(r"本[\u4e00-\u9fff]{1,8}有效期")
