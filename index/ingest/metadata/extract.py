@@ -29,6 +29,7 @@ _EXPIRY = re.compile(rf"有效期(?:至|到)\s?({DATE_PATTERN})")
 _OWN_VALIDITY = re.compile(r"本[\u4e00-\u9fff]{1,8}有效期")
 _VALID_YEARS = re.compile(r"有效期(?:为|暂定)?\s?([0-9]{1,2}|[一二三四五六七八九十]{1,2})\s?年")
 _NUMBER_LINE_SLACK = 12
+_STATEMENT_REACH = 120
 # 文号 prefixes whose body is certain; anything else is left to the text.
 _PREFIX_BODIES = {"国发": "国务院", "国办发": "国务院办公厅", "国函": "国务院", "国办函": "国务院办公厅"}
 _PREFIX_BODIES |= {"中发": "中共中央", "中办发": "中共中央办公厅"}
@@ -175,8 +176,9 @@ def _own_validity_statements(text: str) -> list[tuple[int, int]]:
     spans = []
     for pattern in (_EFFECTIVE, _OWN_VALIDITY):
         for match in pattern.finditer(text):
-            end = text.find("。", match.end())
-            spans.append((match.start(), end if end >= 0 else len(text)))
+            # Bounded: a text with no 。 must not be scanned to its end once per statement.
+            end = text.find("。", match.end(), match.end() + _STATEMENT_REACH)
+            spans.append((match.start(), end if end >= 0 else min(match.end() + _STATEMENT_REACH, len(text))))
     return spans
 
 

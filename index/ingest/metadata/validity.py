@@ -6,6 +6,7 @@ only when the verb sits right next to it, so 'do the 废止 work under 《立法
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ _REPEAL_VERB = re.compile(r"(?:同时|一并|即行|相应)?(?:废止|停止执�
 _AMEND_AFTER = re.compile(r"^(?:作|做)(?:如下|以下)?(?:修改|修订|修正)")
 _AMEND_BEFORE = re.compile(r"(?:修改|修订|修正)$")
 _MAX_GAP = 24
+# A repeal list longer than this is not a sentence of a policy document; the bound keeps hostile input linear.
+_MAX_CHAIN = 60
 # What may stand between the last reference and 废止: '等文件', '，自本办法施行之日起', nothing else.
 _GAP_BEFORE_VERB = re.compile(r"^[，,、\s]*(?:等)?(?:文件|规定)?[，,\s]*(?:自[^，。；《》]{0,16}起)?[，,\s]*$")
 _STRIP = re.compile(r"[《》〈〉<>\s\u3000]")
@@ -36,36 +39,35 @@ class FoundReference:
 
 def _references(sentence: str, offset: int) -> list[FoundReference]:
     found = [FoundReference(m[0], m.start() + offset, m.end() + offset) for m in _TITLE.finditer(sentence)]
-    titled = [(ref.start, ref.end) for ref in found]
+    title_starts = [ref.start for ref in found]
+    titled = list(found)
     for number in find_doc_numbers(sentence, offset):
-        if not any(start <= number.start < end for start, end in titled):
+        # A number in a title's trailing parenthesis belongs to that title's reference.
+        index = bisect.bisect_right(title_starts, number.start) - 1
+        if index < 0 or number.start >= titled[index].end:
             found.append(FoundReference(number.value, number.start, number.end))
     return sorted(found, key=lambda ref: ref.start)
 
 
-def _chain_before(refs: list[FoundReference], text: str, position: int) -> list[FoundReference]:
+def _chain_before(refs: list[FoundReference], ends: list[int], text: str, position: int) -> list[FoundReference]:
     """The run of references that ends just before ``position``, joined by 、 和 及."""
-    before = [ref for ref in refs if ref.end <= position]
-    if (
-        not before
-        or position - before[-1].end > _MAX_GAP
-        or not _GAP_BEFORE_VERB.match(text[before[-1].end : position])
-    ):
+    last = bisect.bisect_right(ends, position) - 1
+    if last < 0 or position - refs[last].end > _MAX_GAP or not _GAP_BEFORE_VERB.match(text[refs[last].end : position]):
         return []
-    chain = [before[-1]]
-    for ref in reversed(before[:-1]):
+    chain = [refs[last]]
+    for ref in reversed(refs[max(last - _MAX_CHAIN, 0) : last]):
         if not _CONNECTOR.match(text[ref.end : chain[0].start]):
             break
         chain.insert(0, ref)
     return chain
 
 
-def _chain_after(refs: list[FoundReference], text: str, position: int) -> list[FoundReference]:
-    after = [ref for ref in refs if ref.start >= position]
-    if not after or after[0].start - position > 4:
+def _chain_after(refs: list[FoundReference], starts: list[int], text: str, position: int) -> list[FoundReference]:
+    first = bisect.bisect_left(starts, position)
+    if first >= len(refs) or refs[first].start - position > 4:
         return []
-    chain = [after[0]]
-    for ref in after[1:]:
+    chain = [refs[first]]
+    for ref in refs[first + 1 : first + _MAX_CHAIN]:
         if not _CONNECTOR.match(text[chain[-1].end : ref.start]):
             break
         chain.append(ref)
@@ -78,8 +80,9 @@ def find_repeals(text: str) -> list[FoundReference]:
         if "废止" not in sentence[0] and "不再执行" not in sentence[0] and "停止执行" not in sentence[0]:
             continue
         refs = _references(sentence[0], sentence.start())
+        starts, ends = [ref.start for ref in refs], [ref.end for ref in refs]
         for verb in _REPEAL_VERB.finditer(text, sentence.start(), sentence.end()):
-            chain = _chain_before(refs, text, verb.start()) or _chain_after(refs, text, verb.end())
+            chain = _chain_before(refs, ends, text, verb.start()) or _chain_after(refs, starts, text, verb.end())
             found.update((ref.start, ref) for ref in chain)
     return [found[key] for key in sorted(found)]
 
