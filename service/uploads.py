@@ -5,6 +5,10 @@ memory, so a crafted file cannot stall or exhaust the server. The server awaits 
 loop, holding no thread, and kills it as soon as the request is cancelled (its deadline passed, or its client
 left). ``ParseSlots`` caps how many are read at once. The reading process also cleans the text, once: the job
 that indexes it then uses that cleaned text (``SourceDocument.cleaned``) instead of cleaning it again.
+
+A scan is only checked here: the file opens, its pages are counted and within the limits, and the reading
+stops where OCR would start. The request answers with a ``PendingScan``, and the job reads it by OCR in a
+process of the same kind (``service/scan_reading.py``), so the request's deadline does not bound a scan's pages.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
 import os
 import resource
 import shutil
@@ -21,6 +27,7 @@ import tempfile
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath, PureWindowsPath
 
 from index.errors import InvalidInputError, PolicyQAError
@@ -33,8 +40,6 @@ logger = logging.getLogger(__name__)
 MAX_FILENAME_CHARS = 255
 # Address space a file's reader may add to what it starts with: a zip bomb fails there, not in the server.
 PARSE_MEMORY_BYTES = 2 * 1024**3
-# A scan's pages are read by OCR: the parse deadline grows by this much for each page it is about to read.
-OCR_SECONDS_PER_PAGE = 15.0
 
 
 class ParseTimeoutError(InvalidInputError):
@@ -50,6 +55,28 @@ class Upload:
     document: SourceDocument
     content_hash: str
     summary: str = ""  # what reading did ("OCR: 12 pages, mean confidence 0.97"), shown with the job
+
+
+@dataclass(frozen=True)
+class PendingScan:
+    """A file checked in the request that needs OCR: its job reads it (``service/scan_reading.py``)."""
+
+    data: bytes
+    filename: str
+    title: str | None
+    doc_id: str  # the id it will have, unless its content turns out to be known or its name taken
+    pages: int  # how many pages OCR will read
+
+    def __repr__(self) -> str:  # not the file's bytes, in a log or a traceback
+        return f"PendingScan({self.filename!r}, pages={self.pages})"
+
+
+class _ScanFound(Exception):
+    """Raised where OCR would start, in the request's check: the job reads the pages. Never leaves the reader."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__(pages)
+        self.pages = pages
 
 
 def checked_filename(filename: str | None) -> str:
@@ -110,8 +137,9 @@ class ParseSlots:
 
 async def prepare_upload_isolated(
     data: bytes, filename: str | None, title: str | None, doc_id: str | None = None, *, timeout: float
-) -> Upload:
-    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds or when this is cancelled.
+) -> Upload | PendingScan:
+    """``prepare_upload`` in a process of its own, killed after ``timeout`` seconds or when this is cancelled;
+    a file that needs OCR is checked but not read: a ``PendingScan`` for its job.
 
     A reader stuck on a crafted file (a PDF that loops, a zip bomb) cannot be
     stopped inside the server; a process can be killed, and its memory is
@@ -119,48 +147,66 @@ async def prepare_upload_isolated(
     files cannot take the threads plain routes (``/api/health``) answer in.
     """
     name = checked_filename(filename)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["service.uploads"])  # imported once, in the fork server
-    receiver, sender = context.Pipe(duplex=False)
-    # The reader's temporary files (LibreOffice's profile and output, ...) go here, removed once it is dead:
-    # a reader killed at its deadline cannot clean up after itself.
-    scratch = tempfile.mkdtemp(prefix="policyqa-read-")
-    process = context.Process(target=_prepare_in_child, args=(sender, data, name, title, doc_id, scratch), daemon=True)
-    # Starting hands the file to the fork server (and starts that, the first time): blocking, so in a thread.
-    starting = asyncio.ensure_future(asyncio.to_thread(process.start))
+    reader = start_reader(data, name, title, doc_id, read_scans=False)
+    starting = asyncio.ensure_future(asyncio.to_thread(reader.process.start))
     try:
         await asyncio.shield(starting)
-        sender.close()
-        outcome, value = await _outcome(receiver, name, timeout)
+        reader.sender.close()
+        try:
+            await asyncio.wait_for(_readable(reader.receiver.fileno()), timeout)
+        except TimeoutError:
+            raise ParseTimeoutError(f"{name} could not be read within {timeout:g} s") from None
+        outcome, value = reader.receiver.recv()  # sent whole by the child as soon as the first byte came
     except EOFError:  # the reader died: out of memory, or killed
         raise InvalidInputError(f"{name} could not be read (the reader ran out of memory or crashed)") from None
     finally:
         # Done, past the deadline, or cancelled (the request's deadline, its client gone): the reader dies now,
         # or, if cancelled while it was being started, as soon as it has started.
         if starting.done():
-            _discard(starting, process, sender, receiver, scratch)
+            _discard(starting, reader)
         else:
-            starting.add_done_callback(lambda _: _discard(starting, process, sender, receiver, scratch))
+            starting.add_done_callback(lambda _: _discard(starting, reader))
     if outcome == "error":
         raise value
+    if outcome == "scan":
+        return PendingScan(data, name, title, doc_id or doc_id_for(name), value)
     return value
 
 
-async def _outcome(receiver, name: str, timeout: float) -> tuple[str, object]:
-    """The child's result; told that OCR is starting on n pages, the deadline moves n pages further."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    allowed = timeout
-    while True:
-        try:
-            await asyncio.wait_for(_readable(receiver.fileno()), max(deadline - loop.time(), 0))
-        except TimeoutError:
-            raise ParseTimeoutError(f"{name} could not be read within {allowed:g} s") from None
-        outcome, value = receiver.recv()  # sent whole by the child as soon as the first byte came
-        if outcome != "ocr":
-            return outcome, value
-        deadline += value * OCR_SECONDS_PER_PAGE
-        allowed += value * OCR_SECONDS_PER_PAGE
+@dataclass(frozen=True)
+class Reader:
+    """A reading process, not yet started, and its end of the pipe it answers on."""
+
+    process: multiprocessing.process.BaseProcess
+    receiver: multiprocessing.connection.Connection
+    sender: multiprocessing.connection.Connection
+    scratch: str  # its temporary files, removed once it is dead
+
+    def end(self) -> None:
+        """Kill it if it runs, wait for it, and remove what it left (for a caller that may block)."""
+        self.sender.close()
+        self.receiver.close()
+        if self.process.is_alive():
+            self.process.kill()
+        with contextlib.suppress(ValueError, AssertionError):  # never started
+            self.process.join()
+            self.process.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def start_reader(data: bytes, name: str, title: str | None, doc_id: str | None, *, read_scans: bool) -> Reader:
+    """A reading process for the file; with ``read_scans`` it reads pages by OCR, telling each on the pipe
+    (``("ocr", pages)``, then ``("page", n)``), else it stops where OCR would start (``("scan", pages)``).
+    Started by the caller (``process.start()`` blocks: the event loop starts it in a thread)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["service.uploads"])  # imported once, in the fork server
+    receiver, sender = context.Pipe(duplex=False)
+    # The reader's temporary files (LibreOffice's profile and output, ...) go here, removed once it is dead:
+    # a reader killed at its deadline cannot clean up after itself.
+    scratch = tempfile.mkdtemp(prefix="policyqa-read-")
+    args = (sender, data, name, title, doc_id, scratch, read_scans)
+    process = context.Process(target=_prepare_in_child, args=args, daemon=True)
+    return Reader(process, receiver, sender, scratch)
 
 
 async def _readable(fd: int) -> None:
@@ -174,12 +220,13 @@ async def _readable(fd: int) -> None:
         os.set_blocking(fd, True)  # uvloop's watch made it non-blocking; the reads that follow wait for the rest
 
 
-def _discard(starting: asyncio.Future, process, sender, receiver, scratch: str) -> None:
+def _discard(starting: asyncio.Future, reader: Reader) -> None:
     """Kill the reader if it still runs; once the fork server reports it dead, collect it and its files."""
-    sender.close()
-    receiver.close()
+    reader.sender.close()
+    reader.receiver.close()
+    process = reader.process
     if starting.cancelled() or starting.exception() is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(reader.scratch, ignore_errors=True)
         return
     if process.exitcode is None:
         process.kill()
@@ -190,20 +237,25 @@ def _discard(starting: asyncio.Future, process, sender, receiver, scratch: str) 
         loop.remove_reader(sentinel)
         process.join()
         process.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(reader.scratch, ignore_errors=True)
 
     loop.add_reader(sentinel, reap)
 
 
-def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc_id: str | None, scratch: str) -> None:
+def _prepare_in_child(
+    sender, data: bytes, filename: str, title: str | None, doc_id: str | None, scratch: str, read_scans: bool
+) -> None:
     tempfile.tempdir = scratch
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = _address_space() + PARSE_MEMORY_BYTES
     if hard == resource.RLIM_INFINITY or limit < hard:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    on_ocr_start = partial(_reporting_pages, sender) if read_scans else _stopping_at_ocr
     try:
-        upload = prepare_upload(data, filename, title, doc_id, on_ocr_start=lambda pages: sender.send(("ocr", pages)))
+        upload = prepare_upload(data, filename, title, doc_id, on_ocr_start=on_ocr_start)
         result: tuple[str, object] = ("ok", upload)
+    except _ScanFound as found:
+        result = ("scan", found.pages)
     except PolicyQAError as exc:
         result = ("error", exc)
     except MemoryError:
@@ -213,6 +265,15 @@ def _prepare_in_child(sender, data: bytes, filename: str, title: str | None, doc
         result = ("error", InvalidInputError(f"{filename} could not be read ({type(exc).__name__})"))
     sender.send(result)
     sender.close()
+
+
+def _stopping_at_ocr(pages: int) -> None:
+    raise _ScanFound(pages)
+
+
+def _reporting_pages(sender, pages: int):
+    sender.send(("ocr", pages))
+    return lambda number: sender.send(("page", number))
 
 
 def _address_space() -> int:

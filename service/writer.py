@@ -2,7 +2,10 @@
 
 An upload is read and checked in the request (``service/uploads.py``), so bad
 input is a 4xx and changes nothing; the embedding runs in a worker thread
-while the service keeps answering from the current generation. Each change
+while the service keeps answering from the current generation. A scan is only
+checked in the request: its job first reads it by OCR, in the writer's scan
+reader (a thread of its own, so that other changes are not queued behind a
+long scan, and no writer lock is held meanwhile), then queues its build. Each change
 goes through the knowledge base's ``IndexWriter`` (``index/stores/base.py``):
 locally one small segment and tombstones in a new generation, switched
 atomically, so a crash leaves the previous generation in place and the change
@@ -27,14 +30,17 @@ from index.errors import NotFoundError, PolicyQAError
 from index.ingest.documents import SourceDocument
 from index.threads import lower_priority
 from service.engines import passage_embedder
+from service.scan_reading import read_scan
 from service.settings import Settings
 from service.stores.jobs import JOB_HEARTBEAT_S, InMemoryJobStore, Job, JobStore
-from service.uploads import Upload
+from service.uploads import PendingScan, Upload
 
 logger = logging.getLogger(__name__)
 
 # A running job's progress reaches the shared job store at most this often (its state changes always do).
 PROGRESS_PUBLISH_S = 0.5
+# The share of a scan's job that its OCR shows as progress: a page takes about a second, embedding its text a tenth.
+OCR_PROGRESS_SHARE = 0.8
 
 
 class JobTimeoutError(PolicyQAError):
@@ -82,45 +88,76 @@ class KnowledgeBaseWriter:
         self._worker = threading.Thread(target=self._work, name="policyqa-writer", daemon=True)
         self._worker.start()
         self._closed = threading.Event()
+        self._scans: queue.Queue[tuple[Job, PendingScan, Callable[[Job, Upload], Job]] | None] = queue.Queue()
+        threading.Thread(target=self._read_scans, name="policyqa-scan-reader", daemon=True).start()
         if jobs is not None:
             threading.Thread(target=self._keep_jobs_fresh, name="policyqa-kb-jobs", daemon=True).start()
 
     # -- requests ----------------------------------------------------------
-    def add(self, upload: Upload) -> Job:
+    def add(self, upload: Upload | PendingScan) -> Job:
+        if isinstance(upload, PendingScan):
+            return self._queue_scan(upload, "add", upload.doc_id, self._add)
+        return self._add(None, upload)
+
+    def replace(self, doc_id: str, upload: Upload | PendingScan) -> Job:
+        self._require(doc_id)
+        if isinstance(upload, PendingScan):
+            return self._queue_scan(upload, "replace", doc_id, partial(self._replace, doc_id))
+        return self._replace(doc_id, None, upload)
+
+    def _add(self, job: Job | None, upload: Upload) -> Job:
+        """The upload's build queued, or its job done at once when its content is indexed already."""
         existing = self.engine.index.catalogue.find_by_content_hash(upload.content_hash)
         if existing is not None:
-            job = self._new_job("add", existing.doc_id, upload.document.source)
+            job = job or self._new_job("add", existing.doc_id, upload.document.source)
+            job.doc_id, job.read_summary = existing.doc_id, upload.summary
             job.state, job.duplicate, job.progress = "done", True, 1.0
             job.message = f"already indexed as {existing.doc_id}"
-            job.finished_at = time.time()
-            self._save(job)
+            self._finish(job)
             return job
         document = upload.document
         known = self.engine.index.catalogue.known_doc_ids([document.doc_id])
         if known:  # same file name, other content: keep both, under distinct ids
             document = dataclasses.replace(document, doc_id=f"{document.doc_id}-{upload.content_hash[:8]}")
         run = partial(self._build, sources=[document])
-        return self._enqueue(run, "add", document.doc_id, document.source, upload.summary)
+        return self._enqueue(run, "add", document.doc_id, document.source, upload.summary, job=job)
 
-    def replace(self, doc_id: str, upload: Upload) -> Job:
-        self._require(doc_id)
+    def _replace(self, doc_id: str, job: Job | None, upload: Upload) -> Job:
         document = dataclasses.replace(upload.document, doc_id=doc_id)
-        return self._enqueue(
-            partial(self._build, sources=[document]), "replace", doc_id, document.source, upload.summary
-        )
+        run = partial(self._build, sources=[document])
+        return self._enqueue(run, "replace", doc_id, document.source, upload.summary, job=job)
 
     def delete(self, doc_id: str, *, timeout: float = 120.0) -> Job:
         self._require(doc_id)
         job = self._enqueue(partial(self._build, sources=[], remove={doc_id}), "delete", doc_id, None)
         return self.wait(job, timeout)
 
-    def _enqueue(self, run: Callable[[Job], None], *job_fields) -> Job:
-        """A new job, queued; refused, and never recorded, once the writer is closed (its worker is gone)."""
+    def _enqueue(
+        self, run: Callable[[Job], None], kind: str, doc_id: str, filename: str | None, read_summary: str = "",
+        *, job: Job | None = None,
+    ) -> Job:  # fmt: skip
+        """A new job, queued; refused, and never recorded, once the writer is closed (its worker is gone).
+        Given the ``job`` of a scan just read, that job is queued (its document id and summary now known)."""
         with self._queue_lock:
             if self._closed.is_set():
                 raise WriterClosedError("the knowledge base is being unloaded or deleted; send the change again")
-            job = self._new_job(*job_fields)
+            if job is None:
+                job = self._new_job(kind, doc_id, filename, read_summary)
+            else:
+                job.doc_id, job.read_summary, job.message = doc_id, read_summary, read_summary
+                self._save(job)
             self._queue.put((job, run))
+        return job
+
+    def _queue_scan(self, scan: PendingScan, kind: str, doc_id: str, then: Callable[[Job, Upload], Job]) -> Job:
+        """A job that reads the scan by OCR, then hands the text to ``then`` (which queues its build)."""
+        with self._queue_lock:
+            if self._closed.is_set():
+                raise WriterClosedError("the knowledge base is being unloaded or deleted; send the change again")
+            job = self._new_job(kind, doc_id, scan.filename)
+            job.message = f"OCR of {scan.pages} page{'s' if scan.pages > 1 else ''} queued"
+            self._save(job)
+            self._scans.put((job, scan, then))
         return job
 
     def wait(self, job: Job, timeout: float = 3600.0) -> Job:
@@ -177,6 +214,39 @@ class KnowledgeBaseWriter:
         self._save(job)
         return job
 
+    def _read_scans(self) -> None:
+        """Scans read by OCR one after another, each then queued for the worker; a scan that cannot be read
+        fails its job with the reader's message, and nothing is indexed."""
+        for job, scan, then in iter(self._scans.get, None):
+            job.state = "running"
+            self._save(job)
+            try:
+                if self._closed.is_set():
+                    raise WriterClosedError("the knowledge base was unloaded before its scan was read; upload it again")
+                upload = read_scan(
+                    scan, on_page=partial(self._ocr_progress, job), timeout=self.settings.parse_timeout_s,
+                    job_timeout=self.settings.job_timeout_s, stop=self._closed,
+                )  # fmt: skip
+                then(job, upload)
+            except PolicyQAError as exc:
+                job.state, job.error = "failed", str(exc)
+                self._finish(job)
+            except Exception as exc:  # a job must never kill the reader
+                logger.exception("job %s: reading its scan failed", job.id)
+                job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
+                self._finish(job)
+
+    def _ocr_progress(self, job: Job, done: int, pages: int) -> None:
+        job.progress = round(OCR_PROGRESS_SHARE * done / max(pages, 1), 3)
+        job.message = f"OCR page {done}/{pages}"
+        self._publish_progress(job)
+
+    def _finish(self, job: Job) -> None:
+        job.finished_at = time.time()
+        self._save(job)
+        with self._job_finished:
+            self._job_finished.notify_all()
+
     def _work(self) -> None:
         self._purge_leftovers()
         for job, run in iter(self._queue.get, None):
@@ -191,10 +261,7 @@ class KnowledgeBaseWriter:
             except Exception as exc:  # a job must never kill the worker
                 logger.exception("job %s failed", job.id)
                 job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
-            job.finished_at = time.time()
-            self._save(job)
-            with self._job_finished:
-                self._job_finished.notify_all()
+            self._finish(job)
 
     def _purge_leftovers(self) -> None:
         """Before the first job: deleted text a change killed before its purge left on disk (a change purges
@@ -208,12 +275,13 @@ class KnowledgeBaseWriter:
     def _build(self, job: Job, *, sources: list[SourceDocument], remove: set[str] | None = None) -> None:
         settings = self.settings
         deadline = time.monotonic() + settings.job_timeout_s
+        read = job.progress  # a scan's job has shown its OCR's progress already
 
         def progress(done: int, total: int) -> None:
             # Each batch reports here: past the deadline, the build stops before anything is written.
             if time.monotonic() > deadline:
                 raise JobTimeoutError(f"the job ran longer than {settings.job_timeout_s:g} s; nothing was changed")
-            job.progress = round(0.95 * done / max(total, 1), 3)
+            job.progress = round(read + (0.95 - read) * done / max(total, 1), 3)
             job.message = _joined(job.read_summary, f"embedded {done} of {total} passages")
             self._publish_progress(job)
 
@@ -271,3 +339,4 @@ class KnowledgeBaseWriter:
         with self._queue_lock:  # after this, no job is queued behind the worker's end
             self._closed.set()
             self._queue.put(None)  # type: ignore[arg-type]
+            self._scans.put(None)  # behind the scans queued before it, which fail: the writer is closed

@@ -17,10 +17,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 def read_image(data: bytes, *, on_ocr_start: ocr_pages.OcrStart | None = None) -> ReadDocument:
     frames = _frames(data)
-    ocr_pages.check_page_count(len(frames))
-    if on_ocr_start is not None:
-        on_ocr_start(len(frames))
-    recognised = list(ocr_pages.recognise(_decoded(data, len(frames))))
+    recognised = ocr_pages.read_pages(_decoded(data, len(frames)), len(frames), on_ocr_start)
     texts = tuple(page.text if page.lines else "" for page in recognised)
     if not any(text.strip() for text in texts):
         raise ocr_pages.nothing_recognised("image")

@@ -17,7 +17,9 @@ from index.ingest.readers.base import FileTooLargeError, NeedsOcrError
 logger = logging.getLogger(__name__)
 
 OCR_DPI = 200  # PDF pages are rendered at this resolution for OCR
-MAX_OCR_PAGES = 100  # about as many as one upload's deadline allows on two cores
+# A scan is read by its job (service/scan_reading.py), not in the request: pages cost the job's time, about a second
+# each on two cores, so the cap bounds how long one upload holds its knowledge base's reader, not a request deadline.
+MAX_OCR_PAGES = 500
 MAX_PAGE_PIXELS = 40_000_000  # an A4 page at 600 dpi is 35 MP
 LOW_CONFIDENCE = 0.8
 OCR_ENGINE = "rapidocr"
@@ -27,9 +29,12 @@ OCR_ENGINE = "rapidocr"
 # 8 pages of a 200 dpi scan peaked 1.5 GB over it with 2 in flight, 2.0 GB with 4 (the models load inside too).
 MAX_PARALLEL_PAGES = 2
 
-# Told how many pages OCR is about to read, before the first one: the isolated parse process
-# extends its deadline by that many pages. Set by the caller, not a global of the library.
-OcrStart = Callable[[int], None]
+# Told as each page has been read (its number, from 1), for the job's progress and its per-page deadline.
+OcrPageRead = Callable[[int], None]
+# Told how many pages OCR is about to read, before the first one; may return an ``OcrPageRead`` to be told of
+# each page. The request's quick check stops reading here (it raises); the job's reading process reports pages.
+# Set by the caller, not a global of the library.
+OcrStart = Callable[[int], OcrPageRead | None]
 
 
 def check_page_count(count: int) -> None:
@@ -46,6 +51,18 @@ def check_pixels(width: int, height: int) -> None:
             f"a page image is {width}x{height} pixels; images up to {MAX_PAGE_PIXELS // 1_000_000} megapixels"
             " are read (scan at 300 dpi or less)"
         )
+
+
+def read_pages(images: Iterable[np.ndarray], count: int, on_ocr_start: OcrStart | None) -> list[OcrPage]:
+    """The ``count`` pages ``images`` yields, read by OCR once the count is checked and the caller told."""
+    check_page_count(count)
+    on_page = on_ocr_start(count) if on_ocr_start is not None else None
+    pages = []
+    for page in recognise(images):
+        pages.append(page)
+        if on_page is not None:
+            on_page(len(pages))
+    return pages
 
 
 def recognise(images: Iterable[np.ndarray], parallel: int | None = None) -> Iterator[OcrPage]:

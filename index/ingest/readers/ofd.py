@@ -60,10 +60,7 @@ def _with_ocr(pages: list[tuple[str, list[bytes]]], title, on_ocr_start) -> Read
     scanned = [i for i, (text, images) in enumerate(pages) if not text.strip() and images]
     note = f"OFD: {len(pages)} pages"
     if scanned:
-        ocr_pages.check_page_count(len(scanned))
-        if on_ocr_start is not None:
-            on_ocr_start(len(scanned))
-        recognised = list(ocr_pages.recognise(_decoded(pages[i][1][0]) for i in scanned))
+        recognised = ocr_pages.read_pages((_decoded(pages[i][1][0]) for i in scanned), len(scanned), on_ocr_start)
         for index, page in zip(scanned, recognised, strict=True):
             if page.lines:
                 texts[index], confidence[index] = page.text, page.confidence

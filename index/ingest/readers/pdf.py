@@ -32,10 +32,7 @@ def read_pdf(data: bytes, *, on_ocr_start: ocr_pages.OcrStart | None = None) -> 
     scanned = [i for i, n in enumerate(visible) if n == 0 or (n < MIN_TEXT_CHARS and i in with_images)]
     if not scanned:
         return ReadDocument("\n".join(pages), title, pages, (None,) * len(pages))
-    ocr_pages.check_page_count(len(scanned))
-    if on_ocr_start is not None:
-        on_ocr_start(len(scanned))
-    recognised = list(ocr_pages.recognise(_rendered(data, scanned)))
+    recognised = ocr_pages.read_pages(_rendered(data, scanned), len(scanned), on_ocr_start)
     texts, confidence = list(pages), [None] * len(pages)
     for index, page in zip(scanned, recognised, strict=True):
         if page.lines:
