@@ -32,6 +32,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from index.errors import InvalidInputError, PolicyQAError
 from index.ingest.documents import SourceDocument, doc_id_for
+from index.ingest.metadata import extract_metadata
 from index.ingest.passages import clean_document, content_hash
 from index.ingest.readers import read_bytes
 
@@ -55,6 +56,7 @@ class Upload:
     document: SourceDocument
     content_hash: str
     summary: str = ""  # what reading did ("OCR: 12 pages, mean confidence 0.97"), shown with the job
+    metadata: dict | None = None  # what was read of it as a policy (issuer, 文号, dates…), shown in the reply
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def prepare_upload(
     if not text.strip():
         raise InvalidInputError(f"{name} holds no text to index")
     document = dataclasses.replace(document, cleaned=(text, tuple(page_spans)))
-    return Upload(document, content_hash(text), read.summary)
+    found = extract_metadata(text, title=document.title).to_dict()
+    return Upload(document, content_hash(text), read.summary, found)
 
 
 class ParseSlots:

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # A running job's progress reaches the shared job store at most this often (its state changes always do).
 PROGRESS_PUBLISH_S = 0.5
+# The passage encoder is loaded this long after the writer starts: after the server's start, off its critical path.
+ENCODER_LOAD_DELAY_S = 1.0
 # The share of a scan's job that its OCR shows as progress: a page takes about a second, embedding its text a tenth.
 OCR_PROGRESS_SHARE = 0.8
 
@@ -90,6 +92,7 @@ class KnowledgeBaseWriter:
         self._closed = threading.Event()
         self._scans: queue.Queue[tuple[Job, PendingScan, Callable[[Job, Upload], Job]] | None] = queue.Queue()
         threading.Thread(target=self._read_scans, name="policyqa-scan-reader", daemon=True).start()
+        threading.Thread(target=self._load_passage_encoder, name="policyqa-encoder-load", daemon=True).start()
         if jobs is not None:
             threading.Thread(target=self._keep_jobs_fresh, name="policyqa-kb-jobs", daemon=True).start()
 
@@ -213,6 +216,19 @@ class KnowledgeBaseWriter:
         job.message = read_summary
         self._save(job)
         return job
+
+    def _load_passage_encoder(self) -> None:
+        """Load the encoder that embeds uploads in the background, not inside the first upload's job (6-9 s on
+        two cores at 100k chunks). Its tokenisers are the question encoder's (``E5Encoder(like=...)``): loading
+        them again held the interpreter, and stalled ``/api/health``, for 1.3-1.6 s; OpenVINO reads and compiles
+        the model with the interpreter released. Only the engine's own embedder: another would be held in memory
+        for each knowledge base, written to or not. A delete, which needs no encoder, does not wait for it."""
+        if self._closed.wait(ENCODER_LOAD_DELAY_S) or self.engine.embedder.name != self.engine.index_embedder_name:
+            return
+        try:
+            self._passage_embedder().embed_passages(["预热"])
+        except Exception:  # the first upload loads it, and fails there with its own job's error
+            logger.warning("loading the passage encoder in advance failed", exc_info=True)
 
     def _read_scans(self) -> None:
         """Scans read by OCR one after another, each then queued for the worker; a scan that cannot be read

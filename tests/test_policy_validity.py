@@ -63,7 +63,9 @@ def _upload(client: httpx.Client, name: str, text: str, title: str) -> None:
     files = {"files": (name, text.encode())}
     response = client.post(f"/api/kbs/{KB}/documents", headers=ADMIN, files=files, data={"title": title})
     assert response.status_code == 202, response.text
-    job_id = response.json()["jobs"][0]["id"]
+    job = response.json()["jobs"][0]
+    assert job["metadata"]["doc_number"]["value"] == text.splitlines()[1]  # the reply shows what was found
+    job_id = job["id"]
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         job = client.get(f"/api/kbs/{KB}/jobs/{job_id}", headers=ADMIN).json()

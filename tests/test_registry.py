@@ -155,3 +155,20 @@ def test_two_deployments_on_one_milvus_share_no_knowledge_base_key_job_or_lock(m
             pass
     finally:
         held.release()
+
+
+def test_document_corrections_are_kept_per_knowledge_base_replaced_whole_and_forgotten(make_registry):
+    registry, replica = make_registry(), make_registry()
+    registry.create_kb(kb_id="town", title="Town", public=True)
+    correction = {"fields": {"doc_number": "豫编办〔2019〕12号"}, "validity": None, "set_by": "admin", "set_at": "now"}
+    registry.put_document_override("town", "notice/1", correction)
+    registry.put_document_override("default", "notice/1", {"fields": {"kind": "通知"}})
+    assert replica.document_overrides("town") == {"notice/1": correction}  # another replica reads it at once
+    registry.put_document_override("town", "notice/1", {"fields": {"kind": "办法"}})
+    assert replica.document_overrides("town") == {"notice/1": {"fields": {"kind": "办法"}}}
+    registry.put_document_override("town", "notice/1", None)
+    assert replica.document_overrides("town") == {}
+    registry.put_document_override("town", "other", {"fields": {"kind": "意见"}})
+    registry.delete_kb("town")
+    assert replica.document_overrides("town") == {}  # a deleted knowledge base takes its corrections with it
+    assert replica.document_overrides("default") == {"notice/1": {"fields": {"kind": "通知"}}}

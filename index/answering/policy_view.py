@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from index.answering.document_filters import DocumentFilters, admitted
@@ -38,24 +38,38 @@ def question_cues(question: str) -> QuestionCues:
     return QuestionCues(years, bool(_PAST.search(question)), question)
 
 
+SCOPES_KEPT = 32  # filters remembered per view: a widget or a console sends the same few again and again
+
+
 @dataclass(frozen=True)
 class PolicyView:
     facts: Mapping[str, DocumentFacts]
     standing: Mapping[str, Standing]
+    _scopes: dict = field(default_factory=dict, compare=False, repr=False)
+    _scopes_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def of(self, doc_id: str) -> tuple[DocumentFacts | None, Standing]:
         return self.facts.get(doc_id), self.standing.get(doc_id, CURRENT)
 
-    def scope(self, doc_ids: Sequence[str] | None, filters: DocumentFilters | None) -> list[str] | None:
+    def scope(self, doc_ids: Sequence[str] | None, filters: DocumentFilters | None) -> Sequence[str] | None:
         """The documents to answer from: ``doc_ids`` narrowed by ``filters`` (an unknown id is kept, so the
         retriever names it as unknown rather than it vanishing)."""
         if filters is None or filters.empty:
             return None if doc_ids is None else list(doc_ids)
-        kept = admitted(filters, self.facts, self.standing)
+        kept = self._admitted(filters)
         if doc_ids is None:
-            return kept
+            return None if len(kept) == len(self.facts) else kept  # all of them: no narrowing to pay for
         wanted = set(kept)
         return [d for d in doc_ids if d in wanted or d not in self.facts]
+
+    def _admitted(self, filters: DocumentFilters) -> tuple[str, ...]:
+        """The same tuple for the same filters, so the retriever's cache of their chunk ids finds it at once."""
+        with self._scopes_lock:
+            if filters not in self._scopes:
+                if len(self._scopes) >= SCOPES_KEPT:
+                    self._scopes.pop(next(iter(self._scopes)))
+                self._scopes[filters] = tuple(admitted(filters, self.facts, self.standing))
+            return self._scopes[filters]
 
     def arrange(self, question: str, doc_ids: Sequence[str]) -> list[int]:
         """The candidates' order (indices into ``doc_ids``, best first): a passage from a superseded document

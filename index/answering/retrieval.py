@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +24,10 @@ from index.stores.records import ChunkRecord
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 MIN_CANDIDATES = 20
+# Allowed chunks at least this share of all: search unfiltered, wider, and drop the rest (_dense_candidates).
+POST_FILTER_SHARE = 0.25
+CACHED_SCOPE_DOCUMENTS = 200  # a scope this long (a filter's documents) has its chunk ids kept
+SCOPES_KEPT = 32
 ANSWER_TIE = 0.02  # combined scores (min-max over the candidates) this close are a tie
 
 
@@ -72,6 +77,8 @@ class Retriever:
         # (question, each candidate's doc_id) -> the candidates' order: what the documents' standing changes
         # in it (a repealed notice after the current one); None: the scores alone
         self.arrange: Callable[[str, list[str]], list[int]] | None = None
+        self._allowed: dict[tuple[str, ...], np.ndarray] = {}
+        self._allowed_lock = threading.Lock()
         self.scorer = EvidenceScorer(index, evidence)  # keeps documents' matching text between questions
 
     @property
@@ -99,7 +106,7 @@ class Retriever:
         lexical_scores = self.index.lexical.scores(query, allowed)
         candidates: list[int] = []
         if mode in ("hybrid", "dense"):
-            candidates += self.index.vectors.search(query_vector, n_candidates, allowed).ids.tolist()
+            candidates += self._dense_candidates(query_vector, n_candidates, allowed).tolist()
         if mode in ("hybrid", "lexical"):
             candidates += lexical_scores.top(n_candidates).ids.tolist()
         ids = np.array(list(dict.fromkeys(candidates)), dtype=np.int64)
@@ -170,15 +177,54 @@ class Retriever:
                 break
         return hits
 
+    def _dense_candidates(self, query_vector: np.ndarray, k: int, allowed: np.ndarray | None) -> np.ndarray:
+        """The ``k`` nearest allowed chunks. When most chunks are allowed, a wider search without a filter and
+        the disallowed dropped after is far cheaper than filtering inside the index (a selector over every id);
+        if too few survive, the filtered search is made after all."""
+        vectors = self.index.vectors
+        if allowed is None:
+            return vectors.search(query_vector, k).ids
+        total = vectors.count()
+        if total and len(allowed) >= POST_FILTER_SHARE * total:
+            wide = min(total, int(k * total / len(allowed) * 2) + 1)
+            ids = vectors.search(query_vector, wide).ids
+            kept = ids[_members(ids, allowed)]
+            if len(kept) >= k or wide == total:
+                return kept[:k]
+        return vectors.search(query_vector, k, allowed).ids
+
     def _allowed_chunk_ids(self, doc_ids: Sequence[str] | None) -> np.ndarray | None:
+        """The chunks of ``doc_ids``, sorted; a long list (the documents a filter admits) is kept, so the same
+        filter asked again costs a lookup."""
         if doc_ids is None:
             return None
+        if len(doc_ids) < CACHED_SCOPE_DOCUMENTS:
+            return self._chunk_ids_of(doc_ids)
+        key = tuple(doc_ids)
+        with self._allowed_lock:
+            found = self._allowed.get(key)
+        if found is None:
+            found = self._chunk_ids_of(key)
+            with self._allowed_lock:
+                if len(self._allowed) >= SCOPES_KEPT:
+                    self._allowed.pop(next(iter(self._allowed)))
+                self._allowed[key] = found
+        return found
+
+    def _chunk_ids_of(self, doc_ids: Sequence[str]) -> np.ndarray:
         wanted = list(dict.fromkeys(doc_ids))
         known = self.index.catalogue.known_doc_ids(wanted)
         missing = [d for d in wanted if d not in known]
         if missing:
             raise UnknownDocumentError(missing)
-        return np.array(self.index.catalogue.chunk_ids(wanted), dtype=np.int64)
+        return np.sort(np.array(self.index.catalogue.chunk_ids(wanted), dtype=np.int64))
+
+
+def _members(ids: np.ndarray, allowed_sorted: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are in ``allowed_sorted``, by binary search (no set built per question)."""
+    at = np.searchsorted(allowed_sorted, ids)
+    at[at == len(allowed_sorted)] = 0
+    return allowed_sorted[at] == ids if len(allowed_sorted) else np.zeros(len(ids), dtype=bool)
 
 
 def _answering_first(

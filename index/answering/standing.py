@@ -141,7 +141,8 @@ def _same_issuer(a: DocumentFacts, b: DocumentFacts) -> bool:
     return not a.issuers or not b.issuers or bool(set(a.issuers) & set(b.issuers))
 
 
-_TITLE_NOISE = re.compile(r"[《》〈〉\s“”\"'（）()]|[（(](?:\d{4}年?)?(?:修订|修正|试行|草案)?[版本]?[)）]")
+# A version's marks ("（2022年修订）") first, then brackets and spaces: what differs between versions of a title.
+_TITLE_NOISE = re.compile(r"[（(](?:\d{4}年?)?(?:修订|修正|试行|草案)?[版本]?[)）]|[《》〈〉\s“”\"'（）()]")
 
 
 def _title_key(title: str) -> str:

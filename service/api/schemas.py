@@ -201,6 +201,11 @@ class JobOut(BaseModel):
     read_summary: str = Field(
         "", description="What reading the file did, e.g. 'OCR: 12 pages, mean confidence 0.97' or 'workbook: 40 rows'."
     )
+    metadata: dict | None = Field(
+        None,
+        description="In an upload's reply: what was read of the document as a policy (issuers, doc_number, dates,"
+        " kind, level...), each with its span and confidence; null for a scan (read in its job) and elsewhere.",
+    )
     created_at: float
     finished_at: float | None
 

@@ -1,7 +1,9 @@
-// The documents table (filter, 删除 with a confirm dialog, replace) and one document's chunks.
+// The documents table (filter, sort, 删除 with a confirm dialog, replace) and one document: its policy
+// metadata (with the staff's corrections) and its chunks.
 
 import { api, ApiError, kbPath, reason } from "./api.js";
 import { canWrite, state } from "./state.js";
+import { policyValue, setupPolicyPanel, showPolicy } from "./policy.js";
 import { replaceDocument } from "./upload.js";
 import { $, cell, clear, confirmDialog, el, notice } from "./ui.js";
 
@@ -9,10 +11,19 @@ const ORIGINS = { corpus: "语料目录", upload: "上传" };
 let documents = [];
 let replacing = null;
 let openView = () => {};
+let sortKey = null;
+let sortDescending = false;
 
 export function setupDocuments(showView) {
   openView = showView;
   $("#doc-filter").addEventListener("input", render);
+  $("#doc-validity").addEventListener("change", render);
+  for (const th of document.querySelectorAll("#doc-table th[data-sort]")) {
+    const label = th.textContent;
+    th.replaceChildren(el("button", { type: "button", class: "sort", onclick: () => sortBy(th.dataset.sort) }, label));
+    th.setAttribute("aria-sort", "none");
+  }
+  setupPolicyPanel(() => showDocument($("#doc-title").dataset.docId));
   $("#replace-file").addEventListener("change", onReplaceFile);
   $("#doc-back").addEventListener("click", () => openView("docs"));
 }
@@ -27,13 +38,45 @@ export async function loadDocuments() {
   render();
 }
 
+function sortBy(key) {
+  sortDescending = sortKey === key ? !sortDescending : false;
+  sortKey = key;
+  for (const th of document.querySelectorAll("#doc-table th[data-sort]")) {
+    const on = th.dataset.sort === key;
+    th.setAttribute("aria-sort", on ? (sortDescending ? "descending" : "ascending") : "none");
+  }
+  render();
+}
+
+function sortValue(doc, key) {
+  if (key === "pages" || key === "chunks") return doc[key] ?? -1;
+  if (["issuers", "doc_number", "date", "validity"].includes(key)) return policyValue(doc.policy, key);
+  return String(doc[key] ?? "");
+}
+
+function sorted(list) {
+  if (!sortKey) return list;
+  const sign = sortDescending ? -1 : 1;
+  return [...list].sort((a, b) => {
+    const x = sortValue(a, sortKey);
+    const y = sortValue(b, sortKey);
+    return sign * (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), "zh"));
+  });
+}
+
 function render() {
   const words = $("#doc-filter").value.trim().toLowerCase();
-  const shown = documents.filter((d) => !words || `${d.title} ${d.source} ${d.doc_id}`.toLowerCase().includes(words));
-  $("#doc-count").textContent = `共 ${documents.length} 份${words ? `，显示 ${shown.length} 份` : ""}`;
+  const validity = $("#doc-validity").value;
+  const shown = sorted(documents.filter((d) => {
+    const policy = d.policy || {};
+    const text = `${d.title} ${d.source} ${d.doc_id} ${(policy.issuers || []).join(" ")} ${policy.doc_number || ""}`;
+    return (!words || text.toLowerCase().includes(words)) && (!validity || policy.validity?.status === validity);
+  }));
+  const narrowed = words || validity;
+  $("#doc-count").textContent = `共 ${documents.length} 份${narrowed ? `，显示 ${shown.length} 份` : ""}`;
   const body = clear($("#doc-table tbody"));
   for (const doc of shown) body.append(row(doc));
-  if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "7", class: "muted" }, "没有文档。")));
+  if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "11", class: "muted" }, "没有文档。")));
 }
 
 function row(doc) {
@@ -53,8 +96,19 @@ function row(doc) {
     cell("页数", doc.pages === null ? "—" : String(doc.pages), "num"),
     cell("片段", String(doc.chunks), "num"),
     cell("来源", ORIGINS[doc.origin] || doc.origin, "nowrap"),
+    cell("发文机关", policyValue(doc.policy, "issuers") || "—"),
+    cell("文号", policyValue(doc.policy, "doc_number") || "—", "nowrap"),
+    cell("日期", policyValue(doc.policy, "date") || "—", "nowrap"),
+    validityCell(doc.policy),
     cell("操作", actions, "row-actions"),
   );
+}
+
+function validityCell(policy) {
+  const validity = policy?.validity;
+  if (!validity) return cell("效力", "—");
+  const badge = el("span", { class: `validity ${validity.status}`, title: validity.note || "" }, validity.label);
+  return cell("效力", badge, "nowrap");
 }
 
 async function remove(doc) {
@@ -93,10 +147,12 @@ export async function showDocument(docId) {
     return;
   }
   $("#doc-title").textContent = doc.title;
+  $("#doc-title").dataset.docId = doc.doc_id;
   const pages = doc.pages ? `，${doc.pages} 页` : "";
   $("#doc-meta").textContent = `${doc.source}（${doc.type || "未知格式"}${pages}），${doc.chunks} 个片段，编号 ${doc.doc_id}`;
   const list = clear($("#doc-chunks"));
   doc.chunk_spans.forEach((span, i) => list.append(chunkItem(doc.text, span, i + 1, doc.chunk_spans[i - 1])));
+  await showPolicy(doc.doc_id);
   openView("doc");
 }
 

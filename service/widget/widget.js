@@ -7,6 +7,8 @@
  *           data-kb="(optional knowledge base id)" data-key="(optional read key)" async></script>
  *
  * data-kb picks the knowledge base (default: the unprefixed routes, i.e. `default`).
+ * data-filters narrows the documents answered from, as /api/ask's "filters" (JSON), e.g.
+ * data-filters='{"levels": ["省"], "validity": ["current"]}'; a malformed value is ignored, with a console warning.
  * data-key is sent as a bearer key, for a knowledge base that is not public: it is
  * visible to every visitor of the page, so give it a read key scoped to that knowledge base only.
  *
@@ -38,8 +40,19 @@
     placeholder: script.getAttribute("data-placeholder") || "请输入您的问题",
     question: script.getAttribute("data-question") || "",
     zIndex: parseInt(script.getAttribute("data-z-index"), 10) || 2147483000,
+    filters: parsedFilters(script.getAttribute("data-filters")),
   };
   var NOT_COVERED = "文档未涉及此问题";
+
+  function parsedFilters(value) {
+    if (!value) return null;
+    try {
+      var parsed = JSON.parse(value);
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed;
+    } catch (ignored) { /* reported below */ }
+    if (window.console) window.console.warn("policyqa widget: data-filters is not a JSON object; ignored");
+    return null;
+  }
   // Earlier turns sent with each question, so a follow-up (那镇海区呢？) is answered in context.
   var HISTORY_TURNS = 6;
   var MARKER = /\[(\d+)\]/g;
@@ -176,13 +189,19 @@
 
   /* ---------- talking to the API ---------- */
 
+  function requestBody(question, history) {
+    var body = { question: question, top_k: 5, stream: true, history: history };
+    if (config.filters) body.filters = config.filters;
+    return body;
+  }
+
   function ask(question, message, history) {
     var headers = { "content-type": "application/json", accept: "text/event-stream" };
     if (config.key) headers.authorization = "Bearer " + config.key;
     return fetch(config.askUrl, {
       method: "POST",
       headers: headers,
-      body: JSON.stringify({ question: question, top_k: 5, stream: true, history: history }),
+      body: JSON.stringify(requestBody(question, history)),
     }).then(function (response) {
       if (!response.ok) {
         return response.json().then(
@@ -427,9 +446,27 @@
         el("span", { className: "card-n", text: "[" + c.n + "]" }), " " + (c.title || c.source || ""),
       ]),
     ]);
+    var origin = documentLine(c.document);
+    if (origin) card.appendChild(el("p", { className: "card-doc", text: origin }));
+    var validity = c.document && c.document.validity;
+    if (validity && validity.note) {
+      card.appendChild(el("p", { className: "card-validity " + validity.status, role: "note", text: validity.note }));
+    }
     if (meta.length) card.appendChild(el("p", { className: "card-meta", text: meta.join(" · ") }));
     card.appendChild(highlighted(c.text || "", c.highlights || []));
     return card;
+  }
+
+  // Who issued the cited document, its 文号 and date, and whether it is in force.
+  function documentLine(d) {
+    if (!d) return "";
+    var parts = [];
+    if (d.issuers && d.issuers.length) parts.push(d.issuers.join("、"));
+    if (d.doc_number) parts.push(d.doc_number);
+    var date = d.published_date || d.written_date;
+    if (date) parts.push(date);
+    if (d.validity && d.validity.label) parts.push(d.validity.label);
+    return parts.join(" · ");
   }
 
   // The passage as text slices, the quoted sentences wrapped in <mark>.

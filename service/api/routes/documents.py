@@ -22,6 +22,7 @@ from service.api.schemas import (
     JobsOut,
 )
 from service.api.tenancy import ReadKbDep, RegistryDep, WriteKbDep
+from service.stores.jobs import Job
 from service.uploads import ParseSlotsBusyError, PendingScan, Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -143,7 +144,12 @@ async def upload_documents(
     if len(files) > most:
         raise InvalidInputError(f"{len(files)} files in one upload; at most {most}")
     uploads = await _prepared(request, files, title if len(files) == 1 else None)
-    return JobsOut(jobs=[JobOut(**target.writer.add(u).to_dict()) for u in uploads])
+    return JobsOut(jobs=[_job_out(target.writer.add(u), u) for u in uploads])
+
+
+def _job_out(job: Job, upload: Upload | PendingScan) -> JobOut:
+    """The job, with what was read of the document as a policy when the request read it."""
+    return JobOut(**job.to_dict(), metadata=upload.metadata if isinstance(upload, Upload) else None)
 
 
 @router.put("/{doc_id}", response_model=JobOut, status_code=202, responses=ADMIN_ERRORS)
@@ -156,7 +162,7 @@ async def replace_document(
 ) -> JobOut:
     """Replace a document's content, keeping its id; only the new content is embedded."""
     (upload,) = await _prepared(request, [file], title, doc_id)
-    return JobOut(**(await run_in_threadpool(target.writer.replace, doc_id, upload)).to_dict())
+    return _job_out(await run_in_threadpool(target.writer.replace, doc_id, upload), upload)
 
 
 @router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS)
