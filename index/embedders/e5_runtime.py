@@ -150,7 +150,12 @@ class Encoded:
 class E5Encoder:
     """Texts -> L2-normalised mean-pooled vectors (and, on request, pooled over character spans)."""
 
-    def __init__(self, model_dir: Path, runner: Runner, *, batch_size: int = CPU_BATCH_SIZE) -> None:
+    def __init__(
+        self, model_dir: Path, runner: Runner, *, batch_size: int = CPU_BATCH_SIZE, like: E5Encoder | None = None
+    ) -> None:
+        """``like``: an encoder of the same model directory whose tokenisers this one shares. Loading them holds
+        the interpreter (about 0.9 s each on two cores, ``Tokenizer.from_file`` keeps the GIL): a server that
+        loads its passage runtime in the background would stall its event loop for that long."""
         import json
 
         from tokenizers import Tokenizer
@@ -159,12 +164,15 @@ class E5Encoder:
         self.max_tokens = int(config["max_position_embeddings"]) - 2  # positions start after padding_idx
         self.dimension = int(config["hidden_size"])
         self.pad_id = int(config["pad_token_id"])
-        self._counter = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))  # untruncated, for budgets
-        self._counter.no_padding()
-        self._counter.no_truncation()
-        self._tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(self.max_tokens)
+        if like is not None:  # configured alike below, and never changed after: safe to share across threads
+            self._counter, self._tokenizer = like._counter, like._tokenizer
+        else:
+            self._counter = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))  # untruncated, for budgets
+            self._counter.no_padding()
+            self._counter.no_truncation()
+            self._tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+            self._tokenizer.no_padding()
+            self._tokenizer.enable_truncation(self.max_tokens)
         self.runner = runner
         self.batch_size = batch_size
 

@@ -158,9 +158,14 @@ class E5SmallEmbedder:
     def _encoder_for(self, kind: str, precision: str, threads: int) -> E5Encoder:
         key = (kind, precision, threads)
         with self._lock:
-            if key not in self._encoders:
-                self._encoders[key] = E5Encoder(self.model_dir, self._runner(*key), batch_size=self._batch_size())
-            return self._encoders[key]
+            found, like = self._encoders.get(key), next(iter(self._encoders.values()), None)
+        if found is not None:
+            return found
+        # Compiled outside the lock: questions go on with their encoder meanwhile (the passage runtime takes
+        # seconds). Two threads after the same new runtime may both make it; the first one kept is used.
+        made = E5Encoder(self.model_dir, self._runner(*key), batch_size=self._batch_size(), like=like)
+        with self._lock:
+            return self._encoders.setdefault(key, made)
 
     def measure_runtimes(self, *, again: bool = False) -> RuntimeChoice:
         """Time the runtimes on this CPU (or read what was measured here before) and use the fastest."""
