@@ -168,6 +168,37 @@ def test_knowledge_bases_on_milvus_are_apart(replicas):
     assert httpx.delete(f"{url}/api/kbs/county", headers=HEADERS, timeout=60).status_code == 200
 
 
+def test_validity_and_corrections_cross_replicas(replicas):
+    """Two notices, one repealing the other, uploaded through one replica: the other flags the old one, and
+    a staff correction made through the first is in the second's answers within seconds (shared registry)."""
+    from tests.test_policy_validity import NEW, OLD, QUESTION
+
+    (_, first_url), (_, second_url) = replicas[0]
+    created = httpx.post(f"{first_url}/api/kbs", json={"kb_id": "laws", "title": "laws", "public": True},
+                         headers=HEADERS, timeout=60)  # fmt: skip
+    assert created.status_code == 201, created.text
+    for name, text in (("old-2019.txt", OLD), ("new-2023.txt", NEW)):
+        files = {"files": (name, text.encode("utf-8"), "text/plain")}
+        job = httpx.post(f"{first_url}/api/kbs/laws/documents", files=files, headers=HEADERS, timeout=30).json()
+        job_url = f"{first_url}/api/kbs/laws/jobs/{job['jobs'][0]['id']}"
+        _within(60, lambda url=job_url: httpx.get(url, headers=HEADERS, timeout=30).json()["state"] == "done")
+
+    def old_status(url: str) -> str | None:
+        listed = httpx.get(f"{url}/api/kbs/laws/documents", headers=HEADERS, timeout=30).json()["data"]
+        return next((d["policy"]["validity"]["status"] for d in listed if d["doc_id"] == "old-2019"), None)
+
+    _within(10, lambda: old_status(second_url) == "repealed")
+    body = {"question": QUESTION, "filters": {"validity": ["current"]}}
+    answer = httpx.post(f"{second_url}/api/kbs/laws/ask", json=body, headers=HEADERS, timeout=30).json()
+    assert {c["doc_id"] for c in answer["citations"]} == {"new-2023"}
+    patch = {"validity": {"status": "current"}}
+    path = "/api/kbs/laws/documents/old-2019/metadata"
+    assert httpx.patch(f"{first_url}{path}", json=patch, headers=HEADERS, timeout=30).status_code == 200
+    seen_after = _within(10, lambda: old_status(second_url) == "current")
+    print(f"\na correction on one replica was in the other's answers after {seen_after:.2f} s")
+    assert httpx.delete(f"{first_url}/api/kbs/laws", headers=HEADERS, timeout=60).status_code == 200
+
+
 FAKE_EMBEDDER = '''
 import hashlib
 import numpy as np

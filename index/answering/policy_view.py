@@ -7,8 +7,11 @@ the documents it added; staff corrections are applied on top and take effect at 
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -18,6 +21,9 @@ from index.answering.standing import CURRENT, DocumentFacts, Standing, standings
 from index.ingest.metadata import DocumentMetadata, extract_metadata, references_match
 from index.stores.base import Catalogue
 
+logger = logging.getLogger(__name__)
+
+CORRECTIONS_CHECK_S = 1.0  # how often the staff's corrections are read again (as engine.RELOAD_CHECK_S)
 # Words that ask about an earlier state of affairs: superseded documents are not demoted for them.
 _PAST = re.compile(r"原来|原先|以前|此前|之前|旧|当时|过去|曾经|废止前|修订前|修改前|历史")
 _YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
@@ -125,33 +131,51 @@ def _in_force_during(doc: DocumentFacts, standing: Standing, years: frozenset[in
 
 class PolicyKnowledge:
     """Builds a knowledge base's ``PolicyView`` for each generation, reading only the documents it has not
-    read before, with the staff's corrections (``overrides``: doc_id -> corrected fields) applied."""
+    read before, with the staff's corrections (``overrides``: doc_id -> corrected fields) applied. The
+    corrections are read again at most once a second, so one made through another replica (a shared
+    registry) is seen as soon as a new generation would be."""
 
     def __init__(self, overrides: Callable[[], Mapping[str, dict]] | None = None) -> None:
         self._overrides = overrides or dict
         self._extracted: dict[tuple[str, str], DocumentMetadata] = {}
         self._view: tuple[tuple, PolicyView] | None = None
+        self._corrections: Mapping[str, dict] = {}
         self._version = 0
+        self._read_at = -math.inf
         self._lock = threading.Lock()
 
     def changed(self) -> None:
-        """The staff's corrections changed: the next view reads them."""
+        """The staff's corrections changed here: the next view reads them, now."""
         with self._lock:
-            self._version += 1
+            self._read_at = -math.inf
 
     def view(self, catalogue: Catalogue, generation: str) -> PolicyView:
         with self._lock:
+            self._read_corrections()
             key = (generation, self._version, date.today().isoformat())
             if self._view is None or self._view[0] != key:
                 self._view = (key, self._build(catalogue, today=key[2]))
             return self._view[1]
+
+    def _read_corrections(self) -> None:
+        now = time.monotonic()
+        if now - self._read_at < CORRECTIONS_CHECK_S:
+            return
+        self._read_at = now
+        try:
+            found = dict(self._overrides())
+        except Exception:  # the registry unreachable for a moment: answer with what was read, look again later
+            logger.warning("could not read the corrections of document metadata", exc_info=True)
+            return
+        if found != self._corrections:
+            self._corrections, self._version = found, self._version + 1
 
     def extracted(self, catalogue: Catalogue, doc_id: str) -> DocumentMetadata | None:
         record = catalogue.document(doc_id)
         return None if record is None else self._metadata(catalogue, doc_id, record.title, record.content_hash)
 
     def _build(self, catalogue: Catalogue, *, today: str) -> PolicyView:
-        overrides = self._overrides()
+        overrides = self._corrections
         facts: dict[str, DocumentFacts] = {}
         live: set[tuple[str, str]] = set()
         for record in catalogue.documents():
