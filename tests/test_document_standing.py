@@ -17,7 +17,9 @@ OLD = DocumentFacts("old", "某县乡镇编制管理办法", issuers=("某县人
 NEW = DocumentFacts("new", "某县乡镇编制管理规定", issuers=("某县人民政府",), doc_number="某政〔2023〕8号",
                     written_date="2023-04-01", effective_date="2023-05-01", level="县", kind="规定",
                     repeals=("《某县乡镇编制管理办法》（某政〔2019〕3号）",))  # fmt: skip
-PROVINCE = DocumentFacts("province", "河南省意见", issuers=("河南省人民政府办公厅",), written_date="2021-07-01", level="省")
+PROVINCE = DocumentFacts(
+    "province", "河南省意见", issuers=("河南省人民政府办公厅",), written_date="2021-07-01", level="省"
+)
 
 
 def _view(*docs: DocumentFacts, today: str = "2026-12-07", staff=None) -> PolicyView:
