@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from index.answering.document_filters import LEVELS, DocumentFilters
+from index.answering.policy_view import EDITABLE_FIELDS
 from index.answering.standing import STATUS_LABELS, DocumentFacts, Standing
 
 Level = Literal["中央", "省", "市", "县", "乡镇街道"]
@@ -111,6 +112,8 @@ CorrectableField = Literal[
     "subject_words",
     "validity",
 ]
+# One list of editable fields: the answers' (policy_view.EDITABLE_FIELDS) and this model's must not drift apart.
+assert set(CorrectableField.__args__) == {*EDITABLE_FIELDS, "validity"}  # type: ignore[attr-defined]
 
 
 class MetadataCorrection(BaseModel):
