@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from index.answering.document_filters import LEVELS, DocumentFilters
 from index.answering.policy_view import EDITABLE_FIELDS
@@ -15,6 +15,16 @@ from index.answering.standing import STATUS_LABELS, DocumentFacts, Standing
 Level = Literal["中央", "省", "市", "县", "乡镇街道"]
 Validity = Literal["current", "amended", "repealed", "not_yet_effective"]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _written_as_text(value: object) -> object:
+    """A date comes as "YYYY-MM-DD": pydantic would read a number as seconds since 1970 (found by schemathesis)."""
+    if value is not None and not isinstance(value, str | dt.date):
+        raise ValueError("a date is written as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_written_as_text)]
 assert set(Level.__args__) == set(LEVELS)  # type: ignore[attr-defined]
 assert set(Validity.__args__) == set(STATUS_LABELS)  # type: ignore[attr-defined]
 
@@ -26,8 +36,8 @@ class DocumentFiltersIn(BaseModel):
     issuers: list[ShortText] = Field([], max_length=20, description="Issuing bodies; a part matches (河南省).")
     levels: list[Level] = Field([], max_length=5, description="中央, 省, 市, 县 or 乡镇街道.")
     kinds: list[ShortText] = Field([], max_length=20, description="文种: 通知, 意见, 办法, 规定, 方案, 决定, 条例…")
-    date_from: dt.date | None = Field(None, description="On or after this date (the document's own date).")
-    date_to: dt.date | None = Field(None, description="On or before this date.")
+    date_from: IsoDate | None = Field(None, description="On or after this date (the document's own date).")
+    date_to: IsoDate | None = Field(None, description="On or before this date.")
     validity: list[Validity] = Field(
         [],
         max_length=4,
@@ -96,7 +106,7 @@ def document_policy(facts: DocumentFacts | None, standing: Standing) -> Document
 class ValidityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Validity
-    since: dt.date | None = None
+    since: IsoDate | None = None
     by_doc_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
 
@@ -122,10 +132,10 @@ class MetadataCorrection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     issuers: list[ShortText] | None = Field(None, max_length=10)
     doc_number: ShortText | None = None
-    written_date: dt.date | None = None
-    published_date: dt.date | None = None
-    effective_date: dt.date | None = None
-    expiry_date: dt.date | None = None
+    written_date: IsoDate | None = None
+    published_date: IsoDate | None = None
+    effective_date: IsoDate | None = None
+    expiry_date: IsoDate | None = None
     kind: ShortText | None = None
     level: Level | None = None
     subject_words: list[ShortText] | None = Field(None, max_length=30)
