@@ -23,14 +23,11 @@ import json
 import logging
 import random
 import re
-import sqlite3
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from index.ingest.clean import clean_text
+from eval.lawrefbook import DEFAULT_MIRROR, git, law_files, read_law, render
 from index.ingest.metadata import extract_metadata
 from index.ingest.metadata.dates import chinese_number, find_dates
 from index.ingest.metadata.score import FieldScore, score_all
@@ -40,63 +37,17 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 NOTICES = REPO / "tests" / "data" / "notices.jsonl"
 REPORTS = REPO / "eval" / "reports"
-DEFAULT_MIRROR = Path("/work/.mirror/LawRefBook+Laws/repo")
-LEVELS = ("法律", "宪法", "行政法规", "部门规章", "司法解释")
 NPC = ("全国人民代表大会", "全国人民代表大会常务委员会")
 _ORDER = re.compile(r"([\u4e00-\u9fff]{2,20}?令)\s?第\s?([0-9]{1,5}|[〇零一二三四五六七八九十百千]{1,8})\s?号")
 _COURTS = re.compile(r"^((?:最高人民法院|最高人民检察院)(?:[、，\s]*(?:最高人民法院|最高人民检察院))*)")
-_HISTORY_ENTRY = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日")
-_STEM = re.compile(r"^(.*)\((\d{4}-\d{2}-\d{2})\)$")
 DATE_NAMES = ("published_date", "effective_date")
 SCORED = ("issuers", "doc_number", "published_date", "effective_date", "date", "kind", "level")
-
-
-def _git(mirror: Path, *args: str) -> bytes:
-    return subprocess.run(["git", "--git-dir", str(mirror), *args], capture_output=True, check=True).stdout
-
-
-def law_files(mirror: Path) -> list[dict]:
-    """The main collection's laws that the database lists, each with its row (DLC and 案例 left out)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        database = Path(scratch) / "db.sqlite3"
-        database.write_bytes(_git(mirror, "show", "HEAD:db.sqlite3"))
-        with sqlite3.connect(database) as connection:
-            rows = connection.execute("select name, publish, valid_from, level from law").fetchall()
-    by_key = {(name, publish): (valid_from, level) for name, publish, valid_from, level in rows}
-    names = _git(mirror, "ls-tree", "-r", "-z", "--name-only", "HEAD").decode("utf-8").split("\0")
-    laws = []
-    for path in sorted(names):
-        parts = path.split("/")
-        if not path.endswith(".md") or parts[0] == "DLC" or len(parts) < 2:
-            continue
-        stem = _STEM.match(parts[-1][:-3])
-        if not stem or (stem[1], stem[2]) not in by_key:
-            continue
-        valid_from, level = by_key[(stem[1], stem[2])]
-        if level in LEVELS:
-            laws.append({"path": path, "name": stem[1], "publish": stem[2], "valid_from": valid_from, "level": level})
-    return laws
 
 
 def split_samples(laws: list[dict], *, seed: int, size: int) -> dict[str, list[dict]]:
     shuffled = sorted(laws, key=lambda law: law["path"])
     random.Random(seed).shuffle(shuffled)
     return {"dev": shuffled[:size], "test": shuffled[size : 2 * size]}
-
-
-def render(markdown: str) -> tuple[str, str, list[str]]:
-    """(title, text as the national database prints it, history lines) from one LawRefBook file."""
-    head, _, body = markdown.partition("<!-- INFO END -->")
-    head_lines = [line.strip() for line in head.splitlines() if line.strip() and not line.startswith("<!--")]
-    titles = [line.lstrip("#").strip() for line in head_lines if line.startswith("#")]
-    history = [line for line in head_lines if _HISTORY_ENTRY.match(line)]
-    title = titles[0] if titles else ""
-    body_lines = [line.lstrip("#").strip() for line in body.splitlines()]
-    parts = [title]
-    if history:
-        parts.append("（" + "　".join(history) + "）")
-    parts.extend(line for line in body_lines if line)
-    return title, clean_text("\n".join(parts)), history
 
 
 def expected_fields(law: dict, title: str, history: list[str]) -> dict:
@@ -137,7 +88,7 @@ def _date_in_text(text: str, iso: str) -> bool:
 def run_laws(mirror: Path, sample: list[dict]) -> tuple[dict[str, FieldScore], dict[str, FieldScore], dict]:
     results, findable_results, why_missed, seconds = [], [], Counter(), 0.0
     for law in sample:
-        markdown = _git(mirror, "show", f"HEAD:{law['path']}").decode("utf-8", errors="replace")
+        markdown = read_law(mirror, law["path"])
         title, text, history = render(markdown)
         started = time.perf_counter()
         meta = extract_metadata(text, title=title)
@@ -222,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     sample = split_samples(laws, seed=args.seed, size=args.size)[args.split]
     law_scores, findable_scores, law_extra = run_laws(args.mirror, sample)
     notice_scores, notice_count = run_notices()
-    commit = _git(args.mirror, "rev-parse", "HEAD").decode().strip()
+    commit = git(args.mirror, "rev-parse", "HEAD").decode().strip()
     report = {
         "command": f"python -m eval.bench_metadata {args.mirror} --split {args.split} --seed {args.seed} "
         f"--size {args.size}",

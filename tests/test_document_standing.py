@@ -51,6 +51,30 @@ def test_expiry_a_later_version_of_the_same_title_and_staff():
     assert staff.standing["old"].status == "current"
 
 
+def test_a_repeal_by_title_alone_never_reaches_a_version_issued_after_the_repealing_document():
+    # The 2012 rules repealed "《某规则》" (the 1999 rules, not in this knowledge base); the 2019 rules of the
+    # same title came later and are in force. Found on LawRefBook/Laws (eval/bench_validity.py).
+    trial = DocumentFacts("2012", "某检察院刑事诉讼规则（试行）", issuers=("某检察院",), published_date="2012-11-22",
+                          effective_date="2013-01-01", repeals=("《某检察院刑事诉讼规则》",))  # fmt: skip
+    later = DocumentFacts("2019", "某检察院刑事诉讼规则", issuers=("某检察院",), published_date="2019-12-30")
+    view = _view(trial, later)
+    assert view.standing["2019"].status == "current"
+    assert (view.standing["2012"].status, view.standing["2012"].by_doc_id) == ("amended", "2019")  # the title rule
+    undated = DocumentFacts("undated", "某检察院刑事诉讼规则", issuers=("某检察院",))
+    assert _view(trial, undated).standing["undated"].status == "repealed"  # no date to tell: the text is taken
+
+
+def test_a_later_version_not_yet_in_force_leaves_the_earlier_one_current():
+    # The 矿产资源法 revised on 2024-11-08 takes effect on 2025-07-01: until then the 2009 text is the law.
+    first = DocumentFacts("2009", "矿产资源法", issuers=("常委会",), published_date="2009-08-27")
+    revised = DocumentFacts("2024", "矿产资源法", issuers=("常委会",), published_date="2024-11-08",
+                            effective_date="2025-07-01")  # fmt: skip
+    before = _view(first, revised, today="2025-04-19")
+    assert before.standing["2009"].status == "current" and before.standing["2024"].status == "not_yet_effective"
+    after = _view(first, revised, today="2025-07-01")
+    assert (after.standing["2009"].status, after.standing["2009"].since) == ("amended", "2025-07-01")
+
+
 def test_filters_admit_by_every_field_given():
     view = _view(OLD, NEW, PROVINCE)
     assert set(view.scope(None, DocumentFilters(levels=("省",)))) == {"province"}

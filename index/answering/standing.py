@@ -119,7 +119,7 @@ def _linked(facts: Mapping[str, DocumentFacts], today: str, match) -> dict[str, 
             continue  # it repeals nothing until it takes effect
         for status, references in (("amended", doc.amends), ("repealed", doc.repeals)):
             for reference in references:
-                for target in _named(reference, facts.values(), exclude=doc.doc_id, match=match):
+                for target in _named(reference, facts.values(), by=doc, match=match):
                     found[target.doc_id] = Standing(
                         status, "text", since=since, by_doc_id=doc.doc_id, by_title=doc.title, reference=reference
                     )
@@ -128,13 +128,23 @@ def _linked(facts: Mapping[str, DocumentFacts], today: str, match) -> dict[str, 
         for older, newer in zip(dated, dated[1:], strict=False):
             if older.doc_id in found or older.date == newer.date or not _same_issuer(older, newer):
                 continue
+            if newer.in_force_from and newer.in_force_from > today:
+                continue  # as with a repeal: the older version holds until the newer one takes effect
             found[older.doc_id] = Standing("amended", "title", since=newer.in_force_from, by_doc_id=newer.doc_id,
                                            by_title=newer.title)  # fmt: skip
     return found
 
 
-def _named(reference: str, docs: Iterable[DocumentFacts], *, exclude: str, match) -> list[DocumentFacts]:
-    return [d for d in docs if d.doc_id != exclude and match(reference, title=d.title, doc_number=d.doc_number)]
+def _named(reference: str, docs: Iterable[DocumentFacts], *, by: DocumentFacts, match) -> list[DocumentFacts]:
+    """The documents a reference in ``by`` names. A document issued after ``by`` is never one of them: a title
+    outlives its versions, and the 2012 rules' '《…规则》同时废止' means the 1999 rules, not the 2019 ones."""
+    return [
+        d
+        for d in docs
+        if d.doc_id != by.doc_id
+        and not (d.date and by.date and d.date > by.date)
+        and match(reference, title=d.title, doc_number=d.doc_number)
+    ]
 
 
 def _same_issuer(a: DocumentFacts, b: DocumentFacts) -> bool:
