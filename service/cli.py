@@ -192,7 +192,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     uploads = [prepare_upload(Path(p).read_bytes(), Path(p).name, args.title) for p in args.files]
     settings = _settings(args)
-    writer = KnowledgeBaseWriter(open_engine(settings, show_progress=True, kb_id=_kb_id(args)), settings)
+    writer = KnowledgeBaseWriter(open_engine(settings, show_progress=True, kb_id=_kb_id(args)), settings, warm_up=False)
     failed = 0
     for path, upload in zip(args.files, uploads, strict=True):
         job = writer.wait(writer.add(upload))
@@ -211,7 +211,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from service.writer import KnowledgeBaseWriter
 
     settings = _settings(args)
-    writer = KnowledgeBaseWriter(open_engine(settings, kb_id=_kb_id(args)), settings)
+    writer = KnowledgeBaseWriter(open_engine(settings, kb_id=_kb_id(args)), settings, warm_up=False)
     for doc_id in args.doc_ids:
         job = writer.delete(doc_id)
         if job.state != "done":

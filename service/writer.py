@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_PUBLISH_S = 0.5
 # The passage encoder is loaded this long after the writer starts: after the server's start, off its critical path.
 ENCODER_LOAD_DELAY_S = 1.0
+ENCODER_LOAD_JOIN_S = 60.0  # how long closing waits for a load under way (seconds on two cores)
 # The share of a scan's job that its OCR shows as progress: a page takes about a second, embedding its text a tenth.
 OCR_PROGRESS_SHARE = 0.8
 
@@ -72,7 +73,7 @@ class KnowledgeBaseWriter:
     def __init__(
         self, engine: QAEngine, settings: Settings, *, jobs: JobStore | None = None,
         writer_lock: Callable[[], contextlib.AbstractContextManager] | None = None,
-        records: InMemoryJobStore | None = None,
+        records: InMemoryJobStore | None = None, warm_up: bool = True,
     ) -> None:  # fmt: skip
         self.engine = engine
         self.settings = settings
@@ -92,7 +93,14 @@ class KnowledgeBaseWriter:
         self._closed = threading.Event()
         self._scans: queue.Queue[tuple[Job, PendingScan, Callable[[Job, Upload], Job]] | None] = queue.Queue()
         threading.Thread(target=self._read_scans, name="policyqa-scan-reader", daemon=True).start()
-        threading.Thread(target=self._load_passage_encoder, name="policyqa-encoder-load", daemon=True).start()
+        # A server loads the passage encoder ahead of its first upload; a one-shot command (policyqa add) would
+        # only race its own exit with a compiler thread (std::terminate, SIGABRT).
+        self._encoder_loader: threading.Thread | None = None
+        if warm_up:
+            self._encoder_loader = threading.Thread(
+                target=self._load_passage_encoder, name="policyqa-encoder-load", daemon=True
+            )
+            self._encoder_loader.start()
         if jobs is not None:
             threading.Thread(target=self._keep_jobs_fresh, name="policyqa-kb-jobs", daemon=True).start()
 
@@ -356,3 +364,5 @@ class KnowledgeBaseWriter:
             self._closed.set()
             self._queue.put(None)  # type: ignore[arg-type]
             self._scans.put(None)  # behind the scans queued before it, which fail: the writer is closed
+        if self._encoder_loader is not None:  # a load under way finishes before the process may exit
+            self._encoder_loader.join(timeout=ENCODER_LOAD_JOIN_S)

@@ -98,7 +98,11 @@ class QAEngine:
             index, self.query_embedder, fusion=options.fusion, dense_weight=options.dense_weight, models=models
         )
         snapshot = Snapshot(index, retriever, AnswerComposer(options.answer, models))
-        retriever.arrange = lambda question, doc_ids: self.policy_view(snapshot).arrange(question, doc_ids)
+        # Bound to the index, not the snapshot: snapshot -> retriever -> snapshot would be a cycle, keeping a
+        # replaced generation's segments until a full garbage collection (tests/test_live_service.py).
+        retriever.arrange = lambda question, doc_ids: self.policy.view(
+            index.catalogue, index.manifest.build_id
+        ).arrange(question, doc_ids)
         return snapshot
 
     def use_document_overrides(self, overrides: Callable[[], Mapping[str, dict]]) -> None:
