@@ -206,9 +206,10 @@ def test_empty_text_gives_empty_metadata():
     ],
 )
 def test_hostile_inputs_finish_quickly(hostile):
-    started = time.perf_counter()
+    # CPU time, not wall time: a busy CI machine must not fail it, while backtracking (seconds to hours) still does.
+    started = time.process_time()
     extract_metadata(hostile, title=hostile[:5000])
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0  # about 0.13 s on a quiet machine
 
 
 def test_a_long_document_finishes_well_under_a_second():
@@ -216,9 +217,9 @@ def test_a_long_document_finishes_well_under_a_second():
     body = "\n".join(["第一条 为了加强管理，根据《某法》的规定，结合本省实际，制定本办法。"] * 6_000)
     text = notice["text"] + "\n" + body
     assert len(text) > 200_000
-    started = time.perf_counter()
+    started = time.process_time()
     meta = extract_metadata(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert meta.value("doc_number") == notice["expected"]["doc_number"]
 
 
