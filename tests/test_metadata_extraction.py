@@ -206,10 +206,11 @@ def test_empty_text_gives_empty_metadata():
     ],
 )
 def test_hostile_inputs_finish_quickly(hostile):
-    # CPU time, not wall time: a busy CI machine must not fail it, while backtracking (seconds to hours) still does.
-    started = time.process_time()
+    # This thread's CPU time: neither a busy machine nor the suite's background threads (whose CPU process_time
+    # counts: 1.8 s in CI) may fail it, while backtracking (seconds to hours) still does.
+    started = time.thread_time()
     extract_metadata(hostile, title=hostile[:5000])
-    assert time.process_time() - started < 1.0  # about 0.13 s on a quiet machine
+    assert time.thread_time() - started < 1.0  # about 0.13 s on a quiet machine
 
 
 def test_a_long_document_finishes_well_under_a_second():
@@ -217,9 +218,9 @@ def test_a_long_document_finishes_well_under_a_second():
     body = "\n".join(["第一条 为了加强管理，根据《某法》的规定，结合本省实际，制定本办法。"] * 6_000)
     text = notice["text"] + "\n" + body
     assert len(text) > 200_000
-    started = time.process_time()
+    started = time.thread_time()
     meta = extract_metadata(text)
-    assert time.process_time() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert meta.value("doc_number") == notice["expected"]["doc_number"]
 
 
