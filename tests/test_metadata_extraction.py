@@ -14,6 +14,7 @@ from index.ingest.metadata.dates import find_dates
 from index.ingest.metadata.doc_numbers import normalise_doc_number
 from index.ingest.metadata.issuers import bodies_in_line, level_of
 from index.ingest.metadata.score import score_all
+from index.ingest.metadata.validity import MAX_REFERENCES
 
 NOTICES = Path(__file__).parent / "data" / "notices.jsonl"
 FLOORS = {"issuers": (0.95, 0.90), "doc_number": (0.95, 0.90), "date": (0.95, 0.90)}
@@ -262,3 +263,10 @@ def test_an_unchanged_commencement_article_of_a_revised_law_is_not_its_effective
     assert meta.value("published_date") == "2015-04-24"
     assert meta.values("issuers") == ("全国人民代表大会常务委员会",)
     assert meta.effective_date is None
+
+
+def test_a_text_naming_thousands_of_repeals_keeps_a_bounded_number():
+    text = "".join(f"《第{n}号办法》同时废止。" for n in range(3_000))
+    repeals = extract_metadata(text).values("repeals")
+    assert len(repeals) == MAX_REFERENCES
+    assert repeals[0] == "《第0号办法》"

@@ -24,6 +24,9 @@ _AMEND_BEFORE = re.compile(r"(?:修改|修订|修正)$")
 _MAX_GAP = 24
 # A repeal list longer than this is not a sentence of a policy document; the bound keeps hostile input linear.
 _MAX_CHAIN = 60
+# No real document repeals or amends hundreds of others; a text that names thousands is hostile or noise, and keeping
+# them all would make every reader of the metadata (and the repeal linking across documents) pay for it.
+MAX_REFERENCES = 200
 # What may stand between the last reference and 废止: '等文件', '，自本办法施行之日起', nothing else.
 _GAP_BEFORE_VERB = re.compile(r"^[，,、\s]*(?:等)?(?:文件|规定)?[，,\s]*(?:自[^，。；《》]{0,16}起)?[，,\s]*$")
 _STRIP = re.compile(r"[《》〈〉<>\s\u3000]")
@@ -84,7 +87,9 @@ def find_repeals(text: str) -> list[FoundReference]:
         for verb in _REPEAL_VERB.finditer(text, sentence.start(), sentence.end()):
             chain = _chain_before(refs, ends, text, verb.start()) or _chain_after(refs, starts, text, verb.end())
             found.update((ref.start, ref) for ref in chain)
-    return [found[key] for key in sorted(found)]
+        if len(found) >= MAX_REFERENCES:
+            break
+    return [found[key] for key in sorted(found)][:MAX_REFERENCES]
 
 
 def find_amendments(text: str) -> list[FoundReference]:
@@ -98,7 +103,9 @@ def find_amendments(text: str) -> list[FoundReference]:
             before = text[max(ref.start - 4, sentence.start()) : ref.start]
             if _AMEND_AFTER.match(after) or _AMEND_BEFORE.search(before.removesuffix("对")):
                 found[ref.start] = ref
-    return [found[key] for key in sorted(found)]
+        if len(found) >= MAX_REFERENCES:
+            break
+    return [found[key] for key in sorted(found)][:MAX_REFERENCES]
 
 
 def _title_and_number(reference: str) -> tuple[str, str | None]:
