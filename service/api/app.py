@@ -19,7 +19,7 @@ from service.engines import open_engine
 from service.evaluations import Evaluations
 from service.knowledge_bases import KnowledgeBases
 from service.settings import Settings
-from service.stores.factory import open_registry
+from service.stores.factory import open_records, open_registry
 from service.uploads import ParseSlots
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         opened = engine or await run_in_threadpool(open_engine, settings)
         app.state.engine = opened
         app.state.registry = open_registry(settings)
+        app.state.records = open_records(settings)
         app.state.kbs = KnowledgeBases(settings, opened, app.state.registry)
         app.state.writer = app.state.kbs.default.writer  # default's writer (metrics, health)
         app.state.evaluations = Evaluations()

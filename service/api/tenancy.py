@@ -20,6 +20,7 @@ from index.errors import AuthenticationError, NotFoundError, PermissionDeniedErr
 from service.access import ADMIN, ANONYMOUS, Action, Caller, Decision, KbAccess, decide
 from service.api.admin import same_secret
 from service.knowledge_bases import KnowledgeBases, LoadedKnowledgeBase
+from service.stores.records import RecordStore
 from service.stores.registry import DEFAULT_KB, KB_ID_PATTERN, KnowledgeBaseRecord, Registry, valid_kb_id
 
 # Documents the bearer scheme in the OpenAPI schema; the credential itself is read by resolve_caller.
@@ -30,6 +31,10 @@ LEGACY_V1_CALLER = Caller(kbs=frozenset({DEFAULT_KB}), scope="read")  # a POLICY
 
 def get_registry(request: Request) -> Registry:
     return request.app.state.registry
+
+
+def get_records(request: Request) -> RecordStore:
+    return request.app.state.records
 
 
 def get_kbs(request: Request) -> KnowledgeBases:
@@ -149,6 +154,7 @@ def kb_path(
 
 CallerDep = Annotated[Caller, Depends(resolve_caller)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+RecordsDep = Annotated[RecordStore, Depends(get_records)]
 KnowledgeBasesDep = Annotated[KnowledgeBases, Depends(get_kbs)]
 ReadKbDep = Annotated[LoadedKnowledgeBase, Depends(_loaded("read"))]
 WriteKbDep = Annotated[LoadedKnowledgeBase, Depends(_loaded("write"))]

@@ -12,7 +12,9 @@ import functools
 from index.stores.milvus.lock import lock_collection, milvus_writer_lock
 from service.stores.jobs import JobStore
 from service.stores.milvus_jobs import MilvusJobStore
+from service.stores.milvus_records import MilvusRecordStore
 from service.stores.milvus_registry import MilvusRegistry
+from service.stores.records import RECORDS_FILE, RecordStore, SqliteRecordStore
 from service.stores.registry import REGISTRY_FILE, Registry, SqliteRegistry
 
 
@@ -24,6 +26,14 @@ def open_registry(settings) -> Registry:
             settings.milvus_uri, default_public=settings.default_kb_public, prefix=settings.milvus_prefix
         )
     return SqliteRegistry(settings.data_dir / REGISTRY_FILE, default_public=settings.default_kb_public)
+
+
+def open_records(settings) -> RecordStore:
+    """Feedback, terms, corrections and the audit trail: shared in Milvus with ``POLICYQA_STORE=milvus``,
+    else DATA_DIR's ``staff.sqlite3``."""
+    if settings.store == "milvus":
+        return MilvusRecordStore(settings.milvus_uri, prefix=settings.milvus_prefix)
+    return SqliteRecordStore(settings.data_dir / RECORDS_FILE)
 
 
 def shared_job_store(settings, kb_id: str) -> JobStore | None:

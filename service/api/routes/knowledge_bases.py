@@ -14,10 +14,12 @@ from service.api.tenancy import (
     KbPath,
     KnowledgeBasesDep,
     ReadableKbRecordDep,
+    RecordsDep,
     RegistryDep,
     kb_access,
 )
 from service.knowledge_bases import KnowledgeBases
+from service.stores.records import KEPT_AFTER_DELETE
 from service.stores.registry import KnowledgeBaseRecord
 
 router = APIRouter(prefix="/api/kbs", tags=["knowledge bases"])
@@ -61,8 +63,12 @@ def update_kb(body: KbUpdate, record: AdminKbRecordDep, registry: RegistryDep, k
 
 
 @router.delete("/{kb_id}", response_model=KbDeleted, responses=ERRORS, dependencies=[KbPath])
-async def delete_kb(record: AdminKbRecordDep, registry: RegistryDep, kbs: KnowledgeBasesDep) -> KbDeleted:
-    """Delete a knowledge base with its documents (admin); keys lose it at once. ``default`` stays."""
+async def delete_kb(
+    record: AdminKbRecordDep, registry: RegistryDep, records: RecordsDep, kbs: KnowledgeBasesDep
+) -> KbDeleted:
+    """Delete a knowledge base with its documents (admin); keys lose it at once. ``default`` stays.
+    Its feedback, terms and corrections go with it; its audit trail stays."""
     registry.delete_kb(record.kb_id)
+    records.forget_kb(record.kb_id, keep=KEPT_AFTER_DELETE)
     await run_in_threadpool(kbs.drop, record.kb_id)
     return KbDeleted(kb_id=record.kb_id, deleted=True)
