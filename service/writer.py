@@ -28,6 +28,7 @@ from index.answering.engine import QAEngine
 from index.embedders import Embedder
 from index.errors import NotFoundError, PolicyQAError
 from index.ingest.documents import SourceDocument
+from index.stores.chunk_edits import ChunkCorrection
 from index.threads import lower_priority
 from service.engines import passage_embedder
 from service.scan_reading import read_scan
@@ -142,6 +143,33 @@ class KnowledgeBaseWriter:
         self._require(doc_id)
         job = self._enqueue(partial(self._build, sources=[], remove={doc_id}), "delete", doc_id, None)
         return self.wait(job, timeout)
+
+    def correct_chunk(self, doc_id: str, ordinal: int, text: str, *, timeout: float = 300.0) -> ChunkCorrection:
+        """One chunk's text corrected, as a job behind the others (a correction never races an upload or a
+        replace); answered once the new text is served. The job's own error is raised as it was."""
+        self._require(doc_id)
+        outcome: list[ChunkCorrection | PolicyQAError] = []
+        run = partial(self._correct, doc_id=doc_id, ordinal=ordinal, text=text, outcome=outcome)
+        job = self.wait(self._enqueue(run, "correct", doc_id, None), timeout)
+        if outcome and isinstance(outcome[0], PolicyQAError):
+            raise outcome[0]
+        if job.state != "done" or not outcome:
+            raise JobTimeoutError(job.error or f"the correction is still running as job {job.id}")
+        return outcome[0]
+
+    def _correct(self, job: Job, *, doc_id: str, ordinal: int, text: str, outcome: list) -> None:
+        try:
+            corrected = self.engine.backend.correct_chunk(
+                embedder=self._passage_embedder(), doc_id=doc_id, ordinal=ordinal, text=text
+            )
+        except PolicyQAError as exc:
+            outcome.append(exc)
+            raise
+        job.embedded_passages = corrected.embedded_passages
+        job.message = f"chunk {ordinal} of {doc_id} corrected in build {corrected.generation_id}"
+        self.engine.reload()
+        outcome.append(corrected)
+        self._schedule_merge()
 
     def _enqueue(
         self, run: Callable[[Job], None], kind: str, doc_id: str, filename: str | None, read_summary: str = "",

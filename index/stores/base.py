@@ -25,6 +25,7 @@ from index.ingest.chunk import ChunkingParams
 from index.ingest.corpus import DocumentFailure
 from index.ingest.documents import SourceDocument
 from index.stores.bm25 import LexicalHits, LexicalScores
+from index.stores.chunk_edits import ChunkCorrection
 from index.stores.manifest import IndexManifest
 from index.stores.records import ChunkRecord, DocumentRecord, SentenceRecord
 from index.stores.vectors import VectorHits
@@ -156,6 +157,11 @@ class IndexWriter(Protocol):
         where the index can take changes; otherwise it is built whole (uploads kept with ``keep_uploads``).
         A file that cannot be read, cleaned or chunked fails alone: it is not in the index afterwards, and the
         report's ``failed`` says why."""
+
+    def correct_chunk(self, *, embedder: Embedder, doc_id: str, ordinal: int, text: str) -> ChunkCorrection:
+        """Give the chunk at ``ordinal`` of a document this text, in one new generation: its place, section
+        path and the document's other chunks are kept, and only it and its sentences are embedded (the
+        document's rows are written again, under new ids). What it replaced leaves storage as a replace's does."""
 
     def create_empty(self, *, embedder: Embedder, chunking: ChunkingParams, late_chunking: bool = False) -> None:
         """An empty index for a new knowledge base."""

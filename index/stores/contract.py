@@ -23,6 +23,7 @@ import signal
 import numpy as np
 
 from index.ingest.chunk import ChunkingParams
+from index.ingest.clean import normalize_for_matching
 from index.ingest.documents import SourceDocument
 from index.stores.base import BackendConfig, IndexBackend, IndexReader
 from index.stores.factory import open_backend
@@ -243,7 +244,44 @@ class KilledWriterContract(BackendHelpers):
         assert_same_serving(after, self.fresh(make_backend, embedder, expected))
 
 
+class _RecordingEmbedder(HashEmbedder):
+    """The same vectors, with every text it was asked to embed kept."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        self.texts += texts
+        return super().embed_passages(texts)
+
+
+class CorrectChunkContract(BackendHelpers):
+    def test_a_corrected_chunk_is_served_with_its_new_text_and_only_it_is_embedded(self, make_backend):
+        embedder = _RecordingEmbedder()
+        backend = self.started(make_backend, embedder, "corrections")
+        before = self.serving(backend, embedder)
+        old = before["texts"][("towns", 1)]
+        new = old.replace("便民服务", "群众服务驿站")
+        embedder.texts.clear()
+        done = backend.correct_chunk(embedder=embedder, doc_id="towns", ordinal=1, text=new)
+        assert (done.before, done.after, done.ordinal) == (old, new, 1)
+        flat_new = normalize_for_matching(new)
+        assert len(embedder.texts) >= 2 and all(t.split("\n")[-1] in flat_new for t in embedder.texts)
+        after = self.serving(backend, embedder)
+        assert after["texts"] == {**before["texts"], ("towns", 1): new}
+        reader = backend.open_reader(embedder_name=embedder.name, dimension=embedder.dimension)
+        try:
+            (found,) = reader.catalogue.chunks([done.chunk_id])
+            assert (found.doc_id, found.ordinal, found.text) == ("towns", 1, new)
+            assert int(reader.lexical.search("驿站", k=1).ids[0]) == done.chunk_id
+        finally:
+            reader.close()
+        backend.correct_chunk(embedder=embedder, doc_id="towns", ordinal=1, text=old)  # a rollback
+        assert_same_serving(self.serving(backend, embedder), before)
+
+
 class IndexBackendContract(
+    CorrectChunkContract,
     AddDocumentsContract,
     ReplaceDocumentsContract,
     DeleteDocumentsContract,

@@ -165,6 +165,7 @@ class DocumentDetail(DocumentSummary):
     content_hash: str
     text: str = Field(description="The cleaned text that passage offsets point into.")
     chunk_spans: list[ChunkSummary]
+    corrections: int = Field(0, description="Chunks whose text staff corrected (docs/corrections.md).")
 
 
 class Health(BaseModel):
@@ -189,7 +190,7 @@ class ErrorBody(BaseModel):
 
 class JobOut(BaseModel):
     id: str
-    kind: Literal["add", "replace", "delete"]
+    kind: Literal["add", "replace", "delete", "correct"]
     doc_id: str
     filename: str | None
     state: Literal["queued", "running", "done", "failed"]

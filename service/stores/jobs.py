@@ -30,7 +30,7 @@ _JOB_ID = re.compile(r"[0-9a-f]{1,64}")
 @dataclass
 class Job:
     id: str
-    kind: str  # add | replace | delete
+    kind: str  # add | replace | delete | correct (a chunk)
     doc_id: str
     filename: str | None
     state: str = "queued"  # queued | running | done | failed

@@ -11,8 +11,10 @@ from index.embedders.base import Embedder
 from index.ingest.chunk import ChunkingParams
 from index.ingest.documents import SourceDocument
 from index.stores.base import BackendConfig, BuildReport, ChangeReport
+from index.stores.chunk_edits import ChunkCorrection
 from index.stores.local import generations
 from index.stores.local.build import build_index
+from index.stores.local.chunk_edit import correct_chunk
 from index.stores.local.live import change_index, update_index
 from index.stores.local.merge import MergeReport, merge_segments
 from index.stores.local.purge import purge_deleted
@@ -91,6 +93,11 @@ class LocalBackend:
             docs_dir=docs_dir, data_dir=self.data_dir, embedder=embedder,
             carry_over="upload" if keep_uploads else False, keep_going=True, **options,
         )  # fmt: skip
+
+    def correct_chunk(self, *, embedder: Embedder, doc_id: str, ordinal: int, text: str) -> ChunkCorrection:
+        corrected = correct_chunk(data_dir=self.data_dir, embedder=embedder, doc_id=doc_id, ordinal=ordinal, text=text)
+        purge_deleted(self.data_dir)  # the text corrected away leaves the disk, as a replaced document's does
+        return corrected
 
     def create_empty(self, *, embedder: Embedder, chunking: ChunkingParams, late_chunking: bool = False) -> None:
         build_index(sources=[], data_dir=self.data_dir, embedder=embedder, chunking=chunking, show_progress=False)

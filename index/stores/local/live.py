@@ -97,11 +97,21 @@ def _change_locked(
 ) -> ChangeReport:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    tombstones, dropped = _tombstones(data_dir, manifest, remove | {s.doc_id for s in sources})
+    tombstones, dropped = tombstones_for(data_dir, manifest, remove | {s.doc_id for s in sources})
     timings["tombstones"] = time.perf_counter() - started
+    prepared, _, tokens = prepare_all(sources, chunking, options, embedder=embedder, failures=failures)
+    return commit_prepared(data_dir, manifest, embedder, prepared, tokens, options, (tombstones, dropped),
+                           timings, started, failures)  # fmt: skip
+
+
+def commit_prepared(
+    data_dir, manifest, embedder, prepared, tokens, options, removed, timings, started, failures=None
+) -> ChangeReport:
+    """Write the prepared documents (numbered from 1; those with vectors are not embedded again) as one
+    segment, with ``removed`` = ``tombstones_for(...)`` for what they replace, in a new generation."""
+    tombstones, dropped = removed
     infos, added, embedded = list(manifest.segments), (0, 0), 0
     next_ids = (manifest.next_chunk_id, manifest.next_sentence_id)
-    prepared, _, tokens = prepare_all(sources, chunking, options, embedder=embedder, failures=failures)
     if prepared:
         info, _ = write_segment(
             data_dir,
@@ -155,7 +165,7 @@ def catalogue_view(data_dir: Path, manifest: generations.IndexManifest) -> Segme
     return SegmentedCatalogue(segments, dead)
 
 
-def _tombstones(data_dir: Path, manifest: generations.IndexManifest, doc_ids: set[str]):
+def tombstones_for(data_dir: Path, manifest: generations.IndexManifest, doc_ids: set[str]):
     """The manifest's tombstones with the live ones of ``doc_ids`` added: (tombstones, (documents, chunks,
     sentences)). Each segment's catalogue is asked for these documents only: listing every document of every
     segment, as a catalogue view does, made each change cost the size of the index."""

@@ -12,7 +12,9 @@ from index.errors import ConfigurationError
 from index.ingest.chunk import ChunkingParams
 from index.ingest.documents import SourceDocument
 from index.stores.base import BackendConfig, ChangeReport
+from index.stores.chunk_edits import ChunkCorrection
 from index.stores.milvus.catalogue import MilvusCatalogue
+from index.stores.milvus.chunk_edit import correct_chunk_milvus
 from index.stores.milvus.reader import MilvusIndex, MilvusMeta, MilvusStores, MilvusTarget, build_id, load_milvus_index
 from index.stores.milvus.writer import change_milvus, drop_milvus_kb, ingest_milvus, write_lock
 
@@ -83,6 +85,10 @@ class MilvusBackend:
             self.target, data_dir=self.config.data_dir, embedder=embedder, docs_dir=docs_dir, chunking=chunking,
             show_progress=show_progress, late_chunking=late_chunking,
         )  # fmt: skip
+
+    def correct_chunk(self, *, embedder: Embedder, doc_id: str, ordinal: int, text: str) -> ChunkCorrection:
+        return correct_chunk_milvus(self.target, data_dir=self.config.data_dir, embedder=embedder, doc_id=doc_id,
+                                    ordinal=ordinal, text=text)  # fmt: skip
 
     def create_empty(self, *, embedder: Embedder, chunking: ChunkingParams, late_chunking: bool = False) -> None:
         change_milvus(self.target, data_dir=self.config.data_dir, embedder=embedder, chunking=chunking,

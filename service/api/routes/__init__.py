@@ -13,6 +13,7 @@ from fastapi import APIRouter, params
 from service.api.routes import (
     ask,
     caller,
+    chunks,
     console,
     document_metadata,
     documents,
@@ -27,7 +28,7 @@ from service.api.routes import (
 )
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, document_metadata, documents, jobs, evaluations)
+PER_KB = (ask, search, document_metadata, documents, chunks, jobs, evaluations)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from index.answering.policy_view import PolicyView
 from index.errors import InvalidInputError, NotFoundError
 from index.stores.records import ChunkRecord, DocumentRecord
+from service import chunk_corrections
 from service.api.policy_schemas import document_policy
 from service.api.routes.document_metadata import forget_corrections
 from service.api.schemas import (
@@ -21,7 +22,7 @@ from service.api.schemas import (
     JobOut,
     JobsOut,
 )
-from service.api.tenancy import ReadKbDep, RegistryDep, WriteKbDep
+from service.api.tenancy import ReadKbDep, RecordsDep, RegistryDep, WriteKbDep
 from service.stores.jobs import Job
 from service.uploads import ParseSlotsBusyError, PendingScan, Upload, prepare_upload_isolated
 
@@ -30,14 +31,19 @@ READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
 
 
 @router.get("", response_model=DocumentList, responses=READ_ERRORS)
-def list_documents(target: ReadKbDep) -> DocumentList:
-    """Every indexed document with its format, pages, number of chunks, issuer, 文号, dates and validity."""
+def list_documents(target: ReadKbDep, records: RecordsDep) -> DocumentList:
+    """Every indexed document with its format, pages, number of chunks, issuer, 文号, dates, validity and
+    how many of its chunks staff corrected."""
     view = target.engine.policy_view()
-    data = [DocumentSummary(**_summary(d, view)) for d in target.engine.documents()]
+    documents = target.engine.documents()
+    corrected = chunk_corrections.corrected_chunks(
+        records, target.kb_id, documents, target.engine.index.catalogue.document_chunks
+    )
+    data = [DocumentSummary(**_summary(d, view, len(corrected.get(d.doc_id, ())))) for d in documents]
     return DocumentList(data=data, count=len(data))
 
 
-def _summary(record: DocumentRecord, view: PolicyView) -> dict:
+def _summary(record: DocumentRecord, view: PolicyView, corrections: int = 0) -> dict:
     suffix = PurePosixPath(record.source).suffix.lower().lstrip(".")
     return {
         "doc_id": record.doc_id,
@@ -48,18 +54,20 @@ def _summary(record: DocumentRecord, view: PolicyView) -> dict:
         "chunks": record.chunk_count,
         "origin": record.origin,
         "policy": document_policy(*view.of(record.doc_id)),
+        "corrections": corrections,
     }
 
 
 @router.get("/{doc_id}", response_model=DocumentDetail, responses=READ_ERRORS)
-def get_document(doc_id: str, target: ReadKbDep) -> DocumentDetail:
+def get_document(doc_id: str, target: ReadKbDep, records: RecordsDep) -> DocumentDetail:
     """One document with its cleaned text and where each chunk lies in it (section, pages, OCR confidence)."""
     found = target.engine.document(doc_id)
     if found is None:
         raise NotFoundError(f"no document with id {doc_id!r}")
     record, text, chunks = found
+    corrected = chunk_corrections.corrected_chunks(records, target.kb_id, [record], lambda _: chunks)
     return DocumentDetail(
-        **_summary(record, target.engine.policy_view()),
+        **_summary(record, target.engine.policy_view(), len(corrected.get(doc_id, ()))),
         content_hash=record.content_hash,
         text=text,
         chunk_spans=[_chunk_span(c) for c in chunks],
@@ -166,9 +174,10 @@ async def replace_document(
 
 
 @router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS)
-def delete_document(doc_id: str, target: WriteKbDep, registry: RegistryDep) -> DeletedOut:
+def delete_document(doc_id: str, target: WriteKbDep, registry: RegistryDep, records: RecordsDep) -> DeletedOut:
     """Remove a document from the catalogue, the vector index and the lexical index (and its corrections)."""
     job = target.writer.delete(doc_id)
     if job.state == "done":
         forget_corrections(registry, target.kb_id, doc_id)
+        chunk_corrections.forget_document(records, target.kb_id, doc_id)
     return DeletedOut(doc_id=doc_id, deleted=job.state == "done", job=JobOut(**job.to_dict()))
