@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from index.errors import InvalidInputError, NotFoundError
+from index.errors import ConflictError, InvalidInputError, NotFoundError
 from service.stores.records import MAX_BODY_BYTES, SqliteRecordStore
 
 
@@ -68,3 +68,13 @@ def test_an_oversized_body_is_refused_and_nothing_is_kept(make_store):
     with pytest.raises(InvalidInputError):
         store.add("feedback", "kba", {"comment": "很" * MAX_BODY_BYTES})
     assert store.list("feedback", "kba") == []
+
+
+def test_audit_records_are_append_only(make_store):
+    store = make_store()
+    filed = store.add("audit", "kba", {"action": "DELETE /api/documents/{doc_id}"})
+    with pytest.raises(ConflictError):
+        store.update("audit", "kba", filed.record_id, {"action": "nothing happened"})
+    with pytest.raises(ConflictError):
+        store.delete("audit", "kba", filed.record_id)
+    assert store.get("audit", "kba", filed.record_id) == filed

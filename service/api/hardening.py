@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
+from service.api.audit import AuditTrailMiddleware
 from service.api.errors import document_errors
 from service.api.limits import BodyLimitMiddleware, RateLimitMiddleware, StreamLimitMiddleware, TimeoutMiddleware
 from service.api.metrics import Metrics
@@ -25,6 +26,7 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
     app.state.metrics = Metrics(app.state)
     for limit in (RateLimitMiddleware, BodyLimitMiddleware, StreamLimitMiddleware, TimeoutMiddleware):
         app.user_middleware.append(Middleware(limit, settings=settings))  # innermost, inside CORS
+    app.add_middleware(AuditTrailMiddleware)  # files a change before its response starts
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)  # outermost
     app.include_router(metrics_routes.router)

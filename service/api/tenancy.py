@@ -160,6 +160,7 @@ ReadKbDep = Annotated[LoadedKnowledgeBase, Depends(_loaded("read"))]
 WriteKbDep = Annotated[LoadedKnowledgeBase, Depends(_loaded("write"))]
 AdminKbDep = Annotated[LoadedKnowledgeBase, Depends(_documented(_admin_loaded, "admin"))]
 ReadableKbRecordDep = Annotated[KnowledgeBaseRecord, Depends(_record("read"))]
+WritableKbRecordDep = Annotated[KnowledgeBaseRecord, Depends(_record("write"))]
 AdminKbRecordDep = Annotated[KnowledgeBaseRecord, Depends(_record("admin"))]
 AdminOnly = Depends(require_admin)
 KbPath = Depends(kb_path)

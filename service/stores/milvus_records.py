@@ -11,7 +11,7 @@ import json
 
 from index.errors import NotFoundError
 from index.stores.milvus.client import Column, ensure_table, milvus_client, quoted, with_placeholder
-from service.stores.records import StaffRecord, encoded_body, listed, new_record_id
+from service.stores.records import StaffRecord, encoded_body, listed, new_record_id, refuse_rewriting
 from service.stores.registry import now_iso
 
 MAX_ROWS = 16_384  # Milvus's largest query limit
@@ -43,6 +43,7 @@ class MilvusRecordStore:
         return _record(rows[0]) if rows else None
 
     def update(self, kind: str, kb_id: str, record_id: str, body: dict) -> StaffRecord:
+        refuse_rewriting(kind)
         current = self.get(kind, kb_id, record_id)
         if current is None:
             raise NotFoundError(f"no {kind} record {record_id!r}")
@@ -51,6 +52,7 @@ class MilvusRecordStore:
         return record
 
     def delete(self, kind: str, kb_id: str, record_id: str) -> None:
+        refuse_rewriting(kind)
         if self.get(kind, kb_id, record_id) is None:
             raise NotFoundError(f"no {kind} record {record_id!r}")
         self._client.delete(self.collection, ids=[_key(kind, kb_id, record_id)])

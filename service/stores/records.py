@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from index.errors import InvalidInputError, NotFoundError
+from index.errors import ConflictError, InvalidInputError, NotFoundError
 from service.stores.registry import now_iso
 
 RECORDS_FILE = "staff.sqlite3"
@@ -30,6 +30,7 @@ MAX_LIST = 1_000
 AUDIT_KIND = "audit"
 # The audit trail is append-only: deleting a knowledge base does not erase the record of who did what in it.
 KEPT_AFTER_DELETE = frozenset({AUDIT_KIND})
+APPEND_ONLY = frozenset({AUDIT_KIND})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS staff_records (
@@ -69,6 +70,11 @@ def encoded_body(body: dict) -> str:
     if len(text.encode("utf-8")) > MAX_BODY_BYTES:
         raise InvalidInputError(f"the record is over {MAX_BODY_BYTES:,} bytes of JSON")
     return text
+
+
+def refuse_rewriting(kind: str) -> None:
+    if kind in APPEND_ONLY:
+        raise ConflictError(f"{kind} records are append-only: they are never changed or deleted")
 
 
 def listed(limit: int) -> int:
@@ -134,6 +140,7 @@ class SqliteRecordStore:
         return _record(row) if row else None
 
     def update(self, kind: str, kb_id: str, record_id: str, body: dict) -> StaffRecord:
+        refuse_rewriting(kind)
         encoded = encoded_body(body)
         with self._connect(write=True) as db:
             changed = db.execute(
@@ -147,6 +154,7 @@ class SqliteRecordStore:
         return record
 
     def delete(self, kind: str, kb_id: str, record_id: str) -> None:
+        refuse_rewriting(kind)
         with self._connect(write=True) as db:
             deleted = db.execute(
                 "DELETE FROM staff_records WHERE kind = ? AND kb_id = ? AND record_id = ?", (kind, kb_id, record_id)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, params
 
 from service.api.routes import (
     ask,
+    audit,
     caller,
     chunks,
     console,
@@ -28,7 +29,7 @@ from service.api.routes import (
 )
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, document_metadata, documents, chunks, jobs, evaluations)
+PER_KB = (ask, search, document_metadata, documents, chunks, jobs, evaluations, audit)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
@@ -59,6 +60,7 @@ for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api"))
 for module in (knowledge_bases, keys, caller):
     api_router.include_router(module.router)
+api_router.include_router(audit.deployment_router)
 for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api/kbs/{kb_id}", [KbPath]))
 for module in (health, widget, console, openai_compat):

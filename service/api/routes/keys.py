@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
+from service.api.audit import note_for_audit
 from service.api.schemas import ErrorBody, KeyCreate, KeyCreated, KeyDeleted, KeyList, KeyOut
 from service.api.tenancy import AdminOnly, RegistryDep
 from service.stores.registry import KeyRecord
@@ -18,9 +19,11 @@ def _out(record: KeyRecord) -> dict:
 
 
 @router.post("", response_model=KeyCreated, status_code=201, responses=ERRORS)
-def create_key(body: KeyCreate, registry: RegistryDep) -> KeyCreated:
+def create_key(body: KeyCreate, registry: RegistryDep, request: Request) -> KeyCreated:
     """A new key; the answer is the only time the key itself is shown."""
     made = registry.create_key(kbs=body.kbs, scope=body.scope, label=body.label)
+    record = made.record
+    note_for_audit(request, key_id=record.key_id, prefix=record.prefix, scope=record.scope, kbs=list(record.kbs))
     return KeyCreated(**_out(made.record), key=made.key)
 
 

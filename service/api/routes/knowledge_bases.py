@@ -2,10 +2,11 @@
 
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.access import Decision, decide
+from service.api.audit import note_for_audit
 from service.api.schemas import ErrorBody, KbCreate, KbDeleted, KbList, KbOut, KbUpdate
 from service.api.tenancy import (
     AdminKbRecordDep,
@@ -31,8 +32,9 @@ def _out(record: KnowledgeBaseRecord, kbs: KnowledgeBases) -> KbOut:
 
 
 @router.post("", response_model=KbOut, status_code=201, responses=ERRORS, dependencies=[AdminOnly])
-async def create_kb(body: KbCreate, registry: RegistryDep, kbs: KnowledgeBasesDep) -> KbOut:
+async def create_kb(body: KbCreate, registry: RegistryDep, kbs: KnowledgeBasesDep, request: Request) -> KbOut:
     """A new, empty knowledge base (admin)."""
+    note_for_audit(request, kb_id=body.kb_id, title=body.title, public=body.public)
     record = registry.create_kb(kb_id=body.kb_id, title=body.title, description=body.description, public=body.public)
     try:
         await run_in_threadpool(kbs.create, record.kb_id)
