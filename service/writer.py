@@ -117,6 +117,12 @@ class KnowledgeBaseWriter:
             return self._queue_scan(upload, "replace", doc_id, partial(self._replace, doc_id))
         return self._replace(doc_id, None, upload)
 
+    def add_all(self, documents: list[SourceDocument], *, label: str) -> Job:
+        """One job adding every document in one change, all of them or none (an FAQ import); ``label`` names
+        what they came from. The ids must be new: nothing is de-duplicated here."""
+        run = partial(self._build, sources=documents)
+        return self._enqueue(run, "add", documents[0].doc_id, label, f"{len(documents)} documents")
+
     def _add(self, job: Job | None, upload: Upload) -> Job:
         """The upload's build queued, or its job done at once when its content is indexed already."""
         existing = self.engine.index.catalogue.find_by_content_hash(upload.content_hash)

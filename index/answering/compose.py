@@ -11,7 +11,9 @@ subject but not what was asked, the reply says what is missing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from index.answering.question import QuestionAnalysis
 from index.answering.quoted import QuotedSentence
 from index.answering.retrieval import Hit, SearchResult
 from index.answering.short_answer import ShortAnswer, short_answer
+
+if TYPE_CHECKING:
+    from index.answering.faq import FaqBook, FaqMatch
 
 NOT_COVERED = "文档中没有找到能回答这个问题的内容。以下是最接近的段落，仅供参考。"
 OFF_TOPIC, MISSING_QUALIFIER, MISSING_ANSWER_TYPE, MISSING_SUBJECT, UNCERTAIN = (
@@ -76,6 +81,7 @@ class Answer:
     declined_reason: str | None = None
     confidence: float | None = None  # calibrated P(the first quoted sentence answers); None without models
     notices: tuple[str, ...] = ()  # cited documents that are repealed, amended or not yet in force
+    faq: FaqMatch | None = None  # the FAQ pair whose approved answer leads (index/answering/faq.py)
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,12 @@ class _Candidate:
 
 
 class AnswerComposer:
-    def __init__(self, params: AnswerParams = AnswerParams(), models: LearnedModels | None = None) -> None:
+    def __init__(
+        self, params: AnswerParams = AnswerParams(), models: LearnedModels | None = None, faq: FaqBook | None = None
+    ) -> None:
         self.params = params
         self.models = models  # None: the hand-set rules decide which sentence and whether to answer
+        self.faq = faq  # the generation's FAQ pairs: a question matching one is answered by it
 
     @property
     def min_confidence(self) -> float | None:
@@ -101,7 +110,13 @@ class AnswerComposer:
             return None
         return self.params.min_confidence if self.params.min_confidence is not None else self.models.threshold
 
-    def compose(self, question: str, result: SearchResult) -> Answer:
+    def compose(self, question: str, result: SearchResult, scope: Sequence[str] | None = None) -> Answer:
+        """``scope``: the documents the question may be answered from (None: all), for the FAQ pairs."""
+        if self.faq is not None:
+            result = self.faq.mark(result)
+            match = self.faq.match(result.query_vector, scope, result.analysis) if result.hits else None
+            if match is not None:
+                return self._faq_answer(match, result)
         hits, analysis = result.hits, result.analysis
         candidates = self._candidates(hits)
         relevance = max((c.relevance for c in candidates), default=0.0)
@@ -130,6 +145,13 @@ class AnswerComposer:
         else:
             text, short = self._decline_text(reason, supporting, analysis), None
         return Answer(text, answerable, relevance, citations, quoted, short, reason, confidence)
+
+    def _faq_answer(self, match: FaqMatch, result: SearchResult) -> Answer:
+        """The pair's approved answer, whole and verbatim, citing the pair as [1]; no short answer is cut from it."""
+        hits, quoted = self.faq.leading(match, result)
+        citations = [Citation(1, hits[0], [(quoted.start, quoted.end)], weak=False)]
+        citations += [Citation(n, hit, [], weak=False) for n, hit in enumerate(hits[1:], start=2)]
+        return Answer(f"{quoted.text}[1]", True, match.score, citations, [quoted], faq=match)
 
     def _learned(self, question: str, result: SearchResult) -> tuple[list[QuotedSentence], float, str | None]:
         """The sentence ranker's best sentence of the leading passages, and whether to quote it: the calibrated

@@ -43,7 +43,7 @@ def answer_in_context(
     resolution = resolve(question, user_questions(history))
     if not resolution.followup:
         result = retriever.search(question, top_k=top_k, mode=mode, doc_ids=doc_ids)
-        answer = composer.compose(question, result)
+        answer = composer.compose(question, result, doc_ids)
         return ConversationAnswer(answer, resolution, question, (time.perf_counter() - started) * 1000)
     query, scope = resolution.query, doc_ids
     if resolution.same_document:
@@ -56,7 +56,7 @@ def answer_in_context(
     result = retriever.search(query, top_k=top_k, mode=mode, doc_ids=scope)
     if query != resolution.question and not resolution.name_document:
         result = _leaning_on_the_question(retriever, query, resolution.question, result)
-    answer = composer.compose(query, result)
+    answer = composer.compose(query, result, scope)
     return ConversationAnswer(answer, resolution, query, (time.perf_counter() - started) * 1000)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from index.answering.compose import Answer, AnswerComposer, AnswerParams
 from index.answering.conversation import answer_in_context
 from index.answering.document_filters import DocumentFilters
+from index.answering.faq import FaqBook, FaqMemory
 from index.answering.followup import Resolution, Turn
 from index.answering.learned import shipped_models
 from index.answering.policy_view import PolicyKnowledge, PolicyView
@@ -65,6 +66,7 @@ class Snapshot:
     index: IndexReader
     retriever: Retriever
     composer: AnswerComposer
+    faq: FaqBook  # its FAQ pairs, read on first use
 
 
 class QAEngine:
@@ -87,6 +89,7 @@ class QAEngine:
             self._slots = threading.BoundedSemaphore(self.threads.compute_slots)
         self.index_embedder_name = index.manifest.embedder.name
         self.policy = PolicyKnowledge()
+        self.faq_memory = FaqMemory(self.query_embedder)  # the pairs' question vectors, kept across generations
         self._snapshot = self._snapshot_of(index)
         self._reload_lock = threading.Lock()
         self._checked_at = time.monotonic()
@@ -97,7 +100,8 @@ class QAEngine:
         retriever = Retriever(
             index, self.query_embedder, fusion=options.fusion, dense_weight=options.dense_weight, models=models
         )
-        snapshot = Snapshot(index, retriever, AnswerComposer(options.answer, models))
+        faq = FaqBook(index.catalogue, self.faq_memory)
+        snapshot = Snapshot(index, retriever, AnswerComposer(options.answer, models, faq), faq)
         # Bound to the index, not the snapshot: snapshot -> retriever -> snapshot would be a cycle, keeping a
         # replaced generation's segments until a full garbage collection (tests/test_live_service.py).
         retriever.arrange = lambda question, doc_ids: self.policy.view(
@@ -160,7 +164,7 @@ class QAEngine:
         snapshot = self.current()
         scope = self.policy_view(snapshot).scope(doc_ids, filters)
         with self._slots:
-            result = snapshot.retriever.search(query, top_k=top_k, mode=mode, doc_ids=scope)
+            result = snapshot.faq.mark(snapshot.retriever.search(query, top_k=top_k, mode=mode, doc_ids=scope))
         return TimedSearch(result, (time.perf_counter() - started) * 1000)
 
     def ask(

@@ -18,6 +18,7 @@ from index.answering.question import QuestionAnalysis, analyze
 from index.embedders.base import Embedder
 from index.errors import UnknownDocumentError
 from index.ingest.clean import normalize_for_matching
+from index.ingest.faq import FaqPair
 from index.stores.base import IndexReader
 from index.stores.records import ChunkRecord
 
@@ -39,6 +40,7 @@ class Hit:
     lexical: float  # BM25 score
     evidence: PassageEvidence | None = None  # its sentences, judged against the question
     learned: float | None = None  # the passage ranker's score, when a learned model judged it
+    faq: FaqPair | None = None  # the FAQ pair it is from (index/answering/faq.py marks it)
 
     def as_candidate(self) -> Candidate:
         assert self.evidence is not None

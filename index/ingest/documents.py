@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST_NAME = "manifest.json"
+# Documents that did not come from the corpus directory: a rebuild from the directory keeps them.
+ADDED_ORIGINS = ("upload", "faq")
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,7 @@ class SourceDocument:
     source: str  # file name inside the corpus directory, or the uploaded file's name
     raw_text: str
     pages: tuple[str, ...] = ()  # a PDF's pages, each cleaned apart so citations can name their page
-    origin: str = "corpus"  # "corpus" (the docs directory) or "upload" (added through the API or CLI)
+    origin: str = "corpus"  # "corpus" (the docs directory), "upload" (added through the API or CLI) or "faq" (a pair)
     page_confidence: tuple[float | None, ...] = ()  # per page: its OCR confidence, None when read as text
     # The cleaned text and each page's span in it, when the process that read the file cleaned it already (an
     # upload, service/uploads.py): clean_document returns it, so the job does not clean it a second time.

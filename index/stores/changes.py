@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from index.errors import ConfigurationError
-from index.ingest.documents import SourceDocument
+from index.ingest.documents import ADDED_ORIGINS, SourceDocument
 from index.ingest.passages import clean_document, content_hash
 
 
@@ -41,7 +41,7 @@ def corpus_changes(catalogue, sources: list[SourceDocument]) -> CorpusChanges:
         else:
             changed.append(source)
     names = {s.doc_id for s in sources}
-    removed = [d for d, r in known.items() if r.origin != "upload" and d not in names]
+    removed = [d for d, r in known.items() if r.origin not in ADDED_ORIGINS and d not in names]
     return CorpusChanges(changed, removed, unchanged)
 
 

@@ -91,7 +91,7 @@ async def _domain_error(request: Request, exc: PolicyQAError) -> JSONResponse:
     status = next((status for kind, status in _DOMAIN_STATUS if isinstance(exc, kind)), None)
     if status is None:
         status = 422 if isinstance(exc, UnknownDocumentError | InvalidInputError) else 503
-    response = error_response(status, exc.code, str(exc))
+    response = error_response(status, exc.code, str(exc), getattr(exc, "details", None))
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response

@@ -16,6 +16,8 @@ def passage(hit: Hit, view: PolicyView | None = None) -> dict:
     chunk = hit.chunk
     policy = document_policy(*view.of(chunk.doc_id)) if view is not None else None
     return {
+        "kind": "faq" if hit.faq is not None else "document",
+        "faq": _faq(hit),
         "doc_id": chunk.doc_id,
         "title": chunk.title,
         "source": chunk.source,
@@ -32,6 +34,19 @@ def passage(hit: Hit, view: PolicyView | None = None) -> dict:
         "evidence": _evidence(hit),
         "document": policy.model_dump() if policy is not None else None,
     }
+
+
+def _faq(hit: Hit) -> dict | None:
+    pair = hit.faq
+    return {"id": hit.chunk.doc_id, "question": pair.question, "source": pair.source} if pair else None
+
+
+def faq_lead(answer: Answer) -> schemas.FaqLead | None:
+    match = answer.faq
+    if match is None:
+        return None
+    return schemas.FaqLead(id=match.entry.doc_id, matched=match.matched, score=round(match.score, 6),
+                           threshold=match.threshold)  # fmt: skip
 
 
 def _evidence(hit: Hit) -> dict | None:

@@ -57,7 +57,22 @@ class Highlight(BaseModel):
     end: int
 
 
+class FaqCited(BaseModel):
+    id: str = Field(description="The pair's id (its document id): GET faq/{id}.")
+    question: str
+    source: str = Field(description="来源: where the approved answer comes from; empty when not given.")
+
+
+class FaqLead(BaseModel):
+    id: str = Field(description="The pair whose approved answer leads the answer, quoted whole as [1].")
+    matched: str = Field(description="The pair's question or similar question (相似问法) the question matched.")
+    score: float = Field(description="Cosine of the question to that one.")
+    threshold: float = Field(description="The score a pair's answer needs to lead (calibrated, docs/faq.md).")
+
+
 class Passage(BaseModel):
+    kind: Literal["document", "faq"] = Field("document", description="A document's passage, or an FAQ pair.")
+    faq: FaqCited | None = Field(None, description="For kind faq: the pair, with its 来源.")
     doc_id: str
     title: str
     source: str = Field(description="The file in the corpus directory.")
@@ -128,6 +143,9 @@ class AskResponse(BaseModel):
     notices: list[str] = Field(
         [], description="Cited documents that are repealed, amended or not yet in force (also said in the answer)."
     )
+    faq: FaqLead | None = Field(
+        None, description="When the question matched an FAQ pair: the pair whose approved answer is the answer."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -143,8 +161,11 @@ class DocumentSummary(BaseModel):
     type: str = Field("", description="The source file's format, from its extension: pdf, docx, txt...")
     pages: int | None = Field(None, description="Pages, for paged formats (PDF, OFD, scans).")
     chunks: int
-    origin: Literal["corpus", "upload"] = Field("corpus", description="The docs directory, or an upload.")
+    origin: Literal["corpus", "upload", "faq"] = Field(
+        "corpus", description="The docs directory, an upload, or an FAQ pair (managed under faq/)."
+    )
     policy: DocumentPolicy | None = Field(None, description="Issuer, 文号, dates, 文种, level and validity.")
+    corrections: int = Field(0, description="Chunks whose text staff corrected (docs/corrections.md).")
 
 
 class DocumentList(BaseModel):
@@ -165,7 +186,6 @@ class DocumentDetail(DocumentSummary):
     content_hash: str
     text: str = Field(description="The cleaned text that passage offsets point into.")
     chunk_spans: list[ChunkSummary]
-    corrections: int = Field(0, description="Chunks whose text staff corrected (docs/corrections.md).")
 
 
 class Health(BaseModel):
@@ -297,7 +317,10 @@ class EvalRequest(BaseModel):
 class EvalOut(BaseModel):
     id: str
     kb_id: str
-    dataset: str = Field(description="gold: index/quality/questions.jsonl.")
+    dataset: str = Field(
+        description="gold (default's: index/quality/questions.jsonl and the staff's added questions), or"
+        " gold-<kb_id> (another knowledge base's added questions)."
+    )
     modes: list[str]
     state: Literal["queued", "running", "done", "failed"]
     progress: float = Field(description="0 to 1.")

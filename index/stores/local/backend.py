@@ -9,7 +9,7 @@ from pathlib import Path
 
 from index.embedders.base import Embedder
 from index.ingest.chunk import ChunkingParams
-from index.ingest.documents import SourceDocument
+from index.ingest.documents import ADDED_ORIGINS, SourceDocument
 from index.stores.base import BackendConfig, BuildReport, ChangeReport
 from index.stores.chunk_edits import ChunkCorrection
 from index.stores.local import generations
@@ -91,7 +91,7 @@ class LocalBackend:
                 return changed
         return build_index(
             docs_dir=docs_dir, data_dir=self.data_dir, embedder=embedder,
-            carry_over="upload" if keep_uploads else False, keep_going=True, **options,
+            carry_over=ADDED_ORIGINS if keep_uploads else False, keep_going=True, **options,
         )  # fmt: skip
 
     def correct_chunk(self, *, embedder: Embedder, doc_id: str, ordinal: int, text: str) -> ChunkCorrection:

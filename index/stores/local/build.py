@@ -64,7 +64,7 @@ def build_index(
     docs_dir: Path | None = None,
     sources: Iterable[SourceDocument] | None = None,
     chunking: ChunkingParams = ChunkingParams(),
-    carry_over: bool | str = False,
+    carry_over: bool | tuple[str, ...] = False,
     remove: Collection[str] = (),
     show_progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
@@ -78,9 +78,9 @@ def build_index(
     """Write a new build and make it current.
 
     ``docs_dir`` or ``sources`` give the documents (``sources`` may be any iterable: it is read as the
-    build goes). ``carry_over`` also keeps the current build's other documents (True: all of them;
-    "upload": those added by upload), except the ids in ``remove``: that is how a live add, replace or
-    delete is made. Unchanged documents keep their vectors. Above ``exact_max`` chunks a segment's
+    build goes). ``carry_over`` also keeps the current build's other documents (True: all of them; a
+    tuple of origins, ("upload", "faq"): those), except the ids in ``remove``: that is how a live add,
+    replace or delete is made. Unchanged documents keep their vectors. Above ``exact_max`` chunks a segment's
     vectors get an approximate (IVF) index. ``late_chunking`` pools sentence vectors from their chunk's
     encoder pass (``index/ingest/late_chunking.py``) where the embedder can; ``workers`` processes clean,
     chunk and tokenise a large build (default: one per core). Documents are embedded and written
@@ -157,8 +157,8 @@ def _build_locked(
         previous = dataclasses.replace(previous, reusable=False)  # its sentence vectors are of the other kind
     sources, expected = corpus.sources, corpus.expected
     if carry_over and previous is not None:
-        only = carry_over if isinstance(carry_over, str) else None
-        carried = carried_sources(previous, remove | corpus.doc_ids, only_origin=only)
+        only = carry_over if isinstance(carry_over, tuple) else None
+        carried = carried_sources(previous, remove | corpus.doc_ids, only_origins=only)
         sources = itertools.chain(carried, sources)
         expected = None if expected is None else expected + len(carried)
     taken = functools.partial(reuse, previous) if previous else None

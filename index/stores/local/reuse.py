@@ -64,12 +64,12 @@ def open_previous(
 
 
 def carried_sources(
-    previous: PreviousBuild, exclude: Collection[str], *, only_origin: str | None = None
+    previous: PreviousBuild, exclude: Collection[str], *, only_origins: Collection[str] | None = None
 ) -> list[SourceDocument]:
     """The previous build's documents, as sources again (their cleaned text cleans to itself)."""
     sources = []
     for record in previous.catalogue.documents():
-        if record.doc_id in exclude or (only_origin and record.origin != only_origin):
+        if record.doc_id in exclude or (only_origins is not None and record.origin not in only_origins):
             continue
         text = previous.catalogue.document_text(record.doc_id) or ""
         pages = tuple(text[s:e] for s, e in previous.catalogue.page_spans(record.doc_id))

@@ -19,6 +19,7 @@ from service.api.routes import (
     document_metadata,
     documents,
     evaluations,
+    faq,
     health,
     jobs,
     keys,
@@ -29,7 +30,7 @@ from service.api.routes import (
 )
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, document_metadata, documents, chunks, jobs, evaluations, audit)
+PER_KB = (ask, search, document_metadata, documents, faq, chunks, jobs, evaluations, audit)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:

@@ -63,6 +63,7 @@ def _response(body: AskRequest, result: TimedAnswer, engine: QAEngine) -> AskRes
         took_ms=round(result.took_ms, 2),
         resolved_question=result.query if result.resolution.followup else None,
         notices=list(answer.notices),
+        faq=presenters.faq_lead(answer),
     )
 
 
@@ -101,5 +102,6 @@ async def _events(body: AskRequest, request: Request, engine: QAEngine) -> Async
             "took_ms": response.took_ms,
             "resolved_question": response.resolved_question,
             "notices": response.notices,
+            "faq": response.faq.model_dump() if response.faq else None,
         },
     )
