@@ -3,6 +3,7 @@ filters on every read path, and a staff correction that takes effect with no reb
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -165,3 +166,20 @@ def test_a_staff_correction_takes_effect_at_once_and_names_who_made_it(policy_se
     reset = policy_server.patch(path, headers=staff, json={"reset": ["validity", "kind"]})
     assert reset.json()["policy"]["validity"]["status"] == "repealed" and reset.json()["corrections"] is None
     _assert_error(policy_server.patch(f"/api/kbs/{KB}/documents/nope/metadata", headers=staff, json={}), 404)
+
+
+def test_the_export_carries_text_metadata_and_corrections(policy_server):
+    path = f"/api/kbs/{KB}/documents/new-2023/metadata"
+    corrected = policy_server.patch(path, headers=ADMIN, json={"subject_words": ["机构编制", "综合执法"]})
+    assert corrected.status_code == 200, corrected.text
+    exported = policy_server.get(f"/api/kbs/{KB}/documents/export")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/x-ndjson")
+    documents = {line["doc_id"]: line for line in map(json.loads, exported.text.splitlines())}
+    listed = {d["doc_id"] for d in policy_server.get(f"/api/kbs/{KB}/documents").json()["data"]}
+    assert set(documents) == listed
+    old, new = documents["old-2019"], documents["new-2023"]
+    assert "核定行政执法专项编制15名" in old["text"] and old["content_hash"]
+    assert old["policy"]["validity"]["status"] == "repealed" and old["policy"]["validity"]["by_doc_id"] == "new-2023"
+    assert old["extracted"]["doc_number"]["value"] == "豫编办〔2019〕12号" and old["corrections"] is None
+    assert new["policy"]["subject_words"] == ["机构编制", "综合执法"] and new["corrections"]["set_by"] == "admin"
+    policy_server.patch(path, headers=ADMIN, json={"reset": ["subject_words"]})

@@ -16,6 +16,7 @@ from service.api.routes import (
     caller,
     chunks,
     console,
+    document_export,
     document_metadata,
     documents,
     evaluations,
@@ -30,7 +31,7 @@ from service.api.routes import (
 )
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, document_metadata, documents, faq, chunks, jobs, evaluations, audit)
+PER_KB = (ask, search, document_metadata, document_export, documents, faq, chunks, jobs, evaluations, audit)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
