@@ -33,7 +33,9 @@ from service.engines import engine_options, index_backend
 from service.settings import Settings
 from service.stores.factory import shared_job_store, shared_writer_lock
 from service.stores.jobs import InMemoryJobStore
+from service.stores.records import RecordStore
 from service.stores.registry import DEFAULT_KB, Registry, valid_kb_id
+from service.term_records import term_entries
 from service.writer import KnowledgeBaseWriter
 
 logger = logging.getLogger(__name__)
@@ -66,9 +68,12 @@ class _NoPassages:
 
 
 class KnowledgeBases:
-    def __init__(self, settings: Settings, default_engine: QAEngine, registry: Registry) -> None:
+    def __init__(
+        self, settings: Settings, default_engine: QAEngine, registry: Registry, records: RecordStore | None = None
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        self.records = records  # the staff's records: a knowledge base's term entries are read from them
         self._read_corrections(default_engine, DEFAULT_KB)
         default_writer = KnowledgeBaseWriter(
             default_engine,
@@ -201,6 +206,9 @@ class KnowledgeBases:
 
     def _read_corrections(self, engine: QAEngine, kb_id: str) -> None:
         engine.use_document_overrides(lambda: self.registry.document_overrides(kb_id))
+        if self.records is not None:
+            records = self.records
+            engine.use_terms(lambda: term_entries(records, kb_id))
 
     def _settings_of(self, kb_id: str) -> Settings:
         return self.settings.model_copy(

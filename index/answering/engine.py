@@ -22,6 +22,7 @@ from index.answering.followup import Resolution, Turn
 from index.answering.learned import shipped_models
 from index.answering.policy_view import PolicyKnowledge, PolicyView
 from index.answering.retrieval import Mode, Retriever, SearchResult
+from index.answering.term_set import KnowledgeTerms, TermEntry
 from index.embedders import Embedder
 from index.embedders.batching import QueryBatcher
 from index.stores.base import IndexBackend, IndexReader
@@ -90,6 +91,7 @@ class QAEngine:
         self.index_embedder_name = index.manifest.embedder.name
         self.policy = PolicyKnowledge()
         self.faq_memory = FaqMemory(self.query_embedder)  # the pairs' question vectors, kept across generations
+        self.terms = KnowledgeTerms()  # the shipped list until the service says where the staff's entries are
         self._snapshot = self._snapshot_of(index)
         self._reload_lock = threading.Lock()
         self._checked_at = time.monotonic()
@@ -107,11 +109,17 @@ class QAEngine:
         retriever.arrange = lambda question, doc_ids: self.policy.view(
             index.catalogue, index.manifest.build_id
         ).arrange(question, doc_ids)
+        retriever.terms = lambda: self.terms.current()
+        retriever.scorer.terms = lambda: self.terms.current().table
         return snapshot
 
     def use_document_overrides(self, overrides: Callable[[], Mapping[str, dict]]) -> None:
         """Where the staff's corrections of document metadata are read from (the service's registry)."""
         self.policy = PolicyKnowledge(overrides)
+
+    def use_terms(self, entries: Callable[[], Sequence[TermEntry]]) -> None:
+        """Where the knowledge base's term entries are read from (the staff's record store)."""
+        self.terms = KnowledgeTerms(entries)
 
     def policy_view(self, snapshot: Snapshot | None = None) -> PolicyView:
         """Every document's facts and standing in ``snapshot`` (the current one by default)."""
@@ -164,6 +172,7 @@ class QAEngine:
         snapshot = self.current()
         scope = self.policy_view(snapshot).scope(doc_ids, filters)
         with self._slots:
+            query = self.terms.current().in_documents_words(query, snapshot.index.lexical)
             result = snapshot.faq.mark(snapshot.retriever.search(query, top_k=top_k, mode=mode, doc_ids=scope))
         return TimedSearch(result, (time.perf_counter() - started) * 1000)
 
@@ -183,6 +192,7 @@ class QAEngine:
         snapshot = self.current()  # one generation for the whole answer, even if another is switched to meanwhile
         view = self.policy_view(snapshot)
         with self._slots:
+            question = self.terms.current().in_documents_words(question, snapshot.index.lexical)
             answered = answer_in_context(
                 snapshot.retriever, snapshot.composer, question, history=history, top_k=top_k, mode=mode,
                 doc_ids=view.scope(doc_ids, filters),

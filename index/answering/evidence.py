@@ -14,6 +14,7 @@ import functools
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from index.answering.fusion import min_max
 from index.answering.question import DATE, QUANTITY, Qualifier, QuestionAnalysis
 from index.answering.spans import new_spans
-from index.answering.terms import default_terms
+from index.answering.terms import TermTable, default_terms
 from index.ingest.chunk import find_headings
 from index.ingest.clean import normalize_for_matching
 from index.ingest.tokenize import tokenize
@@ -134,6 +135,9 @@ class EvidenceScorer:
         self.params = params
         self._document_texts: dict[str, str] = {}
         self._document_chars = 0
+        # The term table qualifiers are compared in (a knowledge base's: staff entries take effect at once).
+        self.terms: Callable[[], TermTable] = default_terms
+        self._texts_table: TermTable | None = None
         self._document_lock = threading.Lock()  # requests judge in several threads at once
         # Over the catalogue, not a bound method: a cache holding ``self`` would be a reference cycle, and the
         # snapshot's segments (open SQLite files, mapped vectors) would outlive it until a full garbage collection.
@@ -195,16 +199,20 @@ class EvidenceScorer:
     def missing_qualifiers(self, chunk: ChunkRecord, analysis: QuestionAnalysis) -> tuple[Qualifier, ...]:
         if not analysis.qualifiers:
             return ()
-        text = self._document_text(chunk)
-        return tuple(q for q in analysis.qualifiers if not _holds(text, q))
+        table = self.terms()
+        text = self._document_text(chunk, table)
+        return tuple(q for q in analysis.qualifiers if not _holds(text, q, table))
 
-    def _document_text(self, chunk: ChunkRecord) -> str:
+    def _document_text(self, chunk: ChunkRecord, table: TermTable) -> str:
+        if table is not self._texts_table:  # the terms changed: documents are read in their new form
+            with self._document_lock:
+                self._document_texts, self._document_chars, self._texts_table = {}, 0, table
         text = self._document_texts.get(chunk.doc_id)
         if text is None:
             raw = self.index.catalogue.document_text(chunk.doc_id) or chunk.text
-            text = "".join(default_terms().normalize(chunk.title + raw).split())
+            text = "".join(table.normalize(chunk.title + raw).split())
             with self._document_lock:
-                if chunk.doc_id not in self._document_texts:
+                if table is self._texts_table and chunk.doc_id not in self._document_texts:
                     self._document_texts[chunk.doc_id] = text
                     self._document_chars += len(text)
                 while self._document_chars > MAX_CACHED_DOCUMENT_CHARS and len(self._document_texts) > 1:
@@ -280,9 +288,9 @@ def words_in(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
 
 
-def _holds(document_text: str, qualifier: Qualifier) -> bool:
+def _holds(document_text: str, qualifier: Qualifier, table: TermTable) -> bool:
     """Whether the document (in the term table's form: 首批 and 第一批 alike) holds the qualifier."""
-    wanted = "".join(default_terms().normalize(qualifier.text).split())
+    wanted = "".join(table.normalize(qualifier.text).split())
     if wanted in document_text:
         return True
     if qualifier.kind == "place" and len(wanted) >= 3:

@@ -15,6 +15,7 @@ from index.answering.features import Candidate, passage_rows, question_context
 from index.answering.fusion import FUSIONS
 from index.answering.learned import LearnedModels
 from index.answering.question import QuestionAnalysis, analyze
+from index.answering.term_set import TermSet
 from index.embedders.base import Embedder
 from index.errors import UnknownDocumentError
 from index.ingest.clean import normalize_for_matching
@@ -79,6 +80,8 @@ class Retriever:
         # (question, each candidate's doc_id) -> the candidates' order: what the documents' standing changes
         # in it (a repealed notice after the current one); None: the scores alone
         self.arrange: Callable[[str, list[str]], list[int]] | None = None
+        # The knowledge base's terms now (index/answering/term_set.py); None: the question's own words alone
+        self.terms: Callable[[], TermSet] | None = None
         self._allowed: dict[tuple[str, ...], np.ndarray] = {}
         self._allowed_lock = threading.Lock()
         self.scorer = EvidenceScorer(index, evidence)  # keeps documents' matching text between questions
@@ -105,7 +108,11 @@ class Retriever:
             return SearchResult([], query_vector, analysis)
         n_candidates = max(top_k * self.oversample, MIN_CANDIDATES)
         # One BM25 pass serves both the lexical candidates and the lexical score of the dense ones.
-        lexical_scores = self.index.lexical.scores(query, allowed)
+        terms = self.terms() if self.terms is not None else None
+        if terms is None:
+            lexical_scores = self.index.lexical.scores(query, allowed)
+        else:
+            lexical_scores = terms.lexical_scores(self.index.lexical, query, allowed)
         candidates: list[int] = []
         if mode in ("hybrid", "dense"):
             candidates += self._dense_candidates(query_vector, n_candidates, allowed).tolist()

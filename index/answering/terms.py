@@ -15,7 +15,10 @@ DEFAULT_PATH = Path(__file__).with_name("terms.tsv")
 HEADER = ("canonical", "variants", "kind", "note")
 FOLDED_KINDS = frozenset({"synonym", "abbreviation"})
 # "keep" names a phrase that a shorter variant inside it would misread (到街道办理 is 街道 + 办理, not 街道办 + 理).
-KINDS = FOLDED_KINDS | {"related", "keep"}
+# "protected" is a keep that is also one word to the tokenizer (上海交通大学, not 上海 + 交通 + 大学): staff add
+# those per knowledge base (index/answering/term_set.py).
+WHOLE_KINDS = frozenset({"keep", "protected"})
+KINDS = FOLDED_KINDS | WHOLE_KINDS | {"related"}
 
 _DIGIT_VALUES = dict(zip("零〇一二两三四五六七八九", (0, 0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True))
 _UNIT_VALUES = {"十": 10, "百": 100, "千": 1000}
@@ -93,7 +96,7 @@ class TermTable:
         self.terms = tuple(terms)
         self._rewrite: dict[str, str] = {}
         for term in self.terms:
-            if term.kind in FOLDED_KINDS or term.kind == "keep":
+            if term.kind in FOLDED_KINDS or term.kind in WHOLE_KINDS:
                 canonical = fold(term.canonical)
                 for form in (term.canonical, *term.variants):
                     self._rewrite[fold(form)] = canonical
@@ -122,6 +125,12 @@ class TermTable:
             folded = self._pattern.sub(lambda match: self._rewrite[match.group()], folded)
         return unify_numbers(folded)
 
+    def occurrences(self, folded: str) -> list[tuple[int, int, str]]:
+        """(start, end, folded canonical) of each term form in ``folded`` (already ``fold``-ed), longest first."""
+        if self._pattern is None:
+            return []
+        return [(m.start(), m.end(), self._rewrite[m.group()]) for m in self._pattern.finditer(folded)]
+
     def same(self, a: str, b: str) -> bool:
         return self.normalize(a) == self.normalize(b)
 
@@ -147,9 +156,9 @@ def _parse_line(line: str, number: int) -> Term:
     variants = tuple(variant.strip() for variant in variants_field.split("|")) if variants_field.strip() else ()
     if any(not variant for variant in variants):
         raise ValueError(f"line {number}: an empty variant in {variants_field!r} (a stray '|')")
-    if kind == "keep" and variants:
-        raise ValueError(f"line {number}: a 'keep' line names one phrase and no variants")
-    if kind != "keep" and not variants:
+    if kind in WHOLE_KINDS and variants:
+        raise ValueError(f"line {number}: a {kind!r} line names one phrase and no variants")
+    if kind not in WHOLE_KINDS and not variants:
         raise ValueError(f"line {number}: a {kind!r} line needs at least one variant")
     return Term(canonical, variants, kind, note, number)
 

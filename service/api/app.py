@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         app.state.engine = opened
         app.state.registry = open_registry(settings)
         app.state.records = open_records(settings)
-        app.state.kbs = KnowledgeBases(settings, opened, app.state.registry)
+        app.state.kbs = KnowledgeBases(settings, opened, app.state.registry, app.state.records)
         app.state.writer = app.state.kbs.default.writer  # default's writer (metrics, health)
         app.state.evaluations = Evaluations()
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)

@@ -27,11 +27,12 @@ from service.api.routes import (
     knowledge_bases,
     openai_compat,
     search,
+    terms,
     widget,
 )
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, document_metadata, document_export, documents, faq, chunks, jobs, evaluations, audit)
+PER_KB = (ask, search, document_metadata, document_export, documents, faq, chunks, jobs, evaluations, audit, terms)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
