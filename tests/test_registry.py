@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -172,3 +173,32 @@ def test_document_corrections_are_kept_per_knowledge_base_replaced_whole_and_for
     registry.delete_kb("town")
     assert replica.document_overrides("town") == {}  # a deleted knowledge base takes its corrections with it
     assert replica.document_overrides("default") == {"notice/1": {"fields": {"kind": "通知"}}}
+
+
+def test_a_keys_last_use_is_written_at_most_once_a_minute_and_goes_with_the_key(make_registry):
+    registry = make_registry()
+    made = registry.create_key(kbs=["default"], scope="read", label="busy")
+    assert registry.key_uses() == {}  # never used
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    registry.note_key_use(made.record.key_id, now=start)
+    assert registry.key_uses() == {made.record.key_id: "2026-01-05T09:00:00+00:00"}
+    registry.note_key_use(made.record.key_id, now=start + timedelta(seconds=59))  # a busy key: no write
+    assert make_registry().key_uses()[made.record.key_id] == "2026-01-05T09:00:00+00:00"  # any replica reads it
+    registry.note_key_use(made.record.key_id, now=start + timedelta(seconds=61))
+    assert registry.key_uses()[made.record.key_id] == "2026-01-05T09:01:01+00:00"
+    assert registry.find_key(made.key) == made.record  # finding a key writes nothing
+    registry.delete_key(made.record.key_id)
+    registry.note_key_use(made.record.key_id, now=start + timedelta(minutes=5))  # revoked: nothing noted
+    assert registry.key_uses() == {}
+
+
+def test_a_registry_file_from_before_last_use_opens_with_its_keys(tmp_path):
+    path = tmp_path / "keys.sqlite3"
+    SqliteRegistry(path).create_kb(kb_id="staff", title="Staff", public=False)
+    made = SqliteRegistry(path).create_key(kbs=["staff"], scope="write", label="old")
+    with sqlite3.connect(path) as db:  # the file as an older release left it: no last_used_at column
+        db.execute("ALTER TABLE api_keys DROP COLUMN last_used_at")
+    reopened = SqliteRegistry(path)
+    assert reopened.find_key(made.key) == made.record
+    reopened.note_key_use(made.record.key_id)
+    assert list(reopened.key_uses()) == [made.record.key_id]

@@ -296,6 +296,9 @@ class KeyOut(BaseModel):
     scope: Literal["read", "write"]
     label: str
     created_at: str
+    last_used_at: str | None = Field(
+        None, description="When the key was last used (noted at most once a minute); null if never."
+    )
 
 
 class KeyCreated(KeyOut):

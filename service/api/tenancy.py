@@ -54,8 +54,10 @@ def resolve_caller(request: Request) -> Caller:
     settings = request.app.state.settings
     if settings.admin_token is not None and same_secret(given, settings.admin_token.get_secret_value()):
         return ADMIN
-    record = get_registry(request).find_key(given)
+    registry = get_registry(request)
+    record = registry.find_key(given)
     if record is not None:
+        registry.note_key_use(record.key_id)  # written at most once a minute per key: GET /api/keys shows it
         return Caller(kbs=frozenset(record.kbs), scope=record.scope, key_id=record.key_id, label=record.label)
     legacy = False
     for key in settings.openai_api_keys:  # every one compared, whatever matched

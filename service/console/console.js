@@ -5,6 +5,7 @@ import { loadDocuments, setupDocuments } from "./documents.js";
 import { loadEvaluations, setupEvaluation } from "./evaluation.js";
 import { startHealth, stopHealth } from "./health.js";
 import { loadKbs, setupKbs } from "./kbs.js";
+import { loadKeys, setupKeys } from "./keys.js";
 import { setupRetrieval } from "./retrieval.js";
 import { canWrite, isAdmin, state } from "./state.js";
 import { $, notice } from "./ui.js";
@@ -22,6 +23,7 @@ function showView(name) {
   if (name === "health") startHealth();
   else stopHealth();
   if (name === "eval") loadEvaluations();
+  if (name === "keys") loadKeys();
   const heading = $(`#view-${name} h2`);
   if (heading) heading.focus();
 }
@@ -56,6 +58,7 @@ async function enter() {
   $("#app").hidden = false;
   $('.tabs [data-view="upload"]').hidden = !canWrite();
   $('.tabs [data-view="eval"]').hidden = !isAdmin();  // running the gold set is the admin's
+  $('.tabs [data-view="keys"]').hidden = !isAdmin();
   await refreshAll();
   showView("docs");
 }
@@ -104,6 +107,7 @@ function setup() {
   setupRetrieval();
   setupKbs(refreshAll);
   setupEvaluation();
+  setupKeys();
   if (session.token) signIn(session.token);
 }
 

@@ -33,11 +33,13 @@ export function notice(text, { bad = false } = {}) {
   box.classList.toggle("bad", bad);
 }
 
-// The confirm dialog: resolves true on 确认删除, false on 取消 or Escape; focus returns where it was.
-export function confirmDialog(text) {
+// The confirm dialog: resolves true on its OK button (确认删除 unless named), false on 取消 or Escape; focus
+// returns where it was.
+export function confirmDialog(text, { ok = "确认删除" } = {}) {
   const dialog = $("#confirm");
   const back = document.activeElement;
   $("#confirm-text").textContent = text;
+  $("#confirm-ok").textContent = ok;
   return new Promise((resolve) => {
     const finish = (answer) => {
       dialog.removeEventListener("close", onClose);
@@ -66,4 +68,11 @@ export function formatSeconds(seconds) {
 export function formatTime(epochSeconds) {
   if (!epochSeconds) return "—";
   return new Date(epochSeconds * 1000).toLocaleString("zh-CN", { hour12: false });
+}
+
+// An ISO 8601 time from the API (UTC) in the browser's local time.
+export function formatIso(iso) {
+  if (!iso) return "—";
+  const time = new Date(iso);
+  return Number.isNaN(time.getTime()) ? iso : time.toLocaleString("zh-CN", { hour12: false });
 }

@@ -17,6 +17,7 @@ import hmac
 import json
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
 from index.stores.milvus.client import Column, ensure_table, milvus_client, quoted, with_placeholder
@@ -25,6 +26,7 @@ from service.stores.registry import (
     DEFAULT_KB,
     KEY_PREFIX_CHARS,
     KeyRecord,
+    KeyUseThrottle,
     KnowledgeBaseRecord,
     NewKey,
     Scope,
@@ -52,6 +54,8 @@ class MilvusRegistry:
         self.uri, self.prefix = uri, prefix
         self.kbs_collection, self.keys_collection = f"{prefix}_kbs", f"{prefix}_keys"
         self.overrides_collection = f"{prefix}_document_overrides"
+        # Its own collection, not a column: a deployment made before it keeps its keys collection as it was.
+        self.uses_collection = f"{prefix}_key_uses"
         self._client = milvus_client(uri)
         ensure_table(
             self._client, self.kbs_collection, key=Column("kb_id", "VARCHAR", 64),
@@ -71,6 +75,11 @@ class MilvusRegistry:
             self._client, self.overrides_collection, key=Column("key", "VARCHAR", 1100),
             columns=[Column("kb_id", "VARCHAR", 64), Column("body", "VARCHAR", 65_535)],
         )  # fmt: skip
+        ensure_table(
+            self._client, self.uses_collection, key=Column("key_id", "VARCHAR", 64),
+            columns=[Column("last_used_at", "VARCHAR", 40)],
+        )  # fmt: skip
+        self._uses = KeyUseThrottle()
         with self._writing():
             if self.kb(DEFAULT_KB) is None:
                 self._put_kb(KnowledgeBaseRecord(DEFAULT_KB, "Default", "", default_public, now_iso()))
@@ -129,6 +138,7 @@ class MilvusRegistry:
                     continue
                 if len(kbs) == 1:  # revoked first: a key must never outlive all its knowledge bases
                     self._client.delete(self.keys_collection, ids=[row["key_id"]])
+                    self._client.delete(self.uses_collection, ids=[row["key_id"]])
                 else:
                     kept = json.dumps([name for name in kbs if name != kb_id])
                     self._client.upsert(self.keys_collection, with_placeholder([{**row, "kbs": kept}]))
@@ -186,6 +196,8 @@ class MilvusRegistry:
             if not rows:
                 raise NotFoundError(f"no key with id {key_id!r}")
             self._client.delete(self.keys_collection, ids=[key_id])
+            self._client.delete(self.uses_collection, ids=[key_id])
+        self._uses.forget(key_id)
 
     def find_key(self, key: str) -> KeyRecord | None:
         """The key this secret is, or None; the digests are compared in constant time."""
@@ -194,6 +206,23 @@ class MilvusRegistry:
         stored = bytes.fromhex(row["secret_sha256"]) if row else _NO_DIGEST
         matched = hmac.compare_digest(key_digest(key), stored)
         return _key(row) if row and matched else None
+
+    def note_key_use(self, key_id: str, *, now: datetime | None = None) -> None:
+        """Record that the key was used, at most once a minute per key (a revoked key's row is not made)."""
+        now = now or datetime.now(UTC)
+        if not self._uses.due(key_id, now):
+            return
+        if not self._client.query(self.keys_collection, filter=f"key_id == {quoted(key_id)}", output_fields=["key_id"]):
+            return
+        row = {"key_id": key_id, "last_used_at": now.isoformat(timespec="seconds")}
+        self._client.upsert(self.uses_collection, with_placeholder([row]))
+
+    def key_uses(self) -> dict[str, str]:
+        """When each key was last used (as noted), by key id; keys never used are absent."""
+        rows = self._client.query(
+            self.uses_collection, filter='key_id != ""', output_fields=["key_id", "last_used_at"], limit=MAX_ROWS
+        )
+        return {row["key_id"]: row["last_used_at"] for row in rows}
 
     def _key_rows(self) -> list[dict]:
         return self._client.query(

@@ -13,22 +13,27 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_KB = "default"
 KB_ID_PATTERN = r"^[a-z0-9_-]{1,64}$"
 REGISTRY_FILE = "keys.sqlite3"
 KEY_PREFIX_CHARS = 12  # "pqa_" + 8 hex
+KEY_USE_INTERVAL = timedelta(minutes=1)  # a busy key writes its last use at most this often (per process)
 Scope = Literal["read", "write"]
 
 _SCHEMA = """
@@ -41,7 +46,8 @@ CREATE TABLE IF NOT EXISTS kbs (
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL UNIQUE, secret_sha256 BLOB NOT NULL,
-    scope TEXT NOT NULL CHECK (scope IN ('read', 'write')), label TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL
+    scope TEXT NOT NULL CHECK (scope IN ('read', 'write')), label TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+    last_used_at TEXT
 );
 CREATE TABLE IF NOT EXISTS key_kbs (
     key_id TEXT NOT NULL REFERENCES api_keys (key_id) ON DELETE CASCADE,
@@ -95,6 +101,31 @@ def new_key_material() -> tuple[str, str, str]:
     return secrets.token_hex(8), prefix, key
 
 
+class KeyUseThrottle:
+    """Which keys are due a write of their last use: a key used on every request writes once a minute, not on each.
+
+    Kept in the process, so the check costs no read; each replica writes a key's use at most once a minute.
+    """
+
+    def __init__(self, interval: timedelta = KEY_USE_INTERVAL) -> None:
+        self.interval = interval
+        self._written: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key_id: str, now: datetime) -> bool:
+        """True (and ``now`` taken as written) when ``key_id`` was last written an interval ago or never."""
+        with self._lock:
+            last = self._written.get(key_id)
+            if last is not None and timedelta(0) <= now - last < self.interval:
+                return False
+            self._written[key_id] = now
+            return True
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._written.pop(key_id, None)
+
+
 def required(record: KnowledgeBaseRecord | None, kb_id: str) -> KnowledgeBaseRecord:
     if record is None:
         raise NotFoundError(f"no knowledge base {kb_id!r}")
@@ -107,6 +138,17 @@ def key_kb_names(kbs: Iterable[str]) -> list[str]:
     if not names:
         raise InvalidInputError("a key must name at least one knowledge base")
     return names
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a file made by an older release up to the schema: columns added since are added, rows kept."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
+    if "last_used_at" not in columns:
+        try:
+            db.execute("ALTER TABLE api_keys ADD COLUMN last_used_at TEXT")
+        except sqlite3.OperationalError as error:  # another worker starting at once added it first
+            if "duplicate column" not in str(error):
+                raise
 
 
 class Registry(Protocol):
@@ -124,6 +166,8 @@ class Registry(Protocol):
     def list_keys(self) -> list[KeyRecord]: ...
     def delete_key(self, key_id: str) -> None: ...
     def find_key(self, key: str) -> KeyRecord | None: ...
+    def note_key_use(self, key_id: str, *, now: datetime | None = None) -> None: ...
+    def key_uses(self) -> dict[str, str]: ...
     def document_overrides(self, kb_id: str) -> dict[str, dict]: ...
     def put_document_override(self, kb_id: str, doc_id: str, body: dict | None) -> None: ...
 
@@ -138,8 +182,10 @@ class SqliteRegistry:
         try:
             setup.execute("PRAGMA journal_mode=WAL")
             setup.executescript(_SCHEMA)
+            _add_missing_columns(setup)
         finally:
             setup.close()
+        self._uses = KeyUseThrottle()
         with self._connect(write=True) as db:
             db.execute(
                 "INSERT OR IGNORE INTO kbs VALUES (?, ?, '', ?, ?)",
@@ -240,7 +286,8 @@ class SqliteRegistry:
             if missing:
                 raise InvalidInputError(f"no knowledge base {', '.join(map(repr, missing))}")
             db.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_keys (key_id, prefix, secret_sha256, scope, label, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (key_id, prefix, key_digest(key), scope, label, now_iso()),
             )
             db.executemany("INSERT INTO key_kbs VALUES (?, ?)", [(key_id, name) for name in names])
@@ -255,6 +302,7 @@ class SqliteRegistry:
         with self._connect(write=True) as db:
             if db.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount == 0:
                 raise NotFoundError(f"no key with id {key_id!r}")
+        self._uses.forget(key_id)
 
     def find_key(self, key: str) -> KeyRecord | None:
         """The key this secret is, or None; the digests are compared in constant time."""
@@ -265,6 +313,25 @@ class SqliteRegistry:
         stored = row[1] if row else b"\0" * 32
         matched = hmac.compare_digest(key_digest(key), stored)
         return self._key(row[0]) if row and matched else None
+
+    def note_key_use(self, key_id: str, *, now: datetime | None = None) -> None:
+        """Record that the key was used (a revoked key: nothing), at most once a minute per key."""
+        now = now or datetime.now(UTC)
+        if not self._uses.due(key_id, now):
+            return
+        try:
+            with self._connect(write=True) as db:
+                at = now.isoformat(timespec="seconds")
+                db.execute("UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (at, key_id))
+        except sqlite3.OperationalError as error:  # a busy file: the bookkeeping waits, the request does not fail
+            self._uses.forget(key_id)
+            logger.warning("could not record the use of key %s: %s", key_id, error)
+
+    def key_uses(self) -> dict[str, str]:
+        """When each key was last used (as noted), by key id; keys never used are absent."""
+        with self._connect() as db:
+            rows = db.execute("SELECT key_id, last_used_at FROM api_keys WHERE last_used_at IS NOT NULL")
+            return dict(rows.fetchall())
 
     def _key(self, key_id: str) -> KeyRecord:
         with self._connect() as db:

@@ -1,4 +1,4 @@
-"""API keys (admin): made with their knowledge bases and scope, listed by prefix and label, revoked at once."""
+"""API keys (admin): made with their knowledge bases and scope, listed by prefix, label and last use, revoked."""
 
 from typing import Annotated
 
@@ -14,8 +14,8 @@ ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 422)}
 KeyId = Annotated[str, Path(min_length=1, max_length=64, description="The key's id (not the key).")]
 
 
-def _out(record: KeyRecord) -> dict:
-    return {**record.__dict__, "kbs": list(record.kbs)}
+def _out(record: KeyRecord, last_used_at: str | None = None) -> dict:
+    return {**record.__dict__, "kbs": list(record.kbs), "last_used_at": last_used_at}
 
 
 @router.post("", response_model=KeyCreated, status_code=201, responses=ERRORS)
@@ -29,7 +29,8 @@ def create_key(body: KeyCreate, registry: RegistryDep, request: Request) -> KeyC
 
 @router.get("", response_model=KeyList, responses=ERRORS)
 def list_keys(registry: RegistryDep) -> KeyList:
-    data = [KeyOut(**_out(record)) for record in registry.list_keys()]
+    uses = registry.key_uses()
+    data = [KeyOut(**_out(record, uses.get(record.key_id))) for record in registry.list_keys()]
     return KeyList(data=data, count=len(data))
 
 

@@ -1,0 +1,106 @@
+# ruff: noqa: F811 (the fixtures of test_console.py, imported to be used, are redefined as parameters)
+"""The console's staff views in a real Chromium on a real server: keys (made, shown once, copied, last use,
+revoked). Every page is watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.test_console import (  # noqa: F401 (fixtures)
+    AUTH,
+    api,
+    browser,
+    console_server,
+    page,
+    phone,
+    shot,
+    signed_in,
+)
+from tests.test_widget import CHROMIUM, expect
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def listed_key(api, key_id: str) -> dict | None:
+    return next((k for k in api.get("/api/keys", headers=AUTH).json()["data"] if k["key_id"] == key_id), None)
+
+
+def test_a_key_is_made_shown_once_copied_used_and_revoked(page, api, console_server, tmp_path):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    signed_in(page, console_server)
+    page.get_by_role("button", name="密钥", exact=True).click()
+    form = page.locator("#key-create")
+    form.get_by_label("标签").fill("门户网站问答")
+    form.get_by_label("权限").select_option("write")
+    expect(form.get_by_label("Default（default）")).to_be_checked()  # the knowledge base in view, ticked
+    form.get_by_role("button", name="创建密钥").click()
+    made = page.locator("#key-made")
+    expect(made).to_be_visible()
+    expect(made).to_contain_text("只显示这一次")
+    key = page.locator("#key-made-value").input_value()
+    assert key.startswith("pqa_")
+    made.get_by_role("button", name="复制").click()
+    expect(page.locator("#key-copied")).to_have_text("已复制到剪贴板。")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    row = page.locator("#key-table tbody tr", has_text="门户网站问答")
+    expect(row.locator("td[data-label=权限]")).to_have_text("读写")
+    expect(row.locator("td[data-label=最近使用]")).to_have_text("从未使用")
+    shot(page, tmp_path, "console-desktop-keys-made.png")
+
+    key_id = row.get_attribute("data-key-id")
+    assert listed_key(api, key_id)["last_used_at"] is None
+    assert api.get("/api/documents", headers=bearer(key)).status_code == 200
+    first_use = listed_key(api, key_id)["last_used_at"]
+    assert first_use is not None
+    time.sleep(1.1)
+    assert api.get("/api/documents", headers=bearer(key)).status_code == 200
+    assert listed_key(api, key_id)["last_used_at"] == first_use  # a busy key writes its use once a minute
+
+    made.get_by_role("button", name="我已保存，关闭").click()
+    expect(made).to_be_hidden()
+    assert page.locator("#key-made-value").input_value() == ""  # the key leaves the page
+    page.get_by_role("button", name="密钥", exact=True).click()
+    expect(row.locator("td[data-label=最近使用]")).not_to_have_text("从未使用")
+    row.get_by_role("button", name="撤销密钥").click()
+    dialog = page.get_by_role("dialog", name="请确认")
+    expect(dialog).to_contain_text("门户网站问答")
+    dialog.get_by_role("button", name="确认撤销").click()
+    expect(row).to_have_count(0)
+    expect(page.locator("#notice")).to_contain_text("已撤销密钥")
+    assert api.get("/api/caller", headers=bearer(key)).status_code == 401  # a revoked key matches nothing
+    assert listed_key(api, key_id) is None
+
+
+def test_a_key_is_made_with_the_keyboard_only(page, api, console_server):
+    signed_in(page, console_server)
+    page.get_by_role("button", name="密钥", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#keys-title")).to_be_focused()
+    page.locator("#key-label").focus()
+    page.keyboard.type("键盘创建")
+    page.keyboard.press("Tab")  # 权限
+    page.keyboard.press("Tab")  # the first knowledge base, ticked
+    page.keyboard.press("Tab")  # 创建密钥
+    expect(page.get_by_role("button", name="创建密钥")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#key-made-value")).to_be_focused()
+    key = page.locator("#key-made-value").input_value()
+    assert api.get("/api/documents", headers=bearer(key)).status_code == 200
+
+
+def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
+    signed_in(phone, console_server)
+    phone.get_by_role("button", name="密钥", exact=True).click()
+    expect(phone.locator("#key-table tbody tr").first).to_be_visible()
+    phone.locator("#key-label").fill("手机")
+    phone.get_by_role("button", name="创建密钥").click()
+    expect(phone.locator("#key-made")).to_be_visible()
+    assert phone.evaluate(OVERFLOW) == 0
+    shot(phone, tmp_path, "console-phone-keys.png")
