@@ -16,6 +16,7 @@ from service.api.routes import (
     caller,
     chunks,
     console,
+    deployment_audit,
     document_export,
     document_metadata,
     documents,
@@ -61,9 +62,8 @@ def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depend
 api_router = APIRouter()
 for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api"))
-for module in (knowledge_bases, keys, caller):
+for module in (knowledge_bases, keys, caller, deployment_audit):
     api_router.include_router(module.router)
-api_router.include_router(audit.deployment_router)
 for module in PER_KB:
     api_router.include_router(mounted(module.router, "/api/kbs/{kb_id}", [KbPath]))
 for module in (health, widget, console, openai_compat):

@@ -1,4 +1,5 @@
-"""The audit trail, read: a knowledge base's by its write keys and the admin, the whole deployment's by the admin.
+"""The audit trail of one knowledge base, read by its write keys and the admin (the whole deployment's, for the
+admin, is routes/deployment_audit.py).
 
 Newest first, paged with ``before`` (a record id); ``/export`` streams it all as JSON Lines. Nothing here changes a
 record: the trail is append-only (service/stores/records.py refuses it).
@@ -12,11 +13,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from service.api.schemas import ErrorBody
-from service.api.tenancy import AdminOnly, RecordsDep, WritableKbRecordDep
+from service.api.tenancy import RecordsDep, WritableKbRecordDep
 from service.stores.records import AUDIT_KIND, MAX_LIST, RecordStore, StaffRecord
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-deployment_router = APIRouter(prefix="/api/admin/audit", tags=["audit"], dependencies=[AdminOnly])
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 422)}
 EXPORT_PAGE = 500
 Limit = Annotated[int, Query(ge=1, le=MAX_LIST, description="How many records, newest first.")]
@@ -48,25 +48,13 @@ class AuditPage(BaseModel):
 @router.get("", response_model=AuditPage, responses=ERRORS)
 def kb_audit_trail(record: WritableKbRecordDep, records: RecordsDep, limit: Limit = 100, before: Before = None):
     """This knowledge base's changes: who, what, when, from where (write keys of it and the admin)."""
-    return _page(records, record.kb_id, limit, before)
+    return audit_page(records, record.kb_id, limit, before)
 
 
 @router.get("/export", response_class=StreamingResponse, responses=ERRORS)
 def export_kb_audit_trail(record: WritableKbRecordDep, records: RecordsDep) -> StreamingResponse:
     """The whole trail of this knowledge base as JSON Lines, newest first."""
-    return _jsonl(records, record.kb_id, f"audit-{record.kb_id}.jsonl")
-
-
-@deployment_router.get("", response_model=AuditPage, responses=ERRORS)
-def deployment_audit_trail(records: RecordsDep, limit: Limit = 100, before: Before = None):
-    """Every change in every knowledge base, and the deployment's own (admin)."""
-    return _page(records, None, limit, before)
-
-
-@deployment_router.get("/export", response_class=StreamingResponse, responses=ERRORS)
-def export_deployment_audit_trail(records: RecordsDep) -> StreamingResponse:
-    """The whole trail as JSON Lines, newest first (admin)."""
-    return _jsonl(records, None, "audit.jsonl")
+    return audit_jsonl(records, record.kb_id, f"audit-{record.kb_id}.jsonl")
 
 
 def _out(record: StaffRecord) -> AuditRecordOut:
@@ -79,13 +67,13 @@ def _out(record: StaffRecord) -> AuditRecordOut:
     )  # fmt: skip
 
 
-def _page(records: RecordStore, kb_id: str | None, limit: int, before: str | None) -> AuditPage:
+def audit_page(records: RecordStore, kb_id: str | None, limit: int, before: str | None) -> AuditPage:
     found = records.list(AUDIT_KIND, kb_id, limit=limit, before=before)
     data = [_out(record) for record in found]
     return AuditPage(data=data, count=len(data), next_before=found[-1].record_id if len(found) == limit else None)
 
 
-def _jsonl(records: RecordStore, kb_id: str | None, filename: str) -> StreamingResponse:
+def audit_jsonl(records: RecordStore, kb_id: str | None, filename: str) -> StreamingResponse:
     def lines() -> Iterator[str]:
         before = None
         while page := records.list(AUDIT_KIND, kb_id, limit=EXPORT_PAGE, before=before):
