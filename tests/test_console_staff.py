@@ -1,9 +1,11 @@
 # ruff: noqa: F811 (the fixtures of test_console.py, imported to be used, are redefined as parameters)
 """The console's staff views in a real Chromium on a real server: keys (made, shown once, copied, last use,
-revoked). Every page is watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
+revoked), the audit trail (per knowledge base and all, paged, exported). Every page is watched for console errors
+and CSP violations; each view is shot at desktop and 375 px."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -21,11 +23,20 @@ from tests.test_console import (  # noqa: F401 (fixtures)
 from tests.test_widget import CHROMIUM, expect
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+DOC = "haian-central-town-reform"
+WIDE = (
+    "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1 &&"
+    " true).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)"
+)
 
 
 def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
+
+
+def assert_fits(phone) -> None:
+    """Nothing wider than the phone: no sideways scrolling."""
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375, phone.evaluate(WIDE)
 
 
 def listed_key(api, key_id: str) -> dict | None:
@@ -95,6 +106,38 @@ def test_a_key_is_made_with_the_keyboard_only(page, api, console_server):
     assert api.get("/api/documents", headers=bearer(key)).status_code == 200
 
 
+def test_the_audit_trail_pages_newest_first_switches_scope_and_exports(page, api, console_server, tmp_path):
+    made = api.post("/api/keys", headers=AUTH, json={"kbs": ["default"], "scope": "write", "label": "编辑甲"}).json()
+    for kind in ["通知", "意见"] * 26:  # 52 changes: more than a page
+        response = api.patch(f"/api/documents/{DOC}/metadata", headers=bearer(made["key"]), json={"kind": kind})
+        assert response.status_code == 200, response.text
+    signed_in(page, console_server)
+    page.get_by_role("button", name="操作记录").click()
+    rows = page.locator("#audit-table tbody tr")
+    expect(rows).to_have_count(50)
+    newest = rows.first
+    expect(newest.locator("td[data-label=操作]")).to_contain_text("修改文件信息")
+    expect(newest.locator("td[data-label=操作者]")).to_have_text(f"key {made['key_id']} (编辑甲)")
+    expect(newest.locator("td[data-label=来源地址]")).to_have_text("127.0.0.1")
+    expect(newest.locator("td[data-label=详情]")).to_contain_text(f"doc_id: {DOC}")
+    page.get_by_role("button", name="加载更早的记录").click()
+    expect(rows).to_have_count(52)
+    expect(page.get_by_role("button", name="加载更早的记录")).to_be_hidden()
+    shot(page, tmp_path, "console-desktop-audit.png")
+
+    page.get_by_label("范围").select_option("all")
+    expect(rows).to_have_count(50)
+    page.get_by_role("button", name="加载更早的记录").click()  # the keys made before the 52 changes
+    expect(rows.filter(has_text="创建密钥").first).to_contain_text("（全局）")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="导出（JSON Lines）").click()
+    assert download.value.suggested_filename == "audit.jsonl"
+    lines = [json.loads(line) for line in download.value.path().read_text(encoding="utf-8").splitlines()]
+    assert len(lines) >= 53 and lines[0]["at"] >= lines[-1]["at"]  # newest first, keys included
+    assert any(line["action"] == "POST /api/keys" for line in lines)
+    expect(page.locator("#notice")).to_contain_text(f"已导出 {len(lines)} 条操作记录")
+
+
 def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     signed_in(phone, console_server)
     phone.get_by_role("button", name="密钥", exact=True).click()
@@ -102,5 +145,9 @@ def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     phone.locator("#key-label").fill("手机")
     phone.get_by_role("button", name="创建密钥").click()
     expect(phone.locator("#key-made")).to_be_visible()
-    assert phone.evaluate(OVERFLOW) == 0
+    assert_fits(phone)
     shot(phone, tmp_path, "console-phone-keys.png")
+    phone.get_by_role("button", name="操作记录").click()
+    expect(phone.locator("#audit-table tbody tr").first).to_be_visible()
+    shot(phone, tmp_path, "console-phone-audit.png")
+    assert_fits(phone)

@@ -20,7 +20,8 @@ export class ApiError extends Error {
 let onUnauthorized = () => {};
 export function whenUnauthorized(handler) { onUnauthorized = handler; }
 
-export async function api(path, { method = "GET", json, form, token = session.token, quiet401 = false } = {}) {
+// text: the body as text whatever its type (a JSON Lines export is "json" by its type, but not one JSON value).
+export async function api(path, { method = "GET", json, form, token = session.token, quiet401 = false, text = false } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   let body;
@@ -38,7 +39,8 @@ export async function api(path, { method = "GET", json, form, token = session.to
   }
   const type = response.headers.get("content-type") || "";
   let data;
-  if (type.includes("json")) data = await response.json().catch(() => null);
+  if (text && response.ok) data = await response.text();
+  else if (type.includes("json")) data = await response.json().catch(() => null);
   else if (type.startsWith("image/")) data = await response.blob();
   else data = await response.text();
   if (!response.ok) {

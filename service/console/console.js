@@ -1,6 +1,7 @@
 // The admin console: sign-in, the knowledge base chosen, and the views. Everything goes through the public API.
 
 import { api, ApiError, reason, session, whenUnauthorized } from "./api.js";
+import { loadAudit, setupAudit } from "./audit.js";
 import { loadDocuments, setupDocuments } from "./documents.js";
 import { loadEvaluations, setupEvaluation } from "./evaluation.js";
 import { startHealth, stopHealth } from "./health.js";
@@ -24,6 +25,7 @@ function showView(name) {
   else stopHealth();
   if (name === "eval") loadEvaluations();
   if (name === "keys") loadKeys();
+  if (name === "audit") loadAudit();
   const heading = $(`#view-${name} h2`);
   if (heading) heading.focus();
 }
@@ -108,6 +110,7 @@ function setup() {
   setupKbs(refreshAll);
   setupEvaluation();
   setupKeys();
+  setupAudit();
   if (session.token) signIn(session.token);
 }
 
