@@ -164,7 +164,14 @@ def test_upload_until_cited_then_delete_from_its_row_until_not(page, api, consol
     expect(hybrid.locator(".short strong")).to_have_text("7名")
     expect(hybrid.locator(".passage").first).to_contain_text(DOC_TITLE)
     expect(hybrid.locator(".passage mark").first).to_contain_text("核定编制7名")
-    expect(hybrid.locator(".scores").first).to_contain_text("语义")
+    for i in range(3):  # one scale in every mode: a percentage from 0 to 100
+        expect(columns.nth(i).locator(".relevance").first).to_have_text(re.compile(r"相关度 (100|[1-9]?[0-9])%$"))
+    raw = hybrid.locator(".raw-scores").first
+    expect(raw).to_be_hidden()  # BM25 and cosine side by side only on demand
+    page.get_by_role("button", name="显示原始分数").click()
+    expect(raw).to_be_visible()
+    expect(raw).to_contain_text("语义（余弦）")
+    expect(raw).to_contain_text("关键词（BM25）")
     shot(page, tmp_path, "console-desktop-retrieval.png")
 
     page.get_by_role("button", name="文档", exact=True).click()
@@ -303,7 +310,7 @@ def test_a_dropped_unreadable_file_fails_with_its_reason_in_chinese(page, consol
     page.problems[:] = [p for p in page.problems if "status of 422" not in p]  # the refusal, as Chromium logs it
 
 
-def test_replace_from_its_row_keeps_the_id_and_changes_the_content(page, api, console_server):
+def test_replace_from_its_row_keeps_the_id_and_changes_the_content(page, api, console_server, tmp_path):
     first = docx_bytes("经费通知", ["乡镇专项经费为每年八十万元整。"])
     response = api.post("/api/documents", headers=AUTH, files={"files": ("funds.docx", first)})
     job_id = response.json()["jobs"][0]["id"]
@@ -314,7 +321,10 @@ def test_replace_from_its_row_keeps_the_id_and_changes_the_content(page, api, co
         row.get_by_role("button", name="替换 经费通知").click()
     second = docx_bytes("经费通知", ["乡镇专项经费为每年九十五万元整。"])
     chooser.value.set_files({"name": "funds-2.docx", "mimeType": "application/octet-stream", "buffer": second})
-    expect(page.locator("#replace-jobs .job").first).to_have_class("job done", timeout=ANSWER_TIMEOUT_MS)
+    progress = page.locator("#doc-table tbody tr[data-doc-id=funds] + tr.replace-row .job")  # where it was clicked
+    expect(progress).to_have_class("job done", timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#notice")).to_contain_text("已替换《经费通知》")
+    shot(page, tmp_path, "console-desktop-replace-progress.png")
     row.get_by_role("button", name="查看").click()
     expect(page.locator(".chunk-text").first).to_contain_text("九十五万元")
 

@@ -7,9 +7,12 @@ import { policyValue, setupPolicyPanel, showPolicy } from "./policy.js";
 import { replaceDocument } from "./upload.js";
 import { $, cell, clear, confirmDialog, el, notice } from "./ui.js";
 
-const ORIGINS = { corpus: "语料目录", upload: "上传" };
+const ORIGINS = { corpus: "语料目录", upload: "上传", faq: "问答对" };
+const DONE_SHOWN_MS = 6000;
 let documents = [];
 let replacing = null;
+// A replace's progress, shown in a row under the document's own (by doc_id), kept across re-renders while it runs.
+const replaceRows = new Map();
 let openView = () => {};
 let sortKey = null;
 let sortDescending = false;
@@ -28,7 +31,8 @@ export function setupDocuments(showView) {
   $("#doc-back").addEventListener("click", () => openView("docs"));
 }
 
-export async function loadDocuments() {
+export async function loadDocuments({ keepProgress = false } = {}) {
+  if (!keepProgress) replaceRows.clear();  // another knowledge base: its rows are not these
   try {
     documents = (await api(kbPath(state.kbId, "/documents"))).data;
   } catch (error) {
@@ -75,7 +79,10 @@ function render() {
   const narrowed = words || validity;
   $("#doc-count").textContent = `共 ${documents.length} 份${narrowed ? `，显示 ${shown.length} 份` : ""}`;
   const body = clear($("#doc-table tbody"));
-  for (const doc of shown) body.append(row(doc));
+  for (const doc of shown) {
+    body.append(row(doc));
+    if (replaceRows.has(doc.doc_id)) body.append(replaceRows.get(doc.doc_id));
+  }
   if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "11", class: "muted" }, "没有文档。")));
 }
 
@@ -134,8 +141,20 @@ async function onReplaceFile() {
   const doc = replacing;
   input.value = "";
   if (!file || !doc) return;
-  const job = await replaceDocument(state.kbId, doc.doc_id, file, $("#replace-jobs"));
-  if (job && job.state === "done") await loadDocuments();
+  const list = el("ul", { class: "jobs", "aria-label": `替换 ${doc.title} 的进度` });
+  const progress = el("tr", { class: "replace-row", "data-replacing": doc.doc_id, "aria-live": "polite" },
+    el("td", { colspan: "11" }, list));
+  replaceRows.set(doc.doc_id, progress);
+  $(`#doc-table tbody tr[data-doc-id="${CSS.escape(doc.doc_id)}"]`)?.after(progress);
+  const job = await replaceDocument(state.kbId, doc.doc_id, file, list);
+  if (job && job.state === "done") {
+    notice(`已替换《${doc.title}》。`);
+    await loadDocuments({ keepProgress: true });
+    setTimeout(() => {  // seen where it was clicked, then out of the way
+      if (replaceRows.get(doc.doc_id) === progress) replaceRows.delete(doc.doc_id);
+      progress.remove();
+    }, DONE_SHOWN_MS);
+  }
 }
 
 export async function showDocument(docId) {

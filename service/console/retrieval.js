@@ -1,5 +1,6 @@
-// 检索测试: one question, each retrieval mode side by side: ranked passages with their dense, lexical and
-// fused scores and evidence sentence (POST search), then the answer, the short answer and the abstention (POST ask).
+// 检索测试: one question, each retrieval mode side by side: ranked passages with one 0–100% relevance (the raw
+// dense, lexical and ranking scores on demand) and evidence sentence (POST search), then the answer, the short
+// answer and the abstention (POST ask).
 
 import { api, DECLINED, kbPath, MODES, reason } from "./api.js";
 import { state } from "./state.js";
@@ -10,6 +11,22 @@ export function setupRetrieval() {
     event.preventDefault();
     run();
   });
+  $("#test-raw").addEventListener("click", (event) => {
+    const on = event.currentTarget.getAttribute("aria-pressed") !== "true";
+    event.currentTarget.setAttribute("aria-pressed", String(on));
+    $("#test-results").classList.toggle("show-raw", on);
+  });
+}
+
+// One 0–100% relevance per passage, the same formula in every mode so the columns compare: half the cosine
+// (already 0–1), half the BM25 score over the best BM25 of the column (BM25 has no scale of its own). The mode's
+// own ranking score (a learned ranker's, in hybrid mode, has no fixed scale either) is among the raw scores.
+const RELEVANCE_HOW = "语义相似度（余弦）与关键词匹配度（BM25 除以本栏最高 BM25）各占一半";
+
+function relevance(hit, bestLexical) {
+  const dense = Math.min(1, Math.max(0, hit.dense_score));
+  const lexical = bestLexical > 0 ? Math.max(0, hit.lexical_score) / bestLexical : 0;
+  return Math.min(1, 0.5 * dense + 0.5 * lexical);
 }
 
 async function run() {
@@ -62,7 +79,9 @@ function answerBlock(answered) {
 function passages(results) {
   if (results.length === 0) return el("p", { class: "muted" }, "没有检索到片段。");
   const list = el("ol", { class: "passages", "aria-label": "检索到的片段" });
+  const bestLexical = Math.max(...results.map((hit) => hit.lexical_score));
   for (const hit of results) {
+    const share = relevance(hit, bestLexical);
     const where = hit.section.length ? ` · ${hit.section.join(" › ")}` : "";
     const pages = hit.pages ? ` · 第 ${hit.pages[0]}${hit.pages[1] !== hit.pages[0] ? `–${hit.pages[1]}` : ""} 页` : "";
     list.append(
@@ -73,8 +92,14 @@ function passages(results) {
         el("div", { class: "muted" }, `${hit.source}${where}${pages}`),
         el(
           "div",
-          { class: "scores" },
-          `排序得分 ${formatNumber(hit.score)} · 语义 ${formatNumber(hit.dense_score)} · 关键词 ${formatNumber(hit.lexical_score, 2)}`,
+          { class: "relevance", title: `相关度：${RELEVANCE_HOW}` },
+          el("meter", { min: "0", max: "1", value: share.toFixed(3), "aria-hidden": "true" }),
+          ` 相关度 ${Math.round(share * 100)}%`,
+        ),
+        el(
+          "div",
+          { class: "scores raw-scores" },
+          `原始分数：本方式排序 ${formatNumber(hit.score)} · 语义（余弦）${formatNumber(hit.dense_score)} · 关键词（BM25）${formatNumber(hit.lexical_score, 2)}`,
         ),
         evidence(hit),
         el("details", {}, el("summary", {}, "片段全文"), el("p", { class: "passage-text" }, withEvidence(hit))),
