@@ -24,9 +24,14 @@ def _configure_logging(level: str) -> None:
     request_log.propagate = False
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _root_settings(args: argparse.Namespace) -> Settings:
+    """The settings of the deployment (DATA_DIR itself), whichever knowledge base the command is for."""
     overrides = {key: value for key, value in vars(args).items() if key in Settings.model_fields and value is not None}
-    settings = Settings(**overrides)
+    return Settings(**overrides)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = _root_settings(args)
     kb = getattr(args, "kb", None)
     if kb is None or kb == "default":
         return settings
@@ -170,6 +175,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from service.evaluate import describe, evaluate, save
 
     settings = Settings() if args.url else _settings(args)  # with --url, the service has the knowledge base
+    gold_set = _gold_set(args) if args.gold or not args.dataset else None
     evaluation = evaluate(
         settings,
         dataset_dirs=args.dataset or [],
@@ -179,10 +185,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
         kb=args.kb,
         key=args.key,
+        gold_set=gold_set,
     )
     print(describe(evaluation))
     print(f"report: {save(evaluation, args.reports_dir)}")
     return 0
+
+
+def _gold_set(args: argparse.Namespace):
+    """The knowledge base's gold set (service/gold_set.py): default's shipped questions and those its staff added,
+    another's added ones; read from DATA_DIR's record store (or Milvus), or with --url from the service."""
+    from index.errors import PermissionDeniedError
+    from service.gold_set import fetched_gold_questions, kb_gold_dataset, stored_gold_questions
+
+    kb_id = _kb_id(args)
+    if not args.url:
+        return kb_gold_dataset(kb_id, stored_gold_questions(_root_settings(args), kb_id))
+    try:
+        added = fetched_gold_questions(args.url, kb_id, args.key)
+    except PermissionDeniedError as exc:
+        if kb_id != "default":
+            raise
+        print(f"policyqa: {exc}; asking the shipped gold set only", file=sys.stderr)
+        added = []
+    return kb_gold_dataset(kb_id, added)
 
 
 def cmd_add(args: argparse.Namespace) -> int:

@@ -48,10 +48,12 @@ class Evaluation:
         return Dataset(" + ".join(d.name for d in self.datasets), questions)
 
 
-def load_sources(dataset_dirs: Sequence[Path], *, gold: bool) -> list[Dataset]:
+def load_sources(dataset_dirs: Sequence[Path], *, gold: bool, gold_set: Dataset | None = None) -> list[Dataset]:
     """The gold set (when asked for, or when no directory is given), then each BEIR directory;
-    a name already taken gets a suffix, so that every source has its own."""
-    datasets = ([gold_dataset()] if gold or not dataset_dirs else []) + [load_beir(d) for d in dataset_dirs]
+    a name already taken gets a suffix, so that every source has its own. ``gold_set``: a knowledge base's
+    (service/gold_set.py), in place of the shipped one."""
+    asked = [gold_set or gold_dataset()] if gold or not dataset_dirs else []
+    datasets = asked + [load_beir(d) for d in dataset_dirs]
     taken: set[str] = set()
     for i, dataset in enumerate(datasets):
         name, n = dataset.name, 1
@@ -74,14 +76,16 @@ def evaluate(
     show_progress: bool = True,
     kb: str | None = None,
     key: str | None = None,
+    gold_set: Dataset | None = None,
 ) -> Evaluation:
     """Ask every source's questions in every mode. ``dataset_dir`` is one of ``dataset_dirs``;
-    ``gold`` adds the gold set to them (it is the only source when no directory is given)."""
+    ``gold`` adds the gold set to them (it is the only source when no directory is given): ``gold_set``,
+    the knowledge base's, or else the shipped one."""
     modes = modes or list(MODES)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ConfigurationError(f"unknown mode(s) {unknown}; choose from {list(MODES)}")
-    datasets = load_sources([*([dataset_dir] if dataset_dir else []), *dataset_dirs], gold=gold)
+    datasets = load_sources([*([dataset_dir] if dataset_dir else []), *dataset_dirs], gold=gold, gold_set=gold_set)
     if url and any(d.sources is not None for d in datasets):
         raise ConfigurationError("--url asks a running service, which serves its own corpus: use it with the gold set")
     started = time.perf_counter()

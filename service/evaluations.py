@@ -1,7 +1,8 @@
 """The gold set run inside the server, as a job: what the console's 评测 view starts and follows.
 
-One run at a time (each asks every gold question in each mode, on the same
-compute slots as the requests), the last few kept in memory with their summary
+One run at a time (each asks every gold question of the knowledge base in each mode, on the same compute slots as
+the requests: for ``default`` the shipped gold set and the questions its staff added, for another knowledge base
+its added ones, service/gold_set.py), the last few kept in memory with their summary
 tables and plot. The metrics and the runner are the library's (``index/quality/``), shared with
 ``policyqa eval`` and the benchmarks in ``eval/``.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from index.answering.engine import QAEngine
 from index.errors import ConflictError
 from index.quality.backends import EngineBackend
-from index.quality.datasets import gold_dataset
+from index.quality.datasets import Dataset
 from index.quality.report import write_plot
 from index.quality.runner import TOP_K, best_abstention_threshold, score_question, summarize_by_mode
 
@@ -79,15 +80,15 @@ class Evaluations:
         for thread in self._threads:
             thread.join(timeout)
 
-    def start(self, *, kb_id: str, engine: QAEngine, modes: list[str]) -> EvalRun:
+    def start(self, *, kb_id: str, engine: QAEngine, modes: list[str], dataset: Dataset) -> EvalRun:
         with self._lock:
             if any(r.state in ("queued", "running") for r in self._runs.values()):
                 raise ConflictError("an evaluation is already running; wait for it to finish")
-            run = EvalRun(id=secrets.token_hex(8), kb_id=kb_id, modes=modes)
+            run = EvalRun(id=secrets.token_hex(8), kb_id=kb_id, modes=modes, dataset=dataset.name)
             self._runs[run.id] = run
             while len(self._runs) > RUNS_KEPT:
                 self._runs.popitem(last=False)
-        thread = threading.Thread(target=self._run, args=(run, engine), name=f"eval-{run.id}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(run, engine, dataset), name=f"eval-{run.id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return run
@@ -99,10 +100,10 @@ class Evaluations:
     def list(self, kb_id: str) -> list[EvalRun]:
         return [r for r in reversed(self._runs.values()) if r.kb_id == kb_id]
 
-    def _run(self, run: EvalRun, engine: QAEngine) -> None:
+    def _run(self, run: EvalRun, engine: QAEngine, dataset: Dataset) -> None:
         run.state = "running"
         try:
-            _evaluate(run, engine, self._stopping)
+            _evaluate(run, engine, dataset, self._stopping)
             run.state = "done"
         except ServerStopping:
             run.state, run.error = "failed", "the server stopped during the run"
@@ -112,8 +113,7 @@ class Evaluations:
         run.finished_at = time.time()
 
 
-def _evaluate(run: EvalRun, engine: QAEngine, stopping: threading.Event) -> None:
-    dataset = gold_dataset()
+def _evaluate(run: EvalRun, engine: QAEngine, dataset: Dataset, stopping: threading.Event) -> None:
     backend = EngineBackend(engine)
     run.questions = len(dataset.questions)
     total = max(1, len(dataset.questions) * len(run.modes))

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         30, ge=1, le=100_000, description="Requests a client may make at once before the rate applies (429 beyond)."
     )
+    feedback_per_minute: float = Field(
+        10.0,
+        ge=0,
+        le=100_000,
+        description="Feedback posts a minute each caller (an API key, or a client address) may make; 0: no limit.",
+    )
     request_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Deadline of a request (ask, search, ...); past it, a 503 with code timeout."
     )

@@ -316,10 +316,20 @@ def test_evaluations_run_the_gold_set_for_the_admin_only_one_at_a_time(app_clien
     make_kb(client, "eval-other", public=True)
     assert_error(client.get(f"/api/kbs/eval-other/evaluations/{run_id}", headers=ADMIN), 404, "not_found")
     assert_error(client.get("/api/kbs/no-such-kb/evaluations", headers=ADMIN), 404, "not_found")
+    # Another knowledge base runs its own gold set (docs/feedback.md): none yet is a 409 that says so.
+    refused = client.post("/api/kbs/eval-other/evaluations", headers=ADMIN, json={"modes": ["lexical"]})
+    assert_error(refused, 409, "conflict")
+    assert "no gold questions" in refused.json()["error"]["message"]
+    asked = {"question": QUESTION, "answer": {"text": "", "answerable": False}, "verdict": "should_have_declined"}
+    feedback_id = client.post("/api/kbs/eval-other/feedback", json=asked).json()["id"]
+    client.patch(f"/api/kbs/eval-other/feedback/{feedback_id}", headers=ADMIN, json={"not_in_documents": True})
+    assert client.post(f"/api/kbs/eval-other/feedback/{feedback_id}/gold", headers=ADMIN).status_code == 201
     # In an empty knowledge base some figures cannot be computed (no answer to check): null, not a 500.
     run_id = client.post("/api/kbs/eval-other/evaluations", headers=ADMIN, json={"modes": ["lexical"]}).json()["id"]
     deadline = time.monotonic() + 240
     while (body := client.get(f"/api/kbs/eval-other/evaluations/{run_id}", headers=ADMIN)).json()["state"] != "done":
         assert body.status_code == 200 and body.json()["state"] != "failed" and time.monotonic() < deadline, body.text
         time.sleep(0.2)
-    assert body.json()["summary"]["lexical"]["faithful"] is None and body.json()["summary"]["lexical"]["doc@1"] == 0
+    summary = body.json()["summary"]["lexical"]
+    assert body.json()["dataset"] == "gold-eval-other" and body.json()["questions"] == 1
+    assert summary["faithful"] is None and summary["doc@1"] is None and summary["abstain_r"] == 1.0

@@ -347,3 +347,70 @@ def test_data_kb_and_data_key_pick_the_knowledge_base_and_send_the_key(page, ser
     message = ask(page, QUESTION)
     expect(message.locator(".answer")).to_contain_text("341项")
     assert seen == [(f"{server}/api/kbs/staff/ask", "Bearer pqa_0123abcd_visible-read-key")]
+
+
+def test_thumbs_up_and_down_post_the_verdict_with_the_answer_as_shown(page, server):
+    posted = []
+    page.on("request", lambda r: posted.append(r.post_data_json) if r.url.endswith("/api/feedback") else None)
+    statuses = []
+    page.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/api/feedback") else None)
+    open_widget(page, server)
+    message = ask(page, QUESTION)
+    rating = message.get_by_role("group", name="这个回答有帮助吗？")
+    down = rating.get_by_role("button", name="没有帮助")
+    expect(down).to_have_attribute("aria-expanded", "false")
+
+    # The keyboard alone: 👎 opens the choice on the verdict that fits an answer; arrows pick another.
+    message.locator(".answer button.cite").last.focus()
+    page.keyboard.press("Tab")
+    expect(rating.get_by_role("button", name="有帮助", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(down).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(down).to_have_attribute("aria-expanded", "true")
+    wrong = message.get_by_role("radio", name="回答有误")
+    expect(wrong).to_be_checked()
+    expect(wrong).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(message.get_by_role("radio", name="文档里没有答案，不该这样回答")).to_be_checked()
+    page.keyboard.press("Tab")
+    page.keyboard.type("数字没错，但应该引用原文那一段")
+    screenshot(page, "widget-feedback-choice.png")
+    page.keyboard.press("Escape")  # closes the choice, not the chat
+    expect(message.locator(".fb-choice")).to_be_hidden()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(down).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(message.get_by_role("button", name="提交")).to_be_focused()
+    page.keyboard.press("Enter")
+
+    thanks = message.locator(".fb-thanks")
+    expect(thanks).to_have_text("谢谢，您的反馈已提交，工作人员会核查这个回答。")
+    expect(thanks).to_be_focused()
+    expect(message.locator(".feedback, .fb-choice")).to_have_count(0)
+    screenshot(page, "widget-feedback-thanks.png")
+    assert statuses == [201]
+    (sent,) = posted
+    assert sent["verdict"] == "should_have_declined" and sent["comment"] == "数字没错，但应该引用原文那一段"
+    assert sent["question"] == QUESTION and sent["channel"] == "widget"
+    assert "341项" in sent["answer"]["text"] and sent["answer"]["short_answer"] == "341项"
+    assert sent["answer"]["answerable"] is True
+    first = sent["citations"][0]
+    assert first["doc_id"] == "haian-central-town-reform" and first["title"] == HAIAN_TITLE
+    assert "341项" in first["quote"] and len(first["quote"]) <= 400 and isinstance(first["chunk_id"], int)
+
+    # A declined answer (a new conversation: no history to read it as a follow-up): 👎 would say it should have
+    # been answered; 👍 is one click, and the thanks replaces both.
+    open_widget(page, server)
+    declined = ask(page, "红烧肉怎么做才好吃？")
+    expect(declined.locator(".not-covered")).to_be_visible()
+    declined.get_by_role("button", name="没有帮助").click()
+    expect(declined.get_by_role("radio", name="文档里有答案，应该回答")).to_be_checked()
+    declined.get_by_role("button", name="取消").click()
+    expect(declined.locator(".fb-choice")).to_be_hidden()
+    declined.get_by_role("button", name="有帮助", exact=True).click()
+    expect(declined.locator(".fb-thanks")).to_have_text("谢谢您的反馈！")
+    assert statuses == [201, 201] and posted[1]["verdict"] == "helpful"
+    assert posted[1]["answer"]["answerable"] is False

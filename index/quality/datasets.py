@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import ConfigurationError
 from index.ingest.documents import SourceDocument
-from index.quality.gold import load_questions
+from index.quality.gold import GoldQuestion, load_questions
 
 REPO_DOCS = Path(__file__).resolve().parents[2] / "docs_raw"
 
@@ -44,14 +45,16 @@ class Dataset:
     sources: list[SourceDocument] | None = None  # a BEIR corpus, indexed apart
 
 
-def gold_dataset() -> Dataset:
-    questions = [
-        EvalQuestion(
-            q.id, q.question, {q.doc_id: 1} if q.doc_id else {}, q.answers, q.type, q.answer_type, q.short, q.topic
-        )
-        for q in load_questions()
-    ]
-    return Dataset("gold", questions, docs_dir=REPO_DOCS)
+def eval_question(q: GoldQuestion) -> EvalQuestion:
+    return EvalQuestion(
+        q.id, q.question, {q.doc_id: 1} if q.doc_id else {}, q.answers, q.type, q.answer_type, q.short, q.topic
+    )
+
+
+def gold_dataset(added: Sequence[GoldQuestion] = (), *, shipped: bool = True, name: str = "gold") -> Dataset:
+    """The shipped gold set (``shipped``) followed by ``added``: questions a knowledge base's staff added to it."""
+    questions = [eval_question(q) for q in [*(load_questions() if shipped else ()), *added]]
+    return Dataset(name, questions, docs_dir=REPO_DOCS if shipped else None)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from index.answering.engine import QAEngine
 from service.api.errors import install_error_handlers
 from service.api.hardening import install_hardening
+from service.api.limits import CallerBudget
 from service.api.responses import Utf8JSONResponse
 from service.api.routes import api_router
 from service.engines import open_engine
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
     )
     app.state.settings = settings
     app.state.parse_slots = ParseSlots(settings.max_parses)  # uploads read at once, across every route
+    app.state.feedback_budget = CallerBudget(settings.feedback_per_minute, what="feedback posts")
     install_error_handlers(app)
     if settings.cors_origins:
         # Only the configured origins; no credentials: the widget sends none.

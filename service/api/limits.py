@@ -89,6 +89,25 @@ class TokenBuckets:
         return wait
 
 
+class CallerBudget:
+    """A budget of one kind of request (feedback posts) per caller: a key by its id, anyone else by address;
+    the bucket holds a minute's worth, so a burst may spend it at once."""
+
+    def __init__(self, per_minute: float, *, what: str) -> None:
+        self.what = what
+        self.buckets = TokenBuckets(per_minute / 60.0, max(1, math.ceil(per_minute))) if per_minute > 0 else None
+
+    def spend(self, caller: str) -> None:
+        """Take one from ``caller``'s budget, or refuse with a 429 (and Retry-After) when it is spent."""
+        wait = self.buckets.take(caller) if self.buckets is not None else 0.0
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise HTTPException(
+                429, f"too many {self.what} from this caller; retry in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )  # fmt: skip
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app

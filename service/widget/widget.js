@@ -12,6 +12,9 @@
  * data-key is sent as a bearer key, for a knowledge base that is not public: it is
  * visible to every visitor of the page, so give it a read key scoped to that knowledge base only.
  *
+ * Under each answer, 👍 and 👎 buttons post the reader's verdict to the knowledge base's feedback
+ * route (docs/feedback.md) with the answer as it was shown; 👎 first asks what was wrong.
+ *
  * Everything lives in an open shadow root under one host element, so the host
  * page's styles do not reach the widget and the widget's styles do not leak out.
  * Document and answer text only ever enters the DOM through textContent or text
@@ -32,8 +35,10 @@
   var api = (apiAttr === null ? scriptUrl.origin : apiAttr).replace(/\/+$/, "");
   var kb = script.getAttribute("data-kb") || "";
   var key = script.getAttribute("data-key") || "";
+  var kbPath = kb ? "/api/kbs/" + encodeURIComponent(kb) : "/api";
   var config = {
-    askUrl: api + (kb ? "/api/kbs/" + encodeURIComponent(kb) + "/ask" : "/api/ask"),
+    askUrl: api + kbPath + "/ask",
+    feedbackUrl: api + kbPath + "/feedback",
     key: key,
     cssUrl: new URL("widget.css", scriptUrl).href,
     title: script.getAttribute("data-title") || "政策问答",
@@ -169,7 +174,7 @@
       ui.send.disabled = true;
       ui.input.value = "";
       append(ui.log, el("div", { className: "msg user", text: question }));
-      var message = new AssistantMessage(ui.log);
+      var message = new AssistantMessage(ui.log, question);
       ask(question, message, history.slice(-HISTORY_TURNS)).finally(function () {
         if (message.completed !== null) {
           history.push({ role: "user", content: question }, { role: "assistant", content: message.completed });
@@ -195,9 +200,14 @@
     return body;
   }
 
-  function ask(question, message, history) {
-    var headers = { "content-type": "application/json", accept: "text/event-stream" };
+  function jsonHeaders(accept) {
+    var headers = { "content-type": "application/json", accept: accept };
     if (config.key) headers.authorization = "Bearer " + config.key;
+    return headers;
+  }
+
+  function ask(question, message, history) {
+    var headers = jsonHeaders("text/event-stream");
     return fetch(config.askUrl, {
       method: "POST",
       headers: headers,
@@ -279,8 +289,9 @@
 
   /* ---------- one assistant message ---------- */
 
-  function AssistantMessage(log) {
+  function AssistantMessage(log, question) {
     this.log = log;
+    this.question = question;
     this.byNumber = {};
     this.cards = {};
     this.text = "";
@@ -365,6 +376,7 @@
       this.renderAnswer(full);
     }
     this.settle();
+    this.offerFeedback(data);
   };
 
   AssistantMessage.prototype.showNotCovered = function (full) {
@@ -487,6 +499,146 @@
     p.appendChild(document.createTextNode(text.slice(at)));
     return p;
   }
+
+  /* ---------- feedback on an answer ---------- */
+
+  var VERDICTS = [
+    ["wrong", "回答有误"],
+    ["should_have_declined", "文档里没有答案，不该这样回答"],
+    ["should_have_answered", "文档里有答案，应该回答"],
+  ];
+  var FEEDBACK_LIMITS = { citations: 8, quote: 400, title: 200, headings: 8, heading: 100, answer: 4000 };
+
+  function thumbIcon(down) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    if (down) svg.setAttribute("class", "down");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M3 10h4v11H3z M7 10l4-8a2 2 0 0 1 2 2v5h6a2 2 0 0 1 2 2.3l-1.3 8A2 2 0 0 1 17.7 21H7");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // The answer as it was shown, in the shape POST …/feedback takes (each field within its bounds).
+  AssistantMessage.prototype.feedbackBody = function (data, verdict, comment) {
+    var limits = FEEDBACK_LIMITS;
+    var self = this;
+    var citations = Object.keys(this.byNumber).slice(0, limits.citations).map(function (n) {
+      var c = self.byNumber[n];
+      var text = c.text || "";
+      var quoted = (c.highlights || []).map(function (h) { return text.slice(h.start, h.end); })
+        .filter(Boolean).join("…");
+      return {
+        n: c.n, doc_id: c.doc_id, title: (c.title || "").slice(0, limits.title), chunk_id: c.chunk_id,
+        section: (c.section || []).slice(0, limits.headings).map(function (h) { return h.slice(0, limits.heading); }),
+        quote: (quoted || text).slice(0, limits.quote),
+      };
+    });
+    var body = {
+      question: this.question,
+      answer: {
+        text: (data.answer || "").slice(0, limits.answer),
+        short_answer: data.short_answer ? data.short_answer.text : null,
+        answerable: data.answerable !== false,
+        declined_reason: data.declined_reason || null,
+      },
+      citations: citations, verdict: verdict, channel: "widget",
+    };
+    if (comment) body.comment = comment;
+    return body;
+  };
+
+  AssistantMessage.prototype.offerFeedback = function (data) {
+    var self = this;
+    var up = el("button", { type: "button", className: "fb-up", "aria-label": "有帮助" }, [thumbIcon(false)]);
+    var down = el("button", { type: "button", className: "fb-down", "aria-label": "没有帮助",
+      "aria-expanded": "false" }, [thumbIcon(true)]);
+    this.feedback = el("div", { className: "feedback", role: "group", "aria-label": "这个回答有帮助吗？" },
+      [el("span", { className: "fb-label", text: "有帮助吗？" }), up, down]);
+    this.node.appendChild(this.feedback);
+    up.addEventListener("click", function () { self.sendFeedback(data, "helpful", ""); });
+    down.addEventListener("click", function () { self.toggleChoice(data, down); });
+  };
+
+  // 👎 opens a small form: what was wrong, and an optional comment.
+  AssistantMessage.prototype.toggleChoice = function (data, down) {
+    var self = this;
+    if (!this.choice) this.choice = this.choiceForm(data, down);
+    else this.choice.hidden = !this.choice.hidden;
+    down.setAttribute("aria-expanded", String(!this.choice.hidden));
+    if (!this.choice.hidden) this.choice.querySelector("input:checked").focus();
+    self.scroll();
+  };
+
+  AssistantMessage.prototype.choiceForm = function (data, down) {
+    var self = this;
+    var name = nextId("verdict");
+    var preferred = data.answerable === false ? "should_have_answered" : "wrong";
+    var options = VERDICTS.map(function (verdict) {
+      var input = el("input", { type: "radio", name: name, value: verdict[0] });
+      input.checked = verdict[0] === preferred;
+      return el("label", { className: "fb-option" }, [input, el("span", { text: verdict[1] })]);
+    });
+    var comment = el("textarea", { className: "fb-comment", rows: "2", maxlength: "1000",
+      "aria-label": "补充说明（可选）", placeholder: "补充说明（可选）" });
+    var cancel = el("button", { type: "button", className: "fb-cancel", text: "取消" });
+    var form = el("form", { id: nextId("fb"), className: "fb-choice" }, [
+      el("fieldset", {}, [el("legend", { text: "哪里不对？" })].concat(options)),
+      comment,
+      el("div", { className: "fb-actions" }, [el("button", { type: "submit", className: "fb-submit", text: "提交" }),
+        cancel]),
+    ]);
+    function hide() {
+      form.hidden = true;
+      down.setAttribute("aria-expanded", "false");
+      down.focus();
+    }
+    cancel.addEventListener("click", hide);
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); hide(); }
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      self.sendFeedback(data, form.querySelector("input:checked").value, comment.value.trim());
+    });
+    down.setAttribute("aria-controls", form.id);
+    this.node.appendChild(form);
+    return form;
+  };
+
+  AssistantMessage.prototype.sendFeedback = function (data, verdict, comment) {
+    var self = this;
+    var buttons = this.node.querySelectorAll(".feedback button, .fb-choice button");
+    buttons.forEach(function (button) { button.disabled = true; });
+    function failed(text) {
+      buttons.forEach(function (button) { button.disabled = false; });
+      var error = self.node.querySelector(".fb-error") || el("p", { className: "fb-error", role: "alert" });
+      error.textContent = text;
+      self.node.appendChild(error);
+    }
+    fetch(config.feedbackUrl, {
+      method: "POST", headers: jsonHeaders("application/json"),
+      body: JSON.stringify(this.feedbackBody(data, verdict, comment)),
+    }).then(function (response) {
+      if (response.ok) return self.thank(verdict);
+      return response.json().then(
+        function (body) { failed(errorText(body, response.status)); },
+        function () { failed("请求失败（HTTP " + response.status + "）。"); }
+      );
+    }).catch(function () { failed("无法连接问答服务，请稍后再试。"); });
+  };
+
+  AssistantMessage.prototype.thank = function (verdict) {
+    var thanks = el("p", { className: "fb-thanks", role: "status", tabindex: "-1",
+      text: verdict === "helpful" ? "谢谢您的反馈！" : "谢谢，您的反馈已提交，工作人员会核查这个回答。" });
+    this.feedback.replaceWith(thanks);
+    [this.choice, this.node.querySelector(".fb-error")].forEach(function (node) { if (node) node.remove(); });
+    thanks.focus(); // the buttons it replaces had the focus
+    this.scroll();
+  };
 
   /* ---------- start ---------- */
 

@@ -13,6 +13,7 @@ from index.answering.engine import TimedAnswer
 from index.answering.followup import Turn
 from index.answering.policy_view import PolicyView
 from service.api import presenters
+from service.api.feedback_schemas import feedback_request
 from service.api.openai_compat.errors import OpenAIError
 from service.api.openai_compat.schemas import (
     MODEL_ID,
@@ -20,6 +21,7 @@ from service.api.openai_compat.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
     Choice,
+    FeedbackTemplate,
     Usage,
 )
 from service.api.schemas import MAX_QUESTION_CHARS, Citation
@@ -137,6 +139,7 @@ class Reply:
     citations: list[Citation]
     answerable: bool
     usage: Usage
+    feedback: FeedbackTemplate
     model: str = MODEL_ID
     confidence: float | None = None
 
@@ -146,22 +149,29 @@ class Reply:
 
 
 def make_reply(
-    result: TimedAnswer, turns: ChatTurns, build_id: str, model: str = MODEL_ID, view: PolicyView | None = None
-) -> Reply:
+    result: TimedAnswer, turns: ChatTurns, build_id: str, model: str = MODEL_ID, view: PolicyView | None = None,
+    *, feedback_url: str = "/api/feedback",
+) -> Reply:  # fmt: skip
+    """``feedback_url``: where feedback on this answer is given (the knowledge base's feedback route)."""
     answer = result.answer
     citations = presenters.citations(answer, view)
     lead = f"答：{answer.short_answer.text}\n\n" if answer.short_answer else ""
     pieces = [lead, *presenters.answer_pieces(answer.text), sources_block(answer.text, citations, answer.answerable)]
     pieces = [p for p in pieces if p]
     completion = sum(len(p) for p in pieces)
+    reply_id = f"chatcmpl-{uuid.uuid4().hex}"
+    feedback = feedback_request(
+        question=turns.question, answer=answer, citations=citations, channel="v1", response_id=reply_id
+    )
     return Reply(
-        id=f"chatcmpl-{uuid.uuid4().hex}",
+        id=reply_id,
         created=int(time.time()),
         fingerprint=f"policyqa-{build_id}",
         pieces=pieces,
         citations=citations,
         answerable=answer.answerable,
         confidence=None if answer.confidence is None else round(answer.confidence, 4),
+        feedback=FeedbackTemplate(url=feedback_url, body=feedback),
         model=model,
         usage=Usage(
             prompt_tokens=turns.prompt_chars, completion_tokens=completion, total_tokens=turns.prompt_chars + completion
@@ -171,8 +181,9 @@ def make_reply(
 
 def completion(reply: Reply) -> ChatCompletion:
     message = AssistantMessage(
-        content=reply.content, citations=reply.citations, answerable=reply.answerable, confidence=reply.confidence
-    )
+        content=reply.content, citations=reply.citations, answerable=reply.answerable, confidence=reply.confidence,
+        feedback=reply.feedback,
+    )  # fmt: skip
     return ChatCompletion(
         id=reply.id,
         model=reply.model,
@@ -205,6 +216,7 @@ def chunks(reply: Reply, *, include_usage: bool) -> Iterator[str]:
         "citations": [c.model_dump() for c in reply.citations],
         "answerable": reply.answerable,
         "confidence": reply.confidence,
+        "feedback": reply.feedback.model_dump(),
     }
     yield _chunk(reply, [{"index": 0, "delta": closing, "finish_reason": "stop"}])
     if include_usage:

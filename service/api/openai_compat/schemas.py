@@ -58,6 +58,14 @@ class ChatCompletionRequest(BaseModel):
     )
 
 
+class FeedbackTemplate(BaseModel):
+    """A verdict on this answer is ``body`` with ``verdict`` (and an optional ``comment``) added, POSTed to ``url``
+    (a path on this server) with the same bearer key."""
+
+    url: str = Field(description="/api/feedback, or /api/kbs/{kb_id}/feedback for another knowledge base.")
+    body: dict = Field(description="The question, the answer as given, its citations and this completion's id.")
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -67,6 +75,7 @@ class AssistantMessage(BaseModel):
     confidence: float | None = Field(
         None, description="Calibrated probability that the first quoted sentence answers (learned ranking only)."
     )
+    feedback: FeedbackTemplate = Field(description="How to give feedback on this answer (docs/feedback.md).")
 
 
 class Choice(BaseModel):

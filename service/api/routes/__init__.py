@@ -22,6 +22,8 @@ from service.api.routes import (
     documents,
     evaluations,
     faq,
+    feedback,
+    gold,
     health,
     jobs,
     keys,
@@ -33,7 +35,21 @@ from service.api.routes import (
 )
 from service.api.tenancy import KbPath
 
-PER_KB = (ask, search, document_metadata, document_export, documents, faq, chunks, jobs, evaluations, audit, terms)
+PER_KB = (
+    ask,
+    search,
+    document_metadata,
+    document_export,
+    documents,
+    faq,
+    chunks,
+    jobs,
+    evaluations,
+    audit,
+    terms,
+    feedback,
+    gold,
+)
 
 
 def mounted(router: APIRouter, prefix: str, dependencies: Sequence[params.Depends] = ()) -> APIRouter:

@@ -4,7 +4,8 @@ Point any OpenAI client or chat front end at ``http://HOST:PORT/v1`` with the
 model ``policyqa``. The last user message is answered from the documents, in
 the context of the earlier ones; the reply is the extractive answer with its
 [n] markers and a list of sources, and the structured citations ride along in
-``message.citations`` (in the last chunk's ``delta.citations`` when streamed).
+``message.citations`` (in the last chunk's ``delta.citations`` when streamed), with ``message.feedback``: the
+request that gives feedback on the answer, bar the verdict.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, caller
         filters=domain_filters(body.filters),
     )
     reply = render.make_reply(
-        result, turns, engine.index.manifest.build_id, model=body.model, view=engine.policy_view()
-    )
+        result, turns, engine.index.manifest.build_id, model=body.model, view=engine.policy_view(),
+        feedback_url="/api/feedback" if record.kb_id == DEFAULT_KB else f"/api/kbs/{record.kb_id}/feedback",
+    )  # fmt: skip
     if not body.stream:
         return render.completion(reply)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
