@@ -1,7 +1,7 @@
 # ruff: noqa: F811 (the fixtures of test_console.py, imported to be used, are redefined as parameters)
 """The console's staff views in a real Chromium on a real server: keys (made, shown once, copied, last use,
-revoked), the audit trail (per knowledge base and all, paged, exported). Every page is watched for console errors
-and CSP violations; each view is shot at desktop and 375 px."""
+revoked), the audit trail (per knowledge base and all, paged, exported), the term dictionary. Every page is
+watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
 
 from __future__ import annotations
 
@@ -138,6 +138,42 @@ def test_the_audit_trail_pages_newest_first_switches_scope_and_exports(page, api
     expect(page.locator("#notice")).to_contain_text(f"已导出 {len(lines)} 条操作记录")
 
 
+def test_terms_are_added_listed_with_who_and_when_refused_and_deleted(page, api, console_server, tmp_path):
+    signed_in(page, console_server)
+    page.get_by_role("button", name="词典").click()
+    form = page.locator("#term-create")
+    form.get_by_label("标准词").fill("机构编制委员会办公室")
+    form.get_by_label("类型").select_option("abbreviation")
+    form.get_by_label("其他写法（用、或换行分隔）").fill("编办、编委办公室")
+    form.get_by_role("button", name="添加").click()
+    row = page.locator("#term-table tbody tr", has_text="机构编制委员会办公室")
+    expect(row.locator("td[data-label=其他写法]")).to_have_text("编办、编委办公室")
+    expect(row.locator("td[data-label=类型]")).to_have_text("简称")
+    expect(row.locator("td[data-label=添加]")).to_contain_text("（admin）")
+    assert [t["canonical"] for t in api.get("/api/terms", headers=AUTH).json()["data"]] == ["机构编制委员会办公室"]
+
+    form.get_by_label("标准词").fill("编委会办公室")
+    form.get_by_label("其他写法（用、或换行分隔）").fill("编办")  # 编办 is taken: a 409 naming the entry
+    form.get_by_role("button", name="添加").click()
+    expect(page.locator("#notice")).to_contain_text("添加失败：与现有内容冲突")
+    expect(page.locator("#term-table tbody tr")).to_have_count(1)
+    page.problems[:] = [p for p in page.problems if "status of 409" not in p]  # the refusal, as Chromium logs it
+
+    form.get_by_label("标准词").fill("综合行政执法大队")
+    form.get_by_label("类型").select_option("protected")
+    expect(form.get_by_label("其他写法（用、或换行分隔）")).to_be_disabled()
+    form.get_by_role("button", name="添加").click()
+    expect(page.locator("#term-reindex")).to_be_visible()  # documents still hold it cut as jieba cut it
+    expect(page.locator("#term-reindex")).to_contain_text("需要重新切分文档")
+    page.get_by_label("同时显示内置词表（只读）").check()
+    expect(page.locator("#term-base-table tbody tr").first).to_be_visible()
+    shot(page, tmp_path, "console-desktop-terms.png")
+    page.locator("#term-table tbody tr", has_text="综合行政执法大队").get_by_role("button", name="删除词条").click()
+    page.get_by_role("dialog", name="请确认").get_by_role("button", name="确认删除").click()
+    expect(page.locator("#term-table tbody tr")).to_have_count(1)
+    expect(page.locator("#term-reindex")).to_be_hidden()
+
+
 def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     signed_in(phone, console_server)
     phone.get_by_role("button", name="密钥", exact=True).click()
@@ -151,3 +187,7 @@ def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     expect(phone.locator("#audit-table tbody tr").first).to_be_visible()
     shot(phone, tmp_path, "console-phone-audit.png")
     assert_fits(phone)
+    phone.get_by_role("button", name="词典").click()
+    expect(phone.locator("#term-create")).to_be_visible()
+    assert_fits(phone)
+    shot(phone, tmp_path, "console-phone-terms.png")

@@ -8,6 +8,7 @@ import { startHealth, stopHealth } from "./health.js";
 import { loadKbs, setupKbs } from "./kbs.js";
 import { loadKeys, setupKeys } from "./keys.js";
 import { setupRetrieval } from "./retrieval.js";
+import { loadTerms, setupTerms } from "./terms.js";
 import { canWrite, isAdmin, state } from "./state.js";
 import { $, notice } from "./ui.js";
 import { setupUpload } from "./upload.js";
@@ -26,6 +27,7 @@ function showView(name) {
   if (name === "eval") loadEvaluations();
   if (name === "keys") loadKeys();
   if (name === "audit") loadAudit();
+  if (name === "terms") loadTerms();
   const heading = $(`#view-${name} h2`);
   if (heading) heading.focus();
 }
@@ -111,6 +113,7 @@ function setup() {
   setupEvaluation();
   setupKeys();
   setupAudit();
+  setupTerms();
   if (session.token) signIn(session.token);
 }
 
