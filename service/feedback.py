@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
+from index.quality.gold import flat
 from index.stores.records import ChunkRecord, DocumentRecord
 from service.gold_set import TOPICS, GoldSet, gold_body
 from service.stores.records import RecordStore, StaffRecord
@@ -33,11 +34,6 @@ class DocumentSource(Protocol):
     """What marking a passage needs of a knowledge base: ``QAEngine.document``."""
 
     def document(self, doc_id: str) -> tuple[DocumentRecord, str, list[ChunkRecord]] | None: ...
-
-
-def flat(text: str) -> str:
-    """Text with every whitespace removed: how the gold set's answers are matched (index/quality/gold.py)."""
-    return "".join(text.split())
 
 
 def located_passage(source: DocumentSource, *, doc_id: str, chunk_id: int | None, quote: str | None) -> dict:

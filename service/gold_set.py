@@ -17,7 +17,7 @@ import httpx
 
 from index.errors import ConflictError, NotFoundError, PermissionDeniedError
 from index.quality.datasets import Dataset, gold_dataset
-from index.quality.gold import GoldQuestion
+from index.quality.gold import GoldQuestion, flat
 from service.stores.factory import open_records
 from service.stores.records import MAX_LIST, RECORDS_FILE, RecordStore, StaffRecord
 from service.stores.registry import DEFAULT_KB
@@ -41,7 +41,7 @@ def gold_body(
     return {
         "question": question,
         "doc_id": doc_id,
-        "answers": ["".join(a.split()) for a in answers],
+        "answers": [flat(a) for a in answers],
         "type": GOLD_TYPE,
         "answer_type": answer_type,
         "short": list(short),

@@ -17,33 +17,13 @@ import pytest
 from service.feedback import FeedbackQueue
 from service.stores.records import SqliteRecordStore
 from tests.conftest import REPO, start_server, stop_server
+from tests.test_kbs import FACT, QUESTION, assert_error, bearer
 
 TOKEN = "feedback-admin-token-30"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 KB, OTHER = "fb", "fb-other"
 PER_MINUTE = 20
-FACT = (
-    "关于设立乡镇应急管理办公室的通知\n"
-    "一、总体要求\n"
-    "各乡镇设立应急管理办公室，核定编制7名，负责防汛抗旱、森林防火和安全生产的统筹协调。\n"
-    "二、保障措施\n"
-    "县财政每年安排专项经费120万元，用于乡镇应急物资储备和队伍培训。\n"
-)
-QUESTION = "乡镇应急管理办公室核定编制多少名？"
-QUOTE = "核定编制7名"
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["message"], body
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return body["error"]
+QUOTE = "核定编制7名"  # in tests/test_kbs.py's FACT, the answer to its QUESTION
 
 
 @pytest.fixture(scope="module")

@@ -29,12 +29,14 @@ def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
 
 
-def assert_error(response, status: int, code: str | None = None) -> None:
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """The error of a refusal in the one error shape."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"} and body["error"]["message"], body
     if code is not None:
         assert body["error"]["code"] == code, body
+    return body["error"]
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,12 @@ def load_questions(path: Path = QUESTIONS_PATH) -> list[GoldQuestion]:
     return questions
 
 
+def flat(text: str) -> str:
+    """``text`` without whitespace: how gold strings are written and matched."""
+    return "".join(text.split())
+
+
 def contains_answer(text: str, answers: tuple[str, ...]) -> bool:
     """Whether ``text`` holds one of the gold strings, whitespace ignored."""
-    flat = "".join(text.split())
-    return any(answer in flat for answer in answers)
+    flattened = flat(text)
+    return any(answer in flattened for answer in answers)
