@@ -1,17 +1,19 @@
 # ruff: noqa: F811 (the fixtures of test_console.py, imported to be used, are redefined as parameters)
 """The console's staff views in a real Chromium on a real server: keys (made, shown once, copied, last use,
-revoked), the audit trail (per knowledge base and all, paged, exported), the term dictionary. Every page is
-watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
+revoked), the audit trail (per knowledge base and all, paged, exported), the term dictionary, chunk corrections.
+Every page is watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pytest
 
 from tests.test_console import (  # noqa: F401 (fixtures)
     AUTH,
+    SHOTS,
     api,
     browser,
     console_server,
@@ -24,6 +26,7 @@ from tests.test_widget import CHROMIUM, expect
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 DOC = "haian-central-town-reform"
+ANSWER_TIMEOUT_MS = 60_000
 WIDE = (
     "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1 &&"
     " true).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)"
@@ -174,6 +177,41 @@ def test_terms_are_added_listed_with_who_and_when_refused_and_deleted(page, api,
     expect(page.locator("#term-reindex")).to_be_hidden()
 
 
+def test_a_chunk_is_corrected_shown_as_a_diff_and_rolled_back(page, api, console_server, tmp_path):
+    doc_id = "kaifeng-township-subdistrict-reform"
+    signed_in(page, console_server)
+    page.locator(f"#doc-table tbody tr[data-doc-id='{doc_id}']").get_by_role("button", name="查看").click()
+    chunk = page.locator(".chunk").first
+    original = chunk.locator(".chunk-text").inner_text()
+    chunk.get_by_role("button", name="更正片段 1").click()
+    editor = chunk.get_by_role("textbox", name="片段 1 的新文字")
+    expect(editor).to_be_focused()
+    editor.fill(original + "（经核对原件更正）")
+    chunk.get_by_role("textbox", name="更正原因（可选）").fill("补全文字")
+    chunk.get_by_role("button", name="保存更正").click()
+    expect(page.locator("#notice")).to_contain_text("已更正片段 1（第 1 版）", timeout=ANSWER_TIMEOUT_MS)
+    chunk = page.locator(".chunk").first  # drawn again: the chunk has a new id
+    expect(chunk.locator(".chunk-text")).to_contain_text("（经核对原件更正）")
+    expect(chunk.locator(".badge")).to_have_text("已更正")
+    expect(chunk.locator(".chunk-panel .diff ins").first).to_have_text("（经核对原件更正）")
+    expect(chunk.locator(".version").first).to_contain_text("第 1 版 · 更正 · admin")
+    expect(chunk.locator(".version").first).to_contain_text("补全文字")
+    expect(page.locator("#doc-meta")).to_contain_text("其中 1 个片段经人工更正")
+    chunks = api.get(f"/api/documents/{doc_id}/chunks").json()["data"]
+    assert chunks[0]["corrected"] and chunks[0]["text"].endswith("（经核对原件更正）")
+    shot(page, tmp_path, "console-desktop-correction.png")
+
+    chunk.get_by_role("button", name="回滚到原文").click()
+    page.get_by_role("dialog", name="请确认").get_by_role("button", name="确认回滚").click()
+    expect(page.locator("#notice")).to_contain_text("已把片段 1 恢复为原文（第 2 版）", timeout=ANSWER_TIMEOUT_MS)
+    chunk = page.locator(".chunk").first
+    expect(chunk.locator(".chunk-text")).to_have_text(original)
+    expect(chunk.locator(".version")).to_have_count(2)
+    assert not api.get(f"/api/documents/{doc_id}/chunks").json()["data"][0]["corrected"]
+    page.get_by_role("button", name="← 返回文档列表").click()
+    expect(page.locator(f"#doc-table tbody tr[data-doc-id='{doc_id}'] .badge")).to_have_count(0)
+
+
 def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     signed_in(phone, console_server)
     phone.get_by_role("button", name="密钥", exact=True).click()
@@ -191,3 +229,14 @@ def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     expect(phone.locator("#term-create")).to_be_visible()
     assert_fits(phone)
     shot(phone, tmp_path, "console-phone-terms.png")
+    phone.get_by_role("button", name="文档", exact=True).click()
+    phone.locator("#doc-table tbody tr[data-doc-id='kaifeng-township-subdistrict-reform']").get_by_role(
+        "button", name="查看"
+    ).click()
+    phone.get_by_role("button", name="片段 1 的更正记录").click()
+    expect(phone.locator(".chunk").first.locator(".chunk-panel")).to_be_visible()
+    phone.get_by_role("button", name="更正片段 2").click()
+    expect(phone.get_by_role("textbox", name="片段 2 的新文字")).to_be_focused()
+    assert_fits(phone)
+    phone.locator(".chunk").nth(1).screenshot(path=str(tmp_path / "console-phone-correction.png"))
+    shutil.copy(tmp_path / "console-phone-correction.png", SHOTS / "console-phone-correction.png")

@@ -2,6 +2,7 @@
 // metadata (with the staff's corrections) and its chunks.
 
 import { api, ApiError, kbPath, reason } from "./api.js";
+import { chunkTools, correctedChunks, history, setupCorrections } from "./corrections.js";
 import { canWrite, state } from "./state.js";
 import { policyValue, setupPolicyPanel, showPolicy } from "./policy.js";
 import { replaceDocument } from "./upload.js";
@@ -29,6 +30,7 @@ export function setupDocuments(showView) {
   setupPolicyPanel(() => showDocument($("#doc-title").dataset.docId));
   $("#replace-file").addEventListener("change", onReplaceFile);
   $("#doc-back").addEventListener("click", () => openView("docs"));
+  setupCorrections(showDocument);
 }
 
 export async function loadDocuments({ keepProgress = false } = {}) {
@@ -97,7 +99,7 @@ function row(doc) {
   return el(
     "tr",
     { "data-doc-id": doc.doc_id },
-    cell("标题", doc.title, "title-cell"),
+    cell("标题", [doc.title, doc.corrections ? el("span", { class: "badge" }, `已更正 ${doc.corrections} 处`) : null], "title-cell"),
     cell("源文件", doc.source, "source-cell"),
     cell("类型", doc.type || "—"),
     cell("页数", doc.pages === null ? "—" : String(doc.pages), "num"),
@@ -157,10 +159,13 @@ async function onReplaceFile() {
   }
 }
 
-export async function showDocument(docId) {
+export async function showDocument(docId, { openHistory = null } = {}) {
   let doc;
+  let corrected;
   try {
-    doc = await api(kbPath(state.kbId, `/documents/${encodeURIComponent(docId)}`));
+    [doc, corrected] = await Promise.all([
+      api(kbPath(state.kbId, `/documents/${encodeURIComponent(docId)}`)), correctedChunks(docId),
+    ]);
   } catch (error) {
     notice(error instanceof ApiError ? reason(error) : String(error), { bad: true });
     return;
@@ -168,14 +173,23 @@ export async function showDocument(docId) {
   $("#doc-title").textContent = doc.title;
   $("#doc-title").dataset.docId = doc.doc_id;
   const pages = doc.pages ? `，${doc.pages} 页` : "";
-  $("#doc-meta").textContent = `${doc.source}（${doc.type || "未知格式"}${pages}），${doc.chunks} 个片段，编号 ${doc.doc_id}`;
+  const fixes = doc.corrections ? `，其中 ${doc.corrections} 个片段经人工更正` : "";
+  $("#doc-meta").textContent = `${doc.source}（${doc.type || "未知格式"}${pages}），${doc.chunks} 个片段${fixes}，编号 ${doc.doc_id}`;
   const list = clear($("#doc-chunks"));
-  doc.chunk_spans.forEach((span, i) => list.append(chunkItem(doc.text, span, i + 1, doc.chunk_spans[i - 1])));
+  doc.chunk_spans.forEach((span, i) => {
+    list.append(chunkItem(doc, span, i + 1, doc.chunk_spans[i - 1], corrected.get(span.chunk_id)));
+  });
   await showPolicy(doc.doc_id);
-  openView("doc");
+  if (openHistory === null) openView("doc");
+  const item = openHistory === null ? null : list.querySelector(`[data-chunk-id="${openHistory}"]`);
+  if (item) {
+    await history(item.querySelector(".chunk-panel"), doc.doc_id, openHistory, Number(item.dataset.n));
+    item.scrollIntoView({ block: "start" });
+  }
 }
 
-function chunkItem(text, span, n, before) {
+function chunkItem(doc, span, n, before, corrected) {
+  const text = doc.text;
   const meta = [el("span", {}, `片段 ${n}`), el("span", {}, `位置 ${span.start}–${span.end}`)];
   if (before && before.end > span.start) meta.push(el("span", {}, `开头 ${before.end - span.start} 字与上一片段重叠`));
   meta.push(el("span", {}, span.section.length ? `章节：${span.section.join(" › ")}` : "章节：（无标题）"));
@@ -187,10 +201,12 @@ function chunkItem(text, span, n, before) {
     const low = span.ocr_confidence < 0.8;
     meta.push(el("span", { class: low ? "low" : null }, `识别置信度 ${span.ocr_confidence.toFixed(2)}${low ? "（偏低，请核对原件）" : ""}`));
   }
+  const own = text.slice(span.start, span.end);
   return el(
     "li",
-    { class: "chunk", "data-chunk-id": String(span.chunk_id) },
+    { class: "chunk", "data-chunk-id": String(span.chunk_id), "data-n": String(n) },
     el("div", { class: "chunk-meta" }, meta),
-    el("p", { class: "chunk-text" }, text.slice(span.start, span.end)),
+    el("p", { class: "chunk-text" }, own),
+    chunkTools(doc.doc_id, span.chunk_id, n, own, corrected),
   );
 }
