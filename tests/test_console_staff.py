@@ -1,7 +1,7 @@
 # ruff: noqa: F811 (the fixtures of test_console.py, imported to be used, are redefined as parameters)
 """The console's staff views in a real Chromium on a real server: keys (made, shown once, copied, last use,
-revoked), the audit trail (per knowledge base and all, paged, exported), the term dictionary, chunk corrections.
-Every page is watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
+revoked), the audit trail (per knowledge base and all, paged, exported), the term dictionary, chunk corrections,
+FAQ pairs. Every page is watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
 
 from __future__ import annotations
 
@@ -212,6 +212,52 @@ def test_a_chunk_is_corrected_shown_as_a_diff_and_rolled_back(page, api, console
     expect(page.locator(f"#doc-table tbody tr[data-doc-id='{doc_id}'] .badge")).to_have_count(0)
 
 
+FAQ_CSV = (
+    "问题,答案,相似问法,来源\n"
+    "乡镇便民服务中心周末开门吗？,乡镇便民服务中心周六上午正常办公，周日休息。,便民服务中心星期六上班吗,县政务服务管理办公室\n"
+    "乡镇应急物资多久检查一次？,乡镇应急物资每季度检查一次并登记。,,县应急管理局\n"
+)
+BAD_CSV = "问题,答案\n街道综合执法队有几名队员？,八名。\n街道党工委书记由谁担任？,\n"
+
+
+def test_faq_pairs_are_imported_refused_by_line_edited_exported_and_deleted(page, api, console_server, tmp_path):
+    signed_in(page, console_server)
+    page.get_by_role("button", name="问答对").click()
+    page.locator("#faq-file").set_input_files({"name": "bad.csv", "mimeType": "text/csv", "buffer": BAD_CSV.encode()})
+    page.locator("#faq-import").get_by_role("button", name="导入").click()
+    expect(page.locator("#faq-import-problems li").first).to_contain_text("第 3 行")
+    expect(page.locator("#notice")).to_contain_text("整个文件都没有导入")
+    page.problems[:] = [p for p in page.problems if "status of 422" not in p]  # the refusal, as Chromium logs it
+    page.locator("#faq-file").set_input_files({"name": "faq.csv", "mimeType": "text/csv", "buffer": FAQ_CSV.encode()})
+    page.locator("#faq-import").get_by_role("button", name="导入").click()
+    expect(page.locator("#notice")).to_contain_text("已导入 2 对问答", timeout=ANSWER_TIMEOUT_MS)
+    row = page.locator("#faq-table tbody tr", has_text="周末开门")
+    expect(row.locator("td[data-label=相似问法]")).to_have_text("便民服务中心星期六上班吗")
+    expect(row.locator("td[data-label=来源]")).to_have_text("县政务服务管理办公室")
+
+    row.get_by_role("button", name="编辑问答对").click()
+    expect(page.get_by_label("问题", exact=True)).to_be_focused()
+    page.get_by_label("答案（原文引用，请核对）").fill("乡镇便民服务中心周六全天办公，周日休息。")
+    page.get_by_role("button", name="保存修改").click()
+    expect(page.locator("#notice")).to_contain_text("已保存问答对", timeout=ANSWER_TIMEOUT_MS)
+    expect(row.locator("td[data-label=答案]")).to_have_text("乡镇便民服务中心周六全天办公，周日休息。")
+    asked = api.post("/api/ask", json={"question": "便民服务中心星期六上班吗"}).json()
+    assert asked["faq"] is not None and "周六全天办公" in asked["answer"]
+    page.get_by_label("搜索").fill("应急物资")
+    expect(page.locator("#faq-table tbody tr")).to_have_count(1)
+    page.get_by_label("搜索").fill("")
+    shot(page, tmp_path, "console-desktop-faq.png")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Excel（.xlsx）").click()
+    assert download.value.suggested_filename == "faq-default.xlsx"
+    assert download.value.path().read_bytes()[:2] == b"PK"  # a zip: the workbook
+    row.get_by_role("button", name="删除问答对").click()
+    page.get_by_role("dialog", name="请确认").get_by_role("button", name="确认删除").click()
+    expect(row).to_have_count(0)
+    assert api.get("/api/faq").json()["count"] == 1
+
+
 def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     signed_in(phone, console_server)
     phone.get_by_role("button", name="密钥", exact=True).click()
@@ -229,6 +275,10 @@ def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     expect(phone.locator("#term-create")).to_be_visible()
     assert_fits(phone)
     shot(phone, tmp_path, "console-phone-terms.png")
+    phone.get_by_role("button", name="问答对").click()
+    expect(phone.locator("#faq-form")).to_be_visible()
+    assert_fits(phone)
+    shot(phone, tmp_path, "console-phone-faq.png")
     phone.get_by_role("button", name="文档", exact=True).click()
     phone.locator("#doc-table tbody tr[data-doc-id='kaifeng-township-subdistrict-reform']").get_by_role(
         "button", name="查看"

@@ -10,18 +10,20 @@ export const session = {
 };
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = []) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;  // the API's per-row or per-field reasons, where it gives them
   }
 }
 
 let onUnauthorized = () => {};
 export function whenUnauthorized(handler) { onUnauthorized = handler; }
 
-// text: the body as text whatever its type (a JSON Lines export is "json" by its type, but not one JSON value).
-export async function api(path, { method = "GET", json, form, token = session.token, quiet401 = false, text = false } = {}) {
+// text: the body as text whatever its type (a JSON Lines export is "json" by its type, but not one JSON value);
+// blob: the body as a Blob (a spreadsheet download).
+export async function api(path, { method = "GET", json, form, token = session.token, quiet401 = false, text = false, blob = false } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   let body;
@@ -39,14 +41,15 @@ export async function api(path, { method = "GET", json, form, token = session.to
   }
   const type = response.headers.get("content-type") || "";
   let data;
-  if (text && response.ok) data = await response.text();
+  if (blob && response.ok) data = await response.blob();
+  else if (text && response.ok) data = await response.text();
   else if (type.includes("json")) data = await response.json().catch(() => null);
   else if (type.startsWith("image/")) data = await response.blob();
   else data = await response.text();
   if (!response.ok) {
     const error = (data && data.error) || {};
     if (response.status === 401 && !quiet401) onUnauthorized();
-    throw new ApiError(response.status, error.code || "error", error.message || response.statusText);
+    throw new ApiError(response.status, error.code || "error", error.message || response.statusText, error.details || []);
   }
   return data;
 }

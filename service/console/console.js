@@ -4,6 +4,7 @@ import { api, ApiError, reason, session, whenUnauthorized } from "./api.js";
 import { loadAudit, setupAudit } from "./audit.js";
 import { loadDocuments, setupDocuments } from "./documents.js";
 import { loadEvaluations, setupEvaluation } from "./evaluation.js";
+import { loadFaq, setupFaq } from "./faq.js";
 import { startHealth, stopHealth } from "./health.js";
 import { loadKbs, setupKbs } from "./kbs.js";
 import { loadKeys, setupKeys } from "./keys.js";
@@ -28,6 +29,7 @@ function showView(name) {
   if (name === "keys") loadKeys();
   if (name === "audit") loadAudit();
   if (name === "terms") loadTerms();
+  if (name === "faq") loadFaq();
   const heading = $(`#view-${name} h2`);
   if (heading) heading.focus();
 }
@@ -114,6 +116,7 @@ function setup() {
   setupKeys();
   setupAudit();
   setupTerms();
+  setupFaq();
   if (session.token) signIn(session.token);
 }
 
