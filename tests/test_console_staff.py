@@ -1,7 +1,8 @@
 # ruff: noqa: F811 (the fixtures of test_console.py, imported to be used, are redefined as parameters)
 """The console's staff views in a real Chromium on a real server: keys (made, shown once, copied, last use,
 revoked), the audit trail (per knowledge base and all, paged, exported), the term dictionary, chunk corrections,
-FAQ pairs. Every page is watched for console errors and CSP violations; each view is shot at desktop and 375 px."""
+FAQ pairs, the feedback queue. Every page is watched for console errors and CSP violations; each view is shot at
+desktop and 375 px."""
 
 from __future__ import annotations
 
@@ -258,6 +259,50 @@ def test_faq_pairs_are_imported_refused_by_line_edited_exported_and_deleted(page
     assert api.get("/api/faq").json()["count"] == 1
 
 
+def give_feedback(api, question: str, verdict: str) -> None:
+    """A reader's verdict on the answer /api/ask gave, with its citations as the widget sends them."""
+    asked = api.post("/api/ask", json={"question": question}).json()
+    hit = api.post("/api/search", json={"query": question, "top_k": 1}).json()["results"][0]
+    quote = hit["text"][hit["evidence"]["start"] : hit["evidence"]["end"]] if hit["evidence"] else hit["text"][:80]
+    body = {
+        "question": question,
+        "answer": {"text": asked["answer"], "answerable": asked["answerable"]},
+        "citations": [
+            {"n": 1, "doc_id": hit["doc_id"], "title": hit["title"], "quote": quote, "chunk_id": hit["chunk_id"]}
+        ],
+        "verdict": verdict,
+        "comment": "数字不对",
+    }
+    response = api.post("/api/feedback", json=body)
+    assert response.status_code == 201, response.text
+
+
+def test_feedback_is_reviewed_marked_and_added_to_the_gold_set(page, api, console_server, tmp_path):
+    give_feedback(api, "海安县首批下放了多少项行政权力事项？", "wrong")
+    give_feedback(api, "乡镇食堂的菜价是多少？", "should_have_declined")
+    signed_in(page, console_server)
+    page.get_by_role("button", name="反馈").click()
+    items = page.locator("#feedback-list .feedback")
+    expect(items).to_have_count(2)
+    newest, older = items.nth(0), items.nth(1)
+    expect(newest).to_contain_text("乡镇食堂的菜价是多少？")  # newest first
+    expect(older.locator(".verdict-tag")).to_have_text("回答错误")
+    expect(older.locator(".answer-as-given")).to_contain_text("当时的回答")
+    expect(older).to_contain_text("读者说明：数字不对")
+    older.get_by_role("button", name="标为正确片段").click()
+    expect(older.locator(".marked")).to_contain_text("已标出答案所在片段")
+    older.get_by_role("button", name="加入标准问题集").click()
+    expect(page.locator("#notice")).to_contain_text("加入本知识库的标准问题集")
+    expect(older.locator(".feedback-status")).to_have_text("已加入标准问题集")
+    gold = api.get("/api/gold", headers=AUTH).json()["data"]
+    assert [g["question"] for g in gold] == ["海安县首批下放了多少项行政权力事项？"]
+    newest.get_by_role("button", name="文档中没有答案").click()
+    expect(newest.locator(".marked")).to_contain_text("已标为：文档中没有答案（admin")
+    shot(page, tmp_path, "console-desktop-feedback.png")
+    page.locator("#feedback-status").select_option("open")
+    expect(items).to_have_count(0)
+
+
 def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     signed_in(phone, console_server)
     phone.get_by_role("button", name="密钥", exact=True).click()
@@ -275,6 +320,11 @@ def test_the_staff_views_at_375_px(phone, console_server, tmp_path):
     expect(phone.locator("#term-create")).to_be_visible()
     assert_fits(phone)
     shot(phone, tmp_path, "console-phone-terms.png")
+    phone.get_by_role("button", name="反馈").click()
+    phone.locator("#feedback-status").select_option("")
+    expect(phone.locator("#feedback-list .feedback").first).to_be_visible()
+    assert_fits(phone)
+    shot(phone, tmp_path, "console-phone-feedback.png")
     phone.get_by_role("button", name="问答对").click()
     expect(phone.locator("#faq-form")).to_be_visible()
     assert_fits(phone)

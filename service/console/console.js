@@ -5,6 +5,7 @@ import { loadAudit, setupAudit } from "./audit.js";
 import { loadDocuments, setupDocuments } from "./documents.js";
 import { loadEvaluations, setupEvaluation } from "./evaluation.js";
 import { loadFaq, setupFaq } from "./faq.js";
+import { loadFeedback, setupFeedback } from "./feedback.js";
 import { startHealth, stopHealth } from "./health.js";
 import { loadKbs, setupKbs } from "./kbs.js";
 import { loadKeys, setupKeys } from "./keys.js";
@@ -30,6 +31,7 @@ function showView(name) {
   if (name === "audit") loadAudit();
   if (name === "terms") loadTerms();
   if (name === "faq") loadFaq();
+  if (name === "feedback") loadFeedback();
   const heading = $(`#view-${name} h2`);
   if (heading) heading.focus();
 }
@@ -117,6 +119,7 @@ function setup() {
   setupAudit();
   setupTerms();
   setupFaq();
+  setupFeedback();
   if (session.token) signIn(session.token);
 }
 
