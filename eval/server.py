@@ -55,12 +55,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(source_data_dir: Path, env: dict[str, str] | None = None, *, timeout: float = 300.0) -> Server:
-    """Serve a copy of ``source_data_dir``'s index (built from docs_raw/ on start if it has none)."""
+def start_server(
+    source_data_dir: Path, env: dict[str, str] | None = None, *, timeout: float = 300.0, copy: bool = True
+) -> Server:
+    """Serve a copy of ``source_data_dir``'s index (built from docs_raw/ on start if it has none); with
+    ``copy=False``, the directory itself (for a benchmark that only reads, over an index too big to copy)."""
     workdir = Path(tempfile.mkdtemp(prefix="policyqa-run-"))
-    data_dir = workdir / "data"
+    data_dir = workdir / "data" if copy else Path(source_data_dir)
     index_dir = Path(source_data_dir) / "index"
-    if index_dir.is_dir():
+    if copy and index_dir.is_dir():
         shutil.copytree(index_dir, data_dir / "index")
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()

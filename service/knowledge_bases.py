@@ -206,6 +206,7 @@ class KnowledgeBases:
 
     def _read_corrections(self, engine: QAEngine, kb_id: str) -> None:
         engine.use_document_overrides(lambda: self.registry.document_overrides(kb_id))
+        engine.warm_policy_view()
         if self.records is not None:
             records = self.records
             engine.use_terms(lambda: term_entries(records, kb_id))

@@ -108,3 +108,22 @@ def test_the_wide_unfiltered_search_finds_what_the_filtered_one_finds(seed_index
         assert len(allowed) >= POST_FILTER_SHARE * seed_index.vectors.count() or keep == doc_ids[:1]
         inside = seed_index.vectors.search(query, 10, allowed).ids
         assert np.array_equal(retriever._dense_candidates(query, 10, allowed), inside)
+
+
+def test_the_policy_view_is_built_off_the_question_path(seed_data_dir):
+    import time
+
+    from service.engines import open_engine
+    from service.settings import Settings
+
+    engine = open_engine(Settings(data_dir=seed_data_dir, build_on_start=False))
+    try:
+        generation = engine.index.manifest.build_id
+        assert not engine.policy.built_for(generation)
+        engine.warm_policy_view()
+        deadline = time.monotonic() + 60
+        while not engine.policy.built_for(generation) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.policy.built_for(generation)
+    finally:
+        engine.close()

@@ -183,3 +183,32 @@ def test_the_export_carries_text_metadata_and_corrections(policy_server):
     assert old["extracted"]["doc_number"]["value"] == "豫编办〔2019〕12号" and old["corrections"] is None
     assert new["policy"]["subject_words"] == ["机构编制", "综合执法"] and new["corrections"]["set_by"] == "admin"
     policy_server.patch(path, headers=ADMIN, json={"reset": ["subject_words"]})
+
+
+def test_the_widget_card_shows_the_number_date_and_the_repeal(policy_server):
+    from tests.test_widget import CHROMIUM, ask, expect, launched_browser, new_page, screenshot
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    base = str(policy_server.base_url).rstrip("/")
+    widget = f"<script src='{base}/widget.js' data-kb='{KB}' async></script>"
+    html = f"<!doctype html><html lang='zh'><body>{widget}</body></html>"
+    with launched_browser() as browser:
+        page = new_page(browser)
+        page.route(f"{base}/policy-page", lambda route: route.fulfill(body=html, content_type="text/html"))
+        page.goto(f"{base}/policy-page")
+        page.get_by_role("button", name="打开政策问答").click()
+        message = ask(page, PAST_QUESTION)
+        first = message.locator("button.cite").first
+        first.click()
+        card = message.locator(".card").first
+        expect(card).to_be_visible()
+        expect(card.locator(".card-text")).to_contain_text("15名")
+        expect(card.locator(".card-doc")).to_contain_text("河南省机构编制委员会办公室 · 豫编办〔2019〕12号")
+        expect(card.locator(".card-doc")).to_contain_text("已废止")
+        expect(card.locator(".card-validity")).to_contain_text("该文件已于2023-05-01废止")
+        expect(card.locator(".card-validity")).to_have_attribute("role", "note")
+        screenshot(page, "widget-repealed-card.png")
+        problems = page.problems
+        page.context.close()
+    assert not problems

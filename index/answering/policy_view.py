@@ -149,6 +149,11 @@ class PolicyKnowledge:
         with self._lock:
             self._read_at = -math.inf
 
+    def built_for(self, generation: str) -> bool:
+        """Is a view of ``generation`` ready (no question will wait for one)?"""
+        view = self._view
+        return view is not None and view[0][0] == generation
+
     def view(self, catalogue: Catalogue, generation: str) -> PolicyView:
         with self._lock:
             self._read_corrections()
