@@ -46,9 +46,9 @@ PER_KB = (
     jobs,
     evaluations,
     audit,
-    terms,
     feedback,
     gold,
+    terms,
 )
 
 
