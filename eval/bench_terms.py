@@ -6,7 +6,7 @@
 - ``base-list``: the shipped list (index/answering/terms.tsv) as a knowledge base without entries uses it now:
   a form no passage holds rewritten as the one most hold, each form read by BM25 as any of its forms.
 
-Run: ``python eval/bench_terms.py [--modes hybrid lexical]`` (the index in var/, built first if missing).
+Run: ``python -m eval.bench_terms [--modes hybrid lexical]`` (the index in var/, built first if missing).
 """
 
 from __future__ import annotations

@@ -127,7 +127,9 @@ def test_documents_are_listed_with_chunk_counts(client, seed_index):
     body = client.get("/api/documents").json()
     assert body["count"] == 9 == len(body["data"])
     assert sum(d["chunks"] for d in body["data"]) == seed_index.catalogue.count()
-    assert {"doc_id", "title", "source", "type", "pages", "chunks", "origin", "policy"} == set(body["data"][0])
+    assert {"doc_id", "title", "source", "type", "pages", "chunks", "origin", "policy", "corrections"} == set(
+        body["data"][0]
+    )
     assert {(d["type"], d["pages"]) for d in body["data"]} == {("txt", None)}  # plain text has no pages
 
 

@@ -116,3 +116,60 @@ def test_changes_are_filed_with_who_made_them_and_read_only_by_their_staff(base_
         town = [record["action"] for record in kept if record["kb_id"] == "town"]
         assert town[0] == "DELETE /api/kbs/{kb_id}" and len(town) == 4
         assert client.get("/api/admin/audit", headers=ADMIN, params={"before": "x"}).status_code == 422
+
+
+def test_each_staff_action_is_filed_with_the_key_that_did_it(base_url):
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        made(client.post("/api/kbs", headers=ADMIN, json={"kb_id": "staff", "title": "Staff", "public": False}))
+        made(client.post("/api/kbs", headers=ADMIN, json={"kb_id": "elsewhere", "title": "E", "public": False}))
+        writer_key = made(
+            client.post("/api/keys", headers=ADMIN, json={"kbs": ["staff"], "scope": "write", "label": "乙"})
+        )
+        reader = bearer(made(client.post("/api/keys", headers=ADMIN, json={"kbs": ["staff"], "scope": "read"}))["key"])
+        outsider = bearer(
+            made(client.post("/api/keys", headers=ADMIN, json={"kbs": ["elsewhere"], "scope": "write"}))["key"]
+        )
+        writer = bearer(writer_key["key"])
+        upload = made(client.post("/api/kbs/staff/documents", headers=writer,
+                                  files={"files": ("grid.txt", NOTICE.encode())}), 202)  # fmt: skip
+        doc_id = wait_for(client, f"/api/kbs/staff/jobs/{upload['jobs'][0]['id']}", writer)["doc_id"]
+
+        term = {"canonical": "网格员", "variants": ["网格管理员"], "kind": "synonym", "note": ""}
+        made(client.post("/api/kbs/staff/terms", headers=writer, json=term))
+        pair = {"question": "社区网格员按多少户配备？", "answer": "按每300户1名核定。", "similar": [], "source": "测试"}
+        wait_for(
+            client,
+            "/api/kbs/staff/jobs/"
+            + made(client.post("/api/kbs/staff/faq", headers=writer, json=pair), 202)["job"]["id"],
+            writer,
+        )
+        chunk = made(client.get(f"/api/kbs/staff/documents/{doc_id}/chunks", headers=writer), 200)["data"][0]
+        corrected = {"text": chunk["text"].replace("1名", "一名"), "note": "统一写法"}
+        made(
+            client.patch(
+                f"/api/kbs/staff/documents/{doc_id}/chunks/{chunk['chunk_id']}", headers=writer, json=corrected
+            ),
+            200,
+        )
+        verdict = {"question": "网格员怎么配备？", "answer": {"text": "无法回答", "answerable": False},
+                   "verdict": "should_have_answered"}  # fmt: skip
+        feedback_id = made(client.post("/api/kbs/staff/feedback", headers=reader, json=verdict))["id"]
+        passage = {"passage": {"doc_id": doc_id, "quote": "按每300户一名核定"}}
+        made(client.patch(f"/api/kbs/staff/feedback/{feedback_id}", headers=writer, json=passage), 200)
+        made(client.post(f"/api/kbs/staff/feedback/{feedback_id}/gold", headers=writer, json={}))
+
+        trail = made(client.get("/api/kbs/staff/audit", headers=writer), 200)["data"]
+        by_action = {record["action"]: record for record in trail}
+        for action in (
+            "POST /api/kbs/{kb_id}/documents",
+            "POST /api/kbs/{kb_id}/terms",
+            "POST /api/kbs/{kb_id}/faq",
+            "PATCH /api/kbs/{kb_id}/documents/{doc_id}/chunks/{chunk_id}",
+            "PATCH /api/kbs/{kb_id}/feedback/{feedback_id}",
+            "POST /api/kbs/{kb_id}/feedback/{feedback_id}/gold",
+        ):
+            assert by_action[action]["who"] == f"key {writer_key['key_id']} (乙)", (action, by_action[action])
+        assert "POST /api/kbs/{kb_id}/feedback" not in by_action  # a reader's verdict reads, it changes nothing
+        for path in ("audit", "terms", "feedback", "gold"):
+            refused = client.get(f"/api/kbs/staff/{path}", headers=outsider)
+            assert refused.status_code in (403, 404) and set(refused.json()) == {"error"}, (path, refused.text)

@@ -172,7 +172,7 @@ def test_the_export_carries_text_metadata_and_corrections(policy_server):
     path = f"/api/kbs/{KB}/documents/new-2023/metadata"
     corrected = policy_server.patch(path, headers=ADMIN, json={"subject_words": ["机构编制", "综合执法"]})
     assert corrected.status_code == 200, corrected.text
-    exported = policy_server.get(f"/api/kbs/{KB}/documents/export")
+    exported = policy_server.get(f"/api/kbs/{KB}/export/documents")
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/x-ndjson")
     documents = {line["doc_id"]: line for line in map(json.loads, exported.text.splitlines())}
     listed = {d["doc_id"] for d in policy_server.get(f"/api/kbs/{KB}/documents").json()["data"]}

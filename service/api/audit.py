@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 AUDIT_DETAIL_STATE = "audit_detail"
 DEPLOYMENT = "*"  # the trail of what belongs to no one knowledge base: keys, knowledge bases being made
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# POSTs that read: a question, a search, a /v1 completion, a reader's verdict on an answer.
-READ_ROUTE_ENDINGS = ("/ask", "/ask/stream", "/search", "/feedback")
+# POSTs that read: a question, a search, how terms read a question, a /v1 completion, a reader's verdict.
+READ_ROUTE_ENDINGS = ("/ask", "/ask/stream", "/search", "/terms/analyze", "/feedback")
 READ_ROUTE_PREFIXES = ("/v1/",)
 DEPLOYMENT_ROUTES = ("/api/keys", "/api/kbs")
 MAX_DETAIL_CHARS = 2_000

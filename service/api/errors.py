@@ -73,12 +73,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 def _documented_methods(request: Request) -> list[str]:
-    """Every method the OpenAPI schema gives this path (Starlette's Allow names only the first route's)."""
-    methods: set[str] = set()
+    """Every method the OpenAPI schema gives this path (Starlette's Allow names only the first route's). Where a
+    literal path and a templated one both match (``/terms/export`` and ``/terms/{term_id}``), the path is the most
+    literal one's: routing gives it its methods first."""
+    matching: list[tuple[int, set[str]]] = []
     for template, item in request.app.openapi().get("paths", {}).items():
         pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, request.url.path):
-            methods.update(method.upper() for method in item)
+            matching.append((template.count("{"), {method.upper() for method in item}))
+    fewest = min((placeholders for placeholders, _ in matching), default=0)
+    methods = set().union(*(found for placeholders, found in matching if placeholders == fewest))
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

@@ -1,7 +1,7 @@
 """Every document of a knowledge base as JSON Lines: its text, its metadata as extracted, the staff's corrections,
 and the policy facts answers use; what an office keeps, moves or audits outside policyqa.
 
-Mounted before the documents router, so ``/documents/export`` is not read as a document id.
+At ``/export/documents``, not under ``/documents/``: a document may be called ``export``.
 """
 
 from collections.abc import Iterator
@@ -16,7 +16,7 @@ from service.api.tenancy import ReadKbDep, RegistryDep
 from service.knowledge_bases import LoadedKnowledgeBase
 from service.stores.registry import Registry
 
-router = APIRouter(prefix="/documents", tags=["documents"])
+router = APIRouter(prefix="/export", tags=["documents"])
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
 
 
@@ -33,7 +33,7 @@ class ExportedDocument(BaseModel):
     corrections: dict | None = Field(description="The staff's corrections, with who set them and when.")
 
 
-@router.get("/export", response_class=StreamingResponse, responses=ERRORS)
+@router.get("/documents", response_class=StreamingResponse, responses=ERRORS)
 def export_documents(target: ReadKbDep, registry: RegistryDep) -> StreamingResponse:
     """Every document as one JSON line: text, extracted metadata, corrections and the resulting policy facts."""
     headers = {"Content-Disposition": f'attachment; filename="documents-{target.kb_id}.jsonl"'}

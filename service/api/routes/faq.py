@@ -34,6 +34,8 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "jsonl": "application/x-ndjson; charset=utf-8",
 }
+# One pair is a small job: the reply waits for it, unless uploads queued before it take longer than this.
+WRITE_WAIT_S = 120.0
 
 
 class RowConflictError(ConflictError):
@@ -103,14 +105,15 @@ def list_faq(
 
 @router.post("", response_model=FaqWritten, status_code=202, responses=WRITE_ERRORS)
 def add_faq(body: FaqIn, request: Request, target: WriteKbDep) -> FaqWritten:
-    """Add one pair; refused (409) when its question or a similar question is asked by another pair already."""
+    """Add one pair, answering once it is searchable (a client may GET it next); refused (409) when its question
+    or a similar question is asked by another pair already."""
     pair = _pair(body)
     clash = _clash(pair, _taken(target))
     if clash:
         raise ConflictError(clash)
     faq_id = new_faq_id()
     document = faq_document(faq_id, pair)
-    job = target.writer.add_all([document], label="FAQ")
+    job = target.writer.wait(target.writer.add_all([document], label="FAQ"), WRITE_WAIT_S)
     note_for_audit(request, faq_id=faq_id, question=pair.question)
     return FaqWritten(faq=_out(faq_id, pair), job=JobOut(**job.to_dict()))
 
@@ -168,7 +171,8 @@ def replace_faq(faq_id: str, body: FaqIn, request: Request, target: WriteKbDep) 
     if clash:
         raise ConflictError(clash)
     document = faq_document(faq_id, pair)
-    job = target.writer.replace(faq_id, Upload(document, content_hash(document.raw_text), "FAQ"))
+    job = target.writer.wait(target.writer.replace(faq_id, Upload(document, content_hash(document.raw_text), "FAQ")),
+                             WRITE_WAIT_S)  # fmt: skip
     note_for_audit(request, faq_id=faq_id, question=pair.question)
     return FaqWritten(faq=_out(faq_id, pair), job=JobOut(**job.to_dict()))
 
