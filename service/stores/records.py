@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
+from service.stores import sqlite_file
 from service.stores.registry import now_iso
 
 RECORDS_FILE = "staff.sqlite3"
@@ -99,27 +97,10 @@ class SqliteRecordStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        setup = sqlite3.connect(path, timeout=10)
-        try:
-            setup.execute("PRAGMA journal_mode=WAL")
-            setup.executescript(_SCHEMA)
-        finally:
-            setup.close()
+        sqlite_file.create(path, _SCHEMA)
 
-    @contextmanager
-    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _connect(self, *, write: bool = False):
+        return sqlite_file.transaction(self.path, write=write)
 
     def add(self, kind: str, kb_id: str, body: dict) -> StaffRecord:
         record = StaffRecord(kind, kb_id, new_record_id(), now_iso(), now_iso(), body)

@@ -18,14 +18,14 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
+from service.stores import sqlite_file
 
 logger = logging.getLogger(__name__)
 
@@ -177,14 +177,7 @@ class SqliteRegistry:
 
     def __init__(self, path: Path, *, default_public: bool = True) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        setup = sqlite3.connect(path, timeout=10)
-        try:
-            setup.execute("PRAGMA journal_mode=WAL")
-            setup.executescript(_SCHEMA)
-            _add_missing_columns(setup)
-        finally:
-            setup.close()
+        sqlite_file.create(path, _SCHEMA, _add_missing_columns)
         self._uses = KeyUseThrottle()
         with self._connect(write=True) as db:
             db.execute(
@@ -192,21 +185,8 @@ class SqliteRegistry:
                 (DEFAULT_KB, "Default", int(default_public), now_iso()),
             )
 
-    @contextmanager
-    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; a write takes the write lock at once, reads (every request) never wait for each other."""
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _connect(self, *, write: bool = False):
+        return sqlite_file.transaction(self.path, write=write, foreign_keys=True)
 
     # -- knowledge bases ---------------------------------------------------
     def list_kbs(self) -> list[KnowledgeBaseRecord]:
