@@ -23,6 +23,9 @@ class SourceDocument:
     # The cleaned text and each page's span in it, when the process that read the file cleaned it already (an
     # upload, service/uploads.py): clean_document returns it, so the job does not clean it a second time.
     cleaned: tuple[str, tuple[tuple[int, int], ...]] | None = None
+    # When the document first entered the knowledge base (ISO 8601 UTC), for one coming back (a restore from the
+    # trash); None: the writer keeps the time of the id it replaces, or stamps it now.
+    added_at: str | None = None
 
 
 def doc_id_for(file_name: str) -> str:

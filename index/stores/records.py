@@ -16,6 +16,10 @@ class DocumentRecord:
     chunk_count: int
     origin: str = "corpus"
     pages: int = 0  # pages of a paged format (PDF, OFD, scans); 0 for text without pages
+    # ISO 8601 UTC: when the id first entered the knowledge base (kept through replaces, corrections and a restore
+    # from the trash) and when its content last changed; "" for a document written before times were kept.
+    added_at: str = ""
+    updated_at: str = ""
 
 
 @dataclass(frozen=True)
