@@ -127,10 +127,19 @@ def test_documents_are_listed_with_chunk_counts(client, seed_index):
     body = client.get("/api/documents").json()
     assert body["count"] == 9 == len(body["data"])
     assert sum(d["chunks"] for d in body["data"]) == seed_index.catalogue.count()
-    assert {"doc_id", "title", "source", "type", "pages", "chunks", "origin", "policy", "corrections"} == set(
-        body["data"][0]
-    )
+    assert {"doc_id", "title", "source", "type", "pages", "chunks", "origin", "policy", "corrections", "added_at",
+            "updated_at"} == set(body["data"][0])  # fmt: skip
     assert {(d["type"], d["pages"]) for d in body["data"]} == {("txt", None)}  # plain text has no pages
+    assert all(d["added_at"] == d["updated_at"] and d["added_at"].endswith("+00:00") for d in body["data"])
+
+
+@pytest.mark.parametrize(("sort", "field"), [("title", "title"), ("chunks", "chunks"), ("added_at", "added_at")])
+def test_documents_are_listed_in_the_order_asked(client, sort, field):
+    listed = client.get(f"/api/documents?sort={sort}&descending=true").json()["data"]
+    values = [d[field] for d in listed]
+    assert values == sorted(values, reverse=True)
+    refused = client.get("/api/documents?sort=text")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request"
 
 
 def test_document_detail_gives_each_chunk_its_place(client):

@@ -325,6 +325,14 @@ def test_replace_from_its_row_keeps_the_id_and_changes_the_content(page, api, co
     expect(progress).to_have_class("job done", timeout=ANSWER_TIMEOUT_MS)
     expect(page.locator("#notice")).to_contain_text("已替换《经费通知》")
     shot(page, tmp_path, "console-desktop-replace-progress.png")
+    newest = api.get("/api/documents?sort=updated_at&descending=true", headers=AUTH).json()["data"][0]
+    added = [d for d in api.get("/api/documents", headers=AUTH).json()["data"] if d["doc_id"] == "funds"]
+    assert newest["doc_id"] == "funds" and newest["added_at"] == added[0]["added_at"] <= newest["updated_at"]
+    page.get_by_role("button", name="更新时间").click()
+    page.get_by_role("button", name="更新时间").click()  # newest first
+    expect(page.locator("#doc-table th[data-sort=updated_at]")).to_have_attribute("aria-sort", "descending")
+    expect(page.locator("#doc-table tbody tr").first).to_have_attribute("data-doc-id", "funds")
+    expect(row.locator("td[data-label=更新时间] time")).to_have_attribute("datetime", newest["updated_at"])
     row.get_by_role("button", name="查看").click()
     expect(page.locator(".chunk-text").first).to_contain_text("九十五万元")
 

@@ -270,3 +270,30 @@ def test_catalogue_works_from_other_threads(catalogue):
         list(pool.map(write, range(3)))
     assert catalogue.document_count() == 5 and reader.count() == 6
     reader.close()
+
+
+def test_a_segment_written_before_document_times_opens_and_merges_without_them(tmp_path):
+    """Segments of an index built before times were kept are read-only and immutable: they lack the table."""
+    old_path, new_path = tmp_path / "old.sqlite3", tmp_path / "new.sqlite3"
+    old = SqliteCatalogue(old_path)
+    _fill(old)
+    old.close()
+    with sqlite3.connect(old_path) as conn:
+        conn.execute("DROP TABLE document_times")
+    reading = SqliteCatalogue(old_path, read_only=True)
+    try:
+        assert {(d.doc_id, d.added_at, d.updated_at) for d in reading.documents()} == {
+            ("kaifeng", "", ""),
+            ("haian", "", ""),
+        }
+    finally:
+        reading.close()
+    merged = SqliteCatalogue(new_path)
+    merged.add_from(old_path)
+    merged.add(doc_id="new", title="新", source="new.txt", content_hash="h-new", text="新文件。", chunks=[],
+               sentences=[], times=("2026-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00"))  # fmt: skip
+    assert merged.document("new").added_at == "2026-01-01T00:00:00+00:00"
+    assert merged.document("kaifeng").added_at == ""
+    merged.delete(["new"])  # the times row goes with its document
+    assert merged._connection().execute("SELECT COUNT(*) FROM document_times").fetchone()[0] == 0
+    merged.close()

@@ -19,6 +19,7 @@ import itertools
 import multiprocessing
 import os
 import signal
+from dataclasses import replace
 
 import numpy as np
 
@@ -280,7 +281,38 @@ class CorrectChunkContract(BackendHelpers):
         assert_same_serving(self.serving(backend, embedder), before)
 
 
+class DocumentTimesContract(BackendHelpers):
+    def test_a_document_keeps_when_it_came_through_replaces_and_merges(self, make_backend, embedder):
+        backend = self.started(make_backend, embedder, "times")
+        first = {d.doc_id: d for d in self.documents(backend, embedder)}
+        assert all(d.added_at and d.added_at == d.updated_at for d in first.values())
+        came = "2020-01-02T03:04:05+00:00"  # a document coming back from the trash keeps its first time
+        back = replace(revised(sample_documents()[0]), doc_id="back", added_at=came)
+        backend.change(embedder=embedder, sources=[back], chunking=CHUNKING)
+        backend.change(embedder=embedder, sources=[replace(back, raw_text=back.raw_text + "编制另行核定。")],
+                       chunking=CHUNKING)  # fmt: skip
+        backend.merge(full=True)
+        found = {d.doc_id: d for d in self.documents(backend, embedder)}
+        assert (found["back"].added_at, found["back"].updated_at > came) == (came, True)
+        assert {k: (d.added_at, d.updated_at) for k, d in found.items() if k != "back"} == {
+            k: (d.added_at, d.updated_at) for k, d in first.items()
+        }
+        backend.change(embedder=embedder, remove=["back"], chunking=CHUNKING)
+        backend.change(embedder=embedder, sources=[replace(back, added_at=None)], chunking=CHUNKING)
+        assert {d.doc_id: d for d in self.documents(backend, embedder)}["back"].added_at > came  # a new arrival
+
+    def documents(self, backend: IndexBackend, embedder) -> list:
+        reader = backend.open_reader(embedder_name=embedder.name, dimension=embedder.dimension)
+        try:
+            listed = reader.catalogue.documents()
+            assert listed == [reader.catalogue.document(d.doc_id) for d in listed]
+            return listed
+        finally:
+            reader.close()
+
+
 class IndexBackendContract(
+    DocumentTimesContract,
     CorrectChunkContract,
     AddDocumentsContract,
     ReplaceDocumentsContract,

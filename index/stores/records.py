@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,21 @@ class NewChunk:
     end: int
     section: tuple[str, ...]
     text: str
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def document_times(
+    earlier: DocumentRecord | None, *, content_hash: str, added_at: str | None, now: str
+) -> tuple[str, str]:
+    """(added_at, updated_at) of a document being written ``now``: it keeps the time its id first came
+    (``added_at`` for one restored, else the version it replaces), and its last change unless its content is
+    the same (a rebuild carrying it over, a replace with the same text)."""
+    added = added_at or (earlier.added_at if earlier is not None else "") or now
+    unchanged = earlier is not None and earlier.content_hash == content_hash and earlier.updated_at
+    return added, earlier.updated_at if unchanged else now
 
 
 def pages_of(page_spans: list[list[int]], start: int, end: int) -> tuple[int, int] | None:

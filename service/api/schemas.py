@@ -166,6 +166,10 @@ class DocumentSummary(BaseModel):
     )
     policy: DocumentPolicy | None = Field(None, description="Issuer, 文号, dates, 文种, level and validity.")
     corrections: int = Field(0, description="Chunks whose text staff corrected (docs/corrections.md).")
+    added_at: str | None = Field(
+        None, description="When its id first came (ISO 8601 UTC), kept through replaces and a restore from the trash."
+    )
+    updated_at: str | None = Field(None, description="When its content last changed (ISO 8601 UTC).")
 
 
 class DocumentList(BaseModel):

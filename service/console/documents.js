@@ -85,7 +85,7 @@ function render() {
     body.append(row(doc));
     if (replaceRows.has(doc.doc_id)) body.append(replaceRows.get(doc.doc_id));
   }
-  if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "11", class: "muted" }, "没有文档。")));
+  if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "13", class: "muted" }, "没有文档。")));
 }
 
 function row(doc) {
@@ -109,8 +109,20 @@ function row(doc) {
     cell("文号", policyValue(doc.policy, "doc_number") || "—", "nowrap"),
     cell("日期", policyValue(doc.policy, "date") || "—", "nowrap"),
     validityCell(doc.policy),
+    timeCell("添加时间", doc.added_at),
+    timeCell("更新时间", doc.updated_at),
     cell("操作", actions, "row-actions"),
   );
+}
+
+// Minutes in the reader's own time zone; the exact UTC time on hover. Times unknown (an index built before they were
+// kept) show a dash and sort first.
+function timeCell(label, iso) {
+  if (!iso) return cell(label, "—", "nowrap");
+  const at = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  const shown = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  return cell(label, el("time", { datetime: iso, title: iso }, shown), "nowrap");
 }
 
 function validityCell(policy) {

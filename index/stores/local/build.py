@@ -48,7 +48,7 @@ from index.progress import BatchedStageBars, StageBar
 from index.stores.base import BuildReport
 from index.stores.local import generations, segments
 from index.stores.local.reuse import carried_sources, open_previous, reuse
-from index.stores.local.segment_writer import SegmentWriter
+from index.stores.local.segment_writer import EarlierDocument, SegmentWriter
 from index.stores.local.vectors import EXACT_MAX
 from index.stores.manifest import build_versions
 
@@ -168,8 +168,9 @@ def _build_locked(
             batch_chunks=options.batch_chunks, expected=expected,
         )  # fmt: skip
         known = (previous.manifest.query_embedders if previous and previous.reusable else None) or None
+        earlier = previous.catalogue.document if previous is not None else None
         written = write_segments(data_dir, batches, embedder, options, timings, first_ids=(1, 1), agreement=known,
-                                 expected=expected)  # fmt: skip
+                                 expected=expected, earlier=earlier)  # fmt: skip
     finally:
         if previous is not None:
             previous.close()
@@ -223,12 +224,14 @@ def write_segments(
     first_ids: tuple[int, int],
     agreement: dict | None = None,
     expected: int | None = None,
+    earlier: EarlierDocument | None = None,
 ) -> WrittenSegments:
     """Embed and write the batches as finished segments of about ``options.segment_chunks`` chunks, ids
     from ``first_ids`` on (at least one segment, empty if no batch came); the query embedders' agreement
-    is measured on the first batch unless ``agreement`` gives it. A failure removes every segment written."""
+    is measured on the first batch unless ``agreement`` gives it; ``earlier`` finds the versions they replace, whose
+    times they keep. A failure removes every segment written."""
     written = WrittenSegments(query_embedders=agreement or {})
-    writer = SegmentWriter(data_dir, embedder.dimension, first_ids)
+    writer = SegmentWriter(data_dir, embedder.dimension, first_ids, earlier)
     measuring: Future | None = None
     try:
         # BM25 (jieba, holding the GIL) is written meanwhile the encoder (which releases it) works.
@@ -239,7 +242,7 @@ def write_segments(
             for batch in _timed_batches(batches, timings):
                 if writer.chunks and writer.chunks + batch.chunks > options.segment_chunks:
                     written.infos.append(writer.finish(options.exact_max, timings))
-                    writer = SegmentWriter(data_dir, embedder.dimension, _next_ids(written.infos[-1]))
+                    writer = SegmentWriter(data_dir, embedder.dimension, _next_ids(written.infos[-1]), earlier)
                 written.inputs += _write_batch(writer, batch, embedder, options, side, timings, bars)
                 if agreement is None and measuring is None:
                     measuring = side.submit(_timed, _query_embedder_agreement, batch.documents, embedder)
@@ -271,6 +274,7 @@ def write_segment(
     *,
     first_ids: tuple[int, int],
     agreement: dict | None = None,
+    earlier: EarlierDocument | None = None,
 ) -> tuple[segments.SegmentInfo, dict]:
     """Embed and write the prepared documents (numbered from 1) as one finished segment whose chunk and
     sentence ids start at ``first_ids``: (its info, the query embedders' agreement, measured unless
@@ -280,7 +284,7 @@ def write_segment(
     known = previous.manifest.query_embedders if previous and previous.reusable else agreement
     one_segment = dataclasses.replace(options, segment_chunks=max(batch.chunks, 1))
     written = write_segments(data_dir, iter([batch] if prepared else []), embedder, one_segment, timings,
-                             first_ids=first_ids, agreement=known)  # fmt: skip
+                             first_ids=first_ids, agreement=known, earlier=earlier)  # fmt: skip
     timings["embedded_inputs"] = written.inputs
     return written.infos[0], written.query_embedders
 

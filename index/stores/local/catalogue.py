@@ -55,7 +55,19 @@ CREATE TABLE IF NOT EXISTS sentences (
 );
 CREATE INDEX IF NOT EXISTS sentences_by_doc ON sentences(doc_id, start);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A table of its own, not columns of documents: a segment written before it (read-only, immutable) still opens,
+-- and a merge still copies its documents table whole.
+CREATE TABLE IF NOT EXISTS document_times (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
+    added_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """
+_DOCUMENT_COLUMNS = (
+    "d.doc_id, d.title, d.source, d.content_hash, {chunks}, d.origin, json_array_length(d.pages), {times}"
+)
+_TIMES_JOINED = "COALESCE(t.added_at, ''), COALESCE(t.updated_at, '')"
+_NO_TIMES = "'', ''"
 
 
 class SqliteCatalogue:
@@ -79,7 +91,9 @@ class SqliteCatalogue:
             uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
             self._shared = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self._shared.execute("SELECT 1 FROM documents LIMIT 1")
+            self._has_times = _has_table(self._shared, "main", "document_times")
         else:
+            self._has_times = True
             with self._connection() as conn:
                 if bulk:
                     conn.execute("PRAGMA journal_mode = OFF")
@@ -119,9 +133,10 @@ class SqliteCatalogue:
         origin: str = "corpus",
         page_spans: Sequence[tuple[int, int]] = (),
         page_confidence: Sequence[float | None] = (),
+        times: tuple[str, str] | None = None,
     ) -> None:
         """Store one document with its chunks, ``(sentence_id, start, end)`` sentences and page spans;
-        an OCR'd page's span carries its confidence as a third value."""
+        an OCR'd page's span carries its confidence as a third value; ``times``: (added_at, updated_at)."""
         pages = [
             [*span, conf] if conf is not None else list(span)
             for span, conf in with_confidence(page_spans, page_confidence)
@@ -131,6 +146,8 @@ class SqliteCatalogue:
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (doc_id, title, source, content_hash, text, origin, json.dumps(pages)),
             )
+            if times is not None:
+                conn.execute("INSERT INTO document_times VALUES (?, ?, ?)", (doc_id, *times))
             conn.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -156,6 +173,8 @@ class SqliteCatalogue:
                 copied = conn.execute(f"INSERT INTO documents SELECT * FROM source.documents {keep}").rowcount
                 conn.execute(f"INSERT INTO chunks SELECT * FROM source.chunks {keep} ORDER BY chunk_id")
                 conn.execute(f"INSERT INTO sentences SELECT * FROM source.sentences {keep} ORDER BY sentence_id")
+                if _has_table(conn, "source", "document_times"):
+                    conn.execute(f"INSERT INTO document_times SELECT * FROM source.document_times {keep}")
         finally:
             self._connection().execute("DETACH DATABASE source")
         return copied
@@ -187,25 +206,28 @@ class SqliteCatalogue:
         return self._connection().execute("SELECT COUNT(*) FROM documents").fetchone()[0]
 
     def documents(self) -> list[DocumentRecord]:
+        columns = _DOCUMENT_COLUMNS.format(chunks="COUNT(c.chunk_id)", times=self._times_columns())
         rows = self._connection().execute(
-            "SELECT d.doc_id, d.title, d.source, d.content_hash, COUNT(c.chunk_id), d.origin,"
-            " json_array_length(d.pages) FROM documents d"
+            f"SELECT {columns} FROM documents d {self._times_join()}"  # fixed text, no input
             " LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.source"
         )
         return [DocumentRecord(*row) for row in rows]
 
     def document(self, doc_id: str) -> DocumentRecord | None:
+        chunks = "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id)"
+        columns = _DOCUMENT_COLUMNS.format(chunks=chunks, times=self._times_columns())
         row = (
             self._connection()
-            .execute(
-                "SELECT d.doc_id, d.title, d.source, d.content_hash,"
-                " (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id), d.origin, json_array_length(d.pages)"
-                " FROM documents d WHERE d.doc_id = ?",
-                (doc_id,),
-            )
+            .execute(f"SELECT {columns} FROM documents d {self._times_join()} WHERE d.doc_id = ?", (doc_id,))
             .fetchone()
         )
         return DocumentRecord(*row) if row else None
+
+    def _times_columns(self) -> str:
+        return _TIMES_JOINED if self._has_times else _NO_TIMES
+
+    def _times_join(self) -> str:
+        return "LEFT JOIN document_times t ON t.doc_id = d.doc_id" if self._has_times else ""
 
     def document_text(self, doc_id: str) -> str | None:
         row = self._connection().execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
@@ -299,3 +321,10 @@ class SqliteCatalogue:
 
     def meta(self) -> dict[str, str]:
         return dict(self._connection().execute("SELECT key, value FROM meta"))
+
+
+def _has_table(conn: sqlite3.Connection, schema: str, name: str) -> bool:
+    """Whether the attached database ``schema`` (main, or a merge's source) has the table (older segments lack
+    document_times)."""
+    query = f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?"  # schema: fixed by callers
+    return conn.execute(query, (name,)).fetchone() is not None

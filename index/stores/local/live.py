@@ -34,6 +34,7 @@ from index.stores.local.build import build_index, write_segment
 from index.stores.local.catalogue import SqliteCatalogue
 from index.stores.local.segmented import SegmentedCatalogue
 from index.stores.local.vectors import EXACT_MAX
+from index.stores.records import DocumentRecord
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +98,11 @@ def _change_locked(
 ) -> ChangeReport:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    tombstones, dropped = tombstones_for(data_dir, manifest, remove | {s.doc_id for s in sources})
+    removed = tombstones_for(data_dir, manifest, remove | {s.doc_id for s in sources})
     timings["tombstones"] = time.perf_counter() - started
     prepared, _, tokens = prepare_all(sources, chunking, options, embedder=embedder, failures=failures)
-    return commit_prepared(data_dir, manifest, embedder, prepared, tokens, options, (tombstones, dropped),
-                           timings, started, failures)  # fmt: skip
+    return commit_prepared(data_dir, manifest, embedder, prepared, tokens, options, removed, timings, started,
+                           failures)  # fmt: skip
 
 
 def commit_prepared(
@@ -109,7 +110,7 @@ def commit_prepared(
 ) -> ChangeReport:
     """Write the prepared documents (numbered from 1; those with vectors are not embedded again) as one
     segment, with ``removed`` = ``tombstones_for(...)`` for what they replace, in a new generation."""
-    tombstones, dropped = removed
+    tombstones, dropped, earlier = removed
     infos, added, embedded = list(manifest.segments), (0, 0), 0
     next_ids = (manifest.next_chunk_id, manifest.next_sentence_id)
     if prepared:
@@ -123,6 +124,7 @@ def commit_prepared(
             timings,
             first_ids=next_ids,
             agreement=manifest.query_embedders,
+            earlier=earlier.get,
         )  # measured once, for the whole index
         embedded = int(timings.pop("embedded_inputs"))
         infos.append(info)
@@ -167,16 +169,18 @@ def catalogue_view(data_dir: Path, manifest: generations.IndexManifest) -> Segme
 
 def tombstones_for(data_dir: Path, manifest: generations.IndexManifest, doc_ids: set[str]):
     """The manifest's tombstones with the live ones of ``doc_ids`` added: (tombstones, (documents, chunks,
-    sentences)). Each segment's catalogue is asked for these documents only: listing every document of every
-    segment, as a catalogue view does, made each change cost the size of the index."""
+    sentences), the records tombstoned by doc_id: what a replace keeps the times of). Each segment's catalogue is
+    asked for these documents only: listing every document of every segment, as a catalogue view does, made each
+    change cost the size of the index."""
     tombstones = dict(manifest.tombstones)
     documents = chunks = sentences = 0
+    records: dict[str, DocumentRecord] = {}
     for info in manifest.segments if doc_ids else ():
         dead = set(tombstones.get(info.segment_id, seg.Tombstone()).doc_ids)
         catalogue = SqliteCatalogue(seg.segments_root(data_dir) / info.segment_id / seg.CATALOGUE_FILE, read_only=True)
         try:
             for doc_id in sorted(catalogue.known_doc_ids(doc_ids - dead)):
-                record = catalogue.document(doc_id)
+                record = records[doc_id] = catalogue.document(doc_id)
                 doc_chunks = catalogue.document_chunks(doc_id)
                 df = Counter(term for c in doc_chunks for term in set(tokenize(lexical_text(record.title, c.text))))
                 previous = tombstones.get(info.segment_id, seg.Tombstone())
@@ -186,7 +190,7 @@ def tombstones_for(data_dir: Path, manifest: generations.IndexManifest, doc_ids:
                 sentences += len(catalogue.document_sentences(doc_id))
         finally:
             catalogue.close()
-    return tombstones, (documents, chunks, sentences)
+    return tombstones, (documents, chunks, sentences), records
 
 
 def update_index(*, data_dir: Path, embedder: Embedder, docs_dir: Path, **options) -> ChangeReport | None:

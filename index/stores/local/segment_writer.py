@@ -13,7 +13,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +25,21 @@ from index.stores.local import segments
 from index.stores.local.appended_rows import AppendedRows
 from index.stores.local.catalogue import SqliteCatalogue
 from index.stores.local.vectors import FaissVectorStore
+from index.stores.records import DocumentRecord, document_times, utc_now
 
 SCRATCH_VECTORS = "chunk-vectors.scratch.npy"  # removed once the vector index is written
 
 
+# The version of a document this write replaces or carries over, by doc_id (None: a new id), for its times.
+EarlierDocument = Callable[[str], DocumentRecord | None]
+
+
 class SegmentWriter:
-    def __init__(self, data_dir: Path, dimension: int, first_ids: tuple[int, int]) -> None:
+    def __init__(
+        self, data_dir: Path, dimension: int, first_ids: tuple[int, int], earlier: EarlierDocument | None = None
+    ) -> None:
         self.dir = segments.new_segment_dir(data_dir)
+        self._earlier = earlier
         self.first_ids = first_ids
         self.documents = self.chunks = self.sentences = 0
         self._catalogue = SqliteCatalogue(self.dir / segments.CATALOGUE_FILE, bulk=True)
@@ -54,7 +62,9 @@ class SegmentWriter:
         chunk_offset, sentence_offset = self.offsets
         self._chunk_vectors.append(matrices.chunks)
         self._sentence_vectors.append(matrices.sentences)
+        now = utc_now()
         for d in documents:
+            earlier = self._earlier(d.source.doc_id) if self._earlier is not None else None
             self._catalogue.add(
                 doc_id=d.source.doc_id,
                 title=d.source.title,
@@ -68,6 +78,7 @@ class SegmentWriter:
                 origin=d.source.origin,
                 page_spans=d.page_spans,
                 page_confidence=d.source.page_confidence,
+                times=document_times(earlier, content_hash=d.content_hash, added_at=d.source.added_at, now=now),
             )
         self.documents += len(documents)
         self.chunks += len(matrices.chunks)

@@ -8,7 +8,9 @@ partition key, every query filtered on it:
   made it). This row is the commit: a document is in the catalogue when its
   row is there, with the rows of that version;
 - ``texts``: the cleaned text in pieces (a VARCHAR holds at most 65,535 bytes);
-- ``chunks`` and ``sentences``: spans, keyed by the int64 ids every store shares.
+- ``chunks`` and ``sentences``: spans, keyed by the int64 ids every store shares;
+- ``document_times``: when each document came and last changed (a collection of its own: milvus-lite cannot add
+  a field to the documents collection of a deployment made before times were kept).
 
 There are no transactions, so every other row carries ``doc_id`` and
 ``version``, and a reader keeps a row only when the document row it belongs
@@ -106,6 +108,9 @@ SCHEMAS: dict[str, tuple[str, list[tuple]]] = {
         ("chunk_id", "INT64", {}), ("doc_id", *_text(1024)), ("version", *_text(64)), ("ordinal", "INT64", {}),
         ("start", "INT64", {}), ("end", "INT64", {}), ("section", *_text(8192)), ("text", *_text()),
     ]),
+    "document_times": ("key", [
+        ("key", *_text(1100)), ("doc_id", *_text(1024)), ("added_at", *_text(40)), ("updated_at", *_text(40)),
+    ]),
     "sentences": ("sentence_id", [
         ("sentence_id", "INT64", {}), ("doc_id", *_text(1024)), ("version", *_text(64)), ("start", "INT64", {}),
         ("end", "INT64", {}),
@@ -145,6 +150,7 @@ class MilvusCatalogue:
                 create_collection(self._client, name, SCHEMAS[kind][1], SCHEMAS[kind][0])
             self._client.load_collection(name)
         self._documents: dict[str, dict] = {}
+        self._times: dict[str, tuple[str, str]] | None = None  # read when first asked for, once per snapshot
         self.refresh()
 
     def snapshot(self) -> MilvusCatalogue:
@@ -157,6 +163,13 @@ class MilvusCatalogue:
     def refresh(self) -> None:
         rows = self._query("documents", "", DOCUMENT_FIELDS)
         self._documents = {row["doc_id"]: row for row in rows}
+        self._times = None
+
+    def _document_times(self) -> dict[str, tuple[str, str]]:
+        if self._times is None:
+            rows = self._query("document_times", "", ["doc_id", "added_at", "updated_at"])
+            self._times = {row["doc_id"]: (row["added_at"], row["updated_at"]) for row in rows}
+        return self._times
 
     def _query(self, kind: str, condition: str, fields: list[str]) -> list[dict]:
         """Every matching row, read a page at a time: one plain query stops at Milvus's 16,384-row window,
@@ -186,9 +199,11 @@ class MilvusCatalogue:
 
     # -- documents ---------------------------------------------------------
     def _record(self, row: dict) -> DocumentRecord:
+        added, updated = self._document_times().get(row["doc_id"], ("", ""))
         return DocumentRecord(
-            row["doc_id"], row["title"], row["source"], row["content_hash"], int(row["chunk_count"]), row["origin"]
-        )
+            row["doc_id"], row["title"], row["source"], row["content_hash"], int(row["chunk_count"]), row["origin"],
+            len(json.loads(row["pages"])), added, updated,
+        )  # fmt: skip
 
     def count(self) -> int:
         return sum(int(row["chunk_count"]) for row in self._documents.values())
@@ -340,11 +355,6 @@ class MilvusCatalogue:
         ])  # fmt: skip
         self._upsert("sentences", [{**base, "sentence_id": i, "start": s, "end": e} for i, s, e in sentences])
 
-    def commit(self, **document) -> None:
-        """Write the document row (``document_row``'s arguments): from now on the document is its rows of
-        ``version``."""
-        self.commit_all([self.document_row(**document)])
-
     def document_row(self, *, doc_id: str, version: str, title: str, source: str, content_hash: str, origin: str,
                      chunk_ids: Sequence[int], sentence_ids: Sequence[int], text_chars: int,
                      page_spans: Sequence = (), page_confidence: Sequence = ()) -> dict:  # fmt: skip
@@ -359,8 +369,14 @@ class MilvusCatalogue:
             "unused": [0.0, 0.0],
         }  # fmt: skip
 
-    def commit_all(self, rows: list[dict]) -> None:
-        """Write document rows (``document_row``): each commits its own document's version."""
+    def commit_all(self, rows: list[dict], times: dict[str, tuple[str, str]] | None = None) -> None:
+        """Write document rows (``document_row``): each commits its own document's version; ``times`` (doc_id ->
+        (added_at, updated_at)) go first: a times row without its document is never read."""
+        self._upsert("document_times", [
+            {"key": f"{self.kb_id}/{doc_id}", KB_FIELD: self.kb_id, "doc_id": doc_id, "added_at": added,
+             "updated_at": updated, "unused": [0.0, 0.0]}
+            for doc_id, (added, updated) in (times or {}).items()
+        ])  # fmt: skip
         self._upsert("documents", rows)
         self.refresh()
 
@@ -369,7 +385,8 @@ class MilvusCatalogue:
         known = sorted(self.known_doc_ids(doc_ids))
         if known:
             keys = [f"{self.kb_id}/{d}" for d in known]
-            self._client.delete(self.names["documents"], filter=kb_filter(self.kb_id, f"key in [{quoted(keys)}]"))
+            for kind in ("documents", "document_times"):
+                self._client.delete(self.names[kind], filter=kb_filter(self.kb_id, f"key in [{quoted(keys)}]"))
             self.refresh()
         return len(known)
 
@@ -388,15 +405,17 @@ class MilvusCatalogue:
 
     def add(self, *, doc_id: str, title: str, source: str, content_hash: str, text: str,
             chunks: Sequence[NewChunk], sentences: Sequence[tuple[int, int, int]], origin: str = "corpus",
-            page_spans: Sequence = (), page_confidence: Sequence = (), version: str = "1") -> None:  # fmt: skip
+            page_spans: Sequence = (), page_confidence: Sequence = (), version: str = "1",
+            times: tuple[str, str] | None = None) -> None:  # fmt: skip
         """``SqliteCatalogue.add``: the rows, then the document row (vectors and BM25 are other stores')."""
         previous = self.version(doc_id)
         self.add_rows(doc_id=doc_id, version=version, text=text, chunks=chunks, sentences=sentences)
-        self.commit(
+        row = self.document_row(
             doc_id=doc_id, version=version, title=title, source=source, content_hash=content_hash, origin=origin,
             chunk_ids=[c.chunk_id for c in chunks], sentence_ids=[s[0] for s in sentences], text_chars=len(text),
             page_spans=page_spans, page_confidence=page_confidence,
         )  # fmt: skip
+        self.commit_all([row], {doc_id: times} if times is not None else None)
         if previous is not None and previous != version:
             self.remove_rows(doc_id, previous)
 

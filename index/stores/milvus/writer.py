@@ -49,6 +49,7 @@ from index.stores.changes import corpus_changes, refuse_duplicate_ids
 from index.stores.manifest import ChunkingInfo, EmbedderInfo, IndexManifest, build_versions
 from index.stores.milvus.lock import ensure_locks_held, lock_collection, milvus_writer_lock
 from index.stores.milvus.reader import MilvusStores, MilvusTarget, build_id
+from index.stores.records import document_times, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,12 @@ def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], mat
     versions = {d.source.doc_id: secrets.token_hex(8) for d in prepared}
     previous = {doc_id: stores.catalogue.version(doc_id) for doc_id in versions}
     stores.meta.intend_all(list(versions.items()))
-    texts, commits = [], []
+    texts, commits, now = [], [], utc_now()
+    times = {
+        d.source.doc_id: document_times(stores.catalogue.document(d.source.doc_id), content_hash=d.content_hash,
+                                        added_at=d.source.added_at, now=now)
+        for d in prepared
+    }  # fmt: skip
     for document in prepared:  # prepare_all numbers chunks and sentences from 1 in this order: row = id - 1
         doc_id = document.source.doc_id
         chunks = [dataclasses.replace(c, chunk_id=int(c.chunk_id - 1 + first_chunk)) for c in document.chunks]
@@ -184,7 +190,7 @@ def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], mat
     stores.sentence_vectors.add(sentence_ids, matrices.sentences)
     stores.lexical.add(chunk_ids.tolist(), texts)
     ensure_locks_held()  # the commit: after a lapse, the rows written stay uncommitted, swept by the next writer
-    commit_documents(stores, commits)
+    commit_documents(stores, commits, times)
     replaced = [(doc_id, version) for doc_id, version in previous.items() if version is not None]
     stores.meta.intend_all(replaced)
     for doc_id, version in replaced:  # replacements: the old versions go once the new ones are in
@@ -202,9 +208,9 @@ def _document_row(stores: MilvusStores, document: PreparedDocument, version: str
     )  # fmt: skip
 
 
-def commit_documents(stores: MilvusStores, rows: list[dict]) -> None:
+def commit_documents(stores: MilvusStores, rows: list[dict], times: dict[str, tuple[str, str]]) -> None:
     """The document rows: from here on, every reader (once it sees the new generation) has these versions."""
-    stores.catalogue.commit_all(rows)
+    stores.catalogue.commit_all(rows, times)
 
 
 def _delete_documents(stores: MilvusStores, doc_ids: set[str]) -> int:

@@ -1,9 +1,9 @@
 import asyncio
 from collections.abc import Coroutine
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from index.answering.policy_view import PolicyView
@@ -30,12 +30,23 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 READ_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404)}
 
 
+DocumentOrder = Literal["source", "title", "added_at", "updated_at", "chunks"]
+
+
 @router.get("", response_model=DocumentList, responses=READ_ERRORS)
-def list_documents(target: ReadKbDep, records: RecordsDep) -> DocumentList:
-    """Every indexed document with its format, pages, number of chunks, issuer, 文号, dates, validity and
-    how many of its chunks staff corrected."""
+def list_documents(
+    target: ReadKbDep,
+    records: RecordsDep,
+    sort: Annotated[DocumentOrder, Query(description="The field to order by; times unknown sort first.")] = "source",
+    descending: Annotated[bool, Query(description="Newest or largest first.")] = False,
+) -> DocumentList:
+    """Every indexed document with its format, pages, number of chunks, issuer, 文号, dates, validity,
+    when it came and last changed, and how many of its chunks staff corrected."""
     view = target.engine.policy_view()
-    documents = target.engine.documents()
+    field = "chunk_count" if sort == "chunks" else sort
+    documents = sorted(
+        target.engine.documents(), key=lambda d: (getattr(d, field), d.source, d.doc_id), reverse=descending
+    )
     corrected = chunk_corrections.corrected_chunks(
         records, target.kb_id, documents, target.engine.index.catalogue.document_chunks
     )
@@ -55,6 +66,8 @@ def _summary(record: DocumentRecord, view: PolicyView, corrections: int = 0) -> 
         "origin": record.origin,
         "policy": document_policy(*view.of(record.doc_id)),
         "corrections": corrections,
+        "added_at": record.added_at or None,
+        "updated_at": record.updated_at or None,
     }
 
 
