@@ -121,8 +121,9 @@ function timeCell(label, iso) {
   if (!iso) return cell(label, "—", "nowrap");
   const at = new Date(iso);
   const pad = (n) => String(n).padStart(2, "0");
-  const shown = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}`;
-  return cell(label, el("time", { datetime: iso, title: iso }, shown), "nowrap");
+  const day = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}`;
+  const minute = `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  return cell(label, el("time", { datetime: iso, title: iso }, day, el("br"), minute), "nowrap");  // two short lines
 }
 
 function validityCell(policy) {
