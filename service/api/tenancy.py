@@ -47,7 +47,20 @@ def bearer(request: Request) -> str | None:
     return given.strip() if scheme.lower() == "bearer" and given.strip() else None
 
 
+CALLER_STATE = "caller"
+
+
 def resolve_caller(request: Request) -> Caller:
+    """Who sent the request, found once per request: the route's dependency and the audit trail (which files the
+    change after it) share the request's state."""
+    known = getattr(request.state, CALLER_STATE, None)
+    if known is None:
+        known = _caller_of(request)
+        setattr(request.state, CALLER_STATE, known)
+    return known
+
+
+def _caller_of(request: Request) -> Caller:
     given = bearer(request)
     if given is None:
         return ANONYMOUS
