@@ -24,6 +24,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from eval.plotting import pyplot
+
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "none": None,
@@ -173,13 +175,7 @@ def _doc_ids(data_dir: Path) -> list[str]:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # The variants name 省 and 河南: a CJK font where one is installed (fonts-wqy-microhei), else boxes.
-    plt.rcParams["font.sans-serif"] = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "DejaVu Sans"]
+    plt = pyplot(cjk=True)  # the variants name 省 and 河南
     names = list(result["variants"])
     p50 = [result["variants"][n]["p50_ms"] for n in names]
     figure, axis = plt.subplots(figsize=(9, 4))

@@ -28,11 +28,10 @@ from collections import Counter
 from pathlib import Path
 
 from eval.lawrefbook import DEFAULT_MIRROR, git, law_files, read_law, render
+from eval.plotting import pyplot
 from index.ingest.metadata import extract_metadata
 from index.ingest.metadata.dates import chinese_number, find_dates
 from index.ingest.metadata.score import FieldScore, score_all
-
-logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTICES = REPO / "tests" / "data" / "notices.jsonl"
@@ -128,14 +127,7 @@ def _table(scores: dict[str, FieldScore]) -> dict:
 
 
 def plot(report: dict, path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logger.warning("matplotlib is not installed: no plot")
-        return False
+    plt = pyplot(cjk=True)
     panels = (
         (f"laws (n={report['laws']['documents']})", report["laws"]["fields"]),
         ("laws, date printed in text", report["laws"]["fields_where_the_date_is_in_the_text"]),

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.http_load import empty_endpoint_floor, free_port, start, wrk
+from eval.plotting import pyplot
 
 REPO = Path(__file__).resolve().parents[1]
 CONCURRENCY = (1, 8, 32)
@@ -276,11 +277,7 @@ def print_table(tiers: list[dict]) -> None:
 
 
 def plot(tiers: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     sizes = [t["build"]["chunks"] for t in tiers]
     fig, (latency, throughput) = plt.subplots(1, 2, figsize=(12, 4.5))
     for endpoint in ("search", "ask"):

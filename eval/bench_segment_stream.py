@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from eval.plotting import pyplot
 from index.ingest.documents import SourceDocument
 from index.stores.local.generations import current_build_dir, read_manifest
 from index.stores.local.live import change_index
@@ -96,11 +97,7 @@ def summary(rows: list[dict]) -> dict:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     x = [r["change"] for r in rows]
     top.step(x, [r["segments_after_change"] for r in rows], where="post", label="after the change", alpha=0.5)

@@ -23,11 +23,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from eval.lawrefbook import DEFAULT_MIRROR, git, law_files, law_rows, read_law, render
+from eval.plotting import pyplot
 from index.answering.policy_view import facts_of
 from index.answering.standing import DocumentFacts, Standing, standings
 from index.ingest.metadata import extract_metadata, references_match
-
-logger = logging.getLogger(__name__)
 
 REPORTS = Path(__file__).resolve().parents[1] / "eval" / "reports"
 SEED = 29
@@ -175,15 +174,7 @@ def halves(laws: list[dict], *, seed: int) -> dict[str, list[dict]]:
 
 
 def plot(report: dict, path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logger.warning("matplotlib is not installed: no plot")
-        return False
-    plt.rcParams["font.family"] = ["WenQuanYi Micro Hei", "DejaVu Sans"]
+    plt = pyplot(cjk=True)
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1, 2.2]})
     rows = (
         ("已废止 vs expired", report["all"]["repealed"]),
