@@ -9,6 +9,7 @@ replica (service/stores/milvus_records.py). Both pass tests/test_records.py.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Protocol
 from index.errors import ConflictError, InvalidInputError, NotFoundError
 from service.stores import sqlite_file
 from service.stores.registry import now_iso
+
+logger = logging.getLogger(__name__)
 
 RECORDS_FILE = "staff.sqlite3"
 KIND_PATTERN = r"^[a-z_]{1,32}$"
@@ -85,7 +88,9 @@ class RecordStore(Protocol):
     def add(self, kind: str, kb_id: str, body: dict) -> StaffRecord: ...
     def get(self, kind: str, kb_id: str, record_id: str) -> StaffRecord | None: ...
     def update(self, kind: str, kb_id: str, record_id: str, body: dict) -> StaffRecord: ...
-    def delete(self, kind: str, kb_id: str, record_id: str) -> None: ...
+    def delete(self, kind: str, kb_id: str, record_id: str) -> None:
+        """The record, and its body with it, leaves storage (SQLite: at once; Milvus: when it compacts)."""
+
     def list(
         self, kind: str, kb_id: str | None, *, limit: int = 100, before: str | None = None
     ) -> list[StaffRecord]: ...
@@ -142,6 +147,7 @@ class SqliteRecordStore:
             ).rowcount
         if not deleted:
             raise NotFoundError(f"no {kind} record {record_id!r}")
+        self._erase_wal()
 
     def list(self, kind: str, kb_id: str | None, *, limit: int = 100, before: str | None = None) -> list[StaffRecord]:
         where, values = ["kind = ?"], [kind]
@@ -167,6 +173,13 @@ class SqliteRecordStore:
                 f"DELETE FROM staff_records WHERE kb_id = ? AND kind NOT IN ({','.join('?' * len(kept))})",
                 (kb_id, *kept),
             )
+        self._erase_wal()
+
+    def _erase_wal(self) -> None:
+        """Deleted bodies are zeroed in the file (secure_delete); the log's older frames go too."""
+        if not sqlite_file.erase_wal(self.path):
+            logger.warning("%s: readers kept the write-ahead log from being emptied; the next delete empties it",
+                           self.path)  # fmt: skip
 
 
 def _record(row) -> StaffRecord:
