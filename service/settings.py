@@ -7,6 +7,7 @@ Read from ``POLICYQA_*`` environment variables (and a ``.env`` file); built in
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -153,6 +154,13 @@ class Settings(BaseSettings):
         True,
         description="Whether the knowledge base 'default' is public when the registry is first made (then PATCH it).",
     )
+    trash_retention_hours: float = Field(
+        0.0,
+        ge=0,
+        le=8760,
+        description="Hours a deleted document stays in its knowledge base's trash, to be restored; 0: a delete "
+        "keeps nothing and cannot be undone.",
+    )
     max_loaded_kbs: int = Field(
         64, ge=1, le=100_000, description="Most knowledge bases loaded besides default; the least recently used goes."
     )
@@ -190,6 +198,9 @@ class Settings(BaseSettings):
 
     def chunking(self) -> ChunkingParams:
         return ChunkingParams(self.chunk_target_chars, self.chunk_max_chars, self.chunk_overlap_chars)
+
+    def trash_retention(self) -> timedelta:
+        return timedelta(hours=self.trash_retention_hours)
 
     def answer_params(self) -> AnswerParams:
         return AnswerParams(min_relevance=self.min_relevance, min_confidence=self.min_confidence)

@@ -26,7 +26,7 @@ from functools import partial
 
 from index.answering.engine import QAEngine
 from index.embedders import Embedder
-from index.errors import NotFoundError, PolicyQAError
+from index.errors import ConflictError, NotFoundError, PolicyQAError
 from index.ingest.documents import SourceDocument
 from index.stores.chunk_edits import ChunkCorrection
 from index.threads import lower_priority
@@ -122,6 +122,18 @@ class KnowledgeBaseWriter:
         what they came from. The ids must be new: nothing is de-duplicated here."""
         run = partial(self._build, sources=documents)
         return self._enqueue(run, "add", documents[0].doc_id, label, f"{len(documents)} documents")
+
+    def restore(self, document: SourceDocument, *, then: Callable[[], None]) -> Job:
+        """A deleted document added back under its own id (from the trash), then ``then`` (what else comes back)
+        in the same job; the job fails, adding nothing, if the id was taken meanwhile."""
+        run = partial(self._restore, document=document, then=then)
+        return self._enqueue(run, "add", document.doc_id, document.source, "restored from the trash")
+
+    def _restore(self, job: Job, *, document: SourceDocument, then: Callable[[], None]) -> None:
+        if self.engine.index.catalogue.known_doc_ids([document.doc_id]):
+            raise ConflictError(f"a document with id {document.doc_id!r} exists again; nothing was restored")
+        self._build(job, sources=[document])
+        then()
 
     def _add(self, job: Job | None, upload: Upload) -> Job:
         """The upload's build queued, or its job done at once when its content is indexed already."""

@@ -21,6 +21,7 @@ from service.evaluations import Evaluations
 from service.knowledge_bases import KnowledgeBases
 from service.settings import Settings
 from service.stores.factory import open_records, open_registry
+from service.trash_sweep import TrashSweeper
 from service.uploads import ParseSlots
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,14 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         app.state.kbs = KnowledgeBases(settings, opened, app.state.registry, app.state.records)
         app.state.writer = app.state.kbs.default.writer  # default's writer (metrics, health)
         app.state.evaluations = Evaluations()
+        app.state.trash_sweeper = TrashSweeper(app.state.records, settings.trash_retention())
+        app.state.trash_sweeper.start()
         logger.info("serving index %s (%s)", opened.index.manifest.build_id, opened.embedder.name)
         try:
             yield
         finally:
             await run_in_threadpool(app.state.evaluations.close)  # before the engines it may be asking
+            await run_in_threadpool(app.state.trash_sweeper.close)
             app.state.kbs.close()
             if engine is None:
                 opened.close()

@@ -31,6 +31,7 @@ from service.api.routes import (
     openai_compat,
     search,
     terms,
+    trash,
     widget,
 )
 from service.api.tenancy import KbPath
@@ -49,6 +50,7 @@ PER_KB = (
     feedback,
     gold,
     terms,
+    trash,
 )
 
 

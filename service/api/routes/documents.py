@@ -10,11 +10,11 @@ from index.answering.policy_view import PolicyView
 from index.errors import InvalidInputError, NotFoundError
 from index.stores.records import ChunkRecord, DocumentRecord
 from service import chunk_corrections
+from service.api.audit import note_for_audit
 from service.api.policy_schemas import document_policy
 from service.api.routes.document_metadata import forget_corrections
 from service.api.schemas import (
     ChunkSummary,
-    DeletedOut,
     DocumentDetail,
     DocumentList,
     DocumentSummary,
@@ -22,8 +22,10 @@ from service.api.schemas import (
     JobOut,
     JobsOut,
 )
-from service.api.tenancy import ReadKbDep, RecordsDep, RegistryDep, WriteKbDep
+from service.api.tenancy import CallerDep, ReadKbDep, RecordsDep, RegistryDep, WriteKbDep
+from service.api.trash_schemas import DocumentDeletedOut, TrashEntryOut
 from service.stores.jobs import Job
+from service.trash import TrashBin, delete_into_trash, utc_now
 from service.uploads import ParseSlotsBusyError, PendingScan, Upload, prepare_upload_isolated
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -186,11 +188,19 @@ async def replace_document(
     return _job_out(await run_in_threadpool(target.writer.replace, doc_id, upload), upload)
 
 
-@router.delete("/{doc_id}", response_model=DeletedOut, responses=ADMIN_ERRORS)
-def delete_document(doc_id: str, target: WriteKbDep, registry: RegistryDep, records: RecordsDep) -> DeletedOut:
-    """Remove a document from the catalogue, the vector index and the lexical index (and its corrections)."""
-    job = target.writer.delete(doc_id)
+@router.delete("/{doc_id}", response_model=DocumentDeletedOut, responses=ADMIN_ERRORS)
+def delete_document(
+    doc_id: str, request: Request, target: WriteKbDep, registry: RegistryDep, records: RecordsDep, caller: CallerDep
+) -> DocumentDeletedOut:
+    """Remove a document from the catalogue, the vector index and the lexical index (and its corrections); with a
+    trash retention window, it is kept in the knowledge base's trash first, to be restored (``trash``)."""
+    trash = TrashBin(records, target.kb_id, retention=request.app.state.settings.trash_retention())
+    catalogue = target.engine.index.catalogue
+    job, kept = delete_into_trash(trash, target.writer, catalogue, registry, doc_id, deleted_by=caller.who)
     if job.state == "done":
         forget_corrections(registry, target.kb_id, doc_id)
         chunk_corrections.forget_document(records, target.kb_id, doc_id)
-    return DeletedOut(doc_id=doc_id, deleted=job.state == "done", job=JobOut(**job.to_dict()))
+    if kept is not None:
+        note_for_audit(request, trash_entry=kept.entry_id)
+    return DocumentDeletedOut(doc_id=doc_id, deleted=job.state == "done", job=JobOut(**job.to_dict()),
+                              trash=TrashEntryOut.of(kept, utc_now()) if kept else None)  # fmt: skip
