@@ -11,6 +11,7 @@ import { loadKbs, setupKbs } from "./kbs.js";
 import { loadKeys, setupKeys } from "./keys.js";
 import { setupRetrieval } from "./retrieval.js";
 import { loadTerms, setupTerms } from "./terms.js";
+import { loadTrash, loadTrashWindow, setupTrash } from "./trash.js";
 import { canWrite, isAdmin, state } from "./state.js";
 import { $, notice } from "./ui.js";
 import { setupUpload } from "./upload.js";
@@ -32,6 +33,7 @@ function showView(name) {
   if (name === "terms") loadTerms();
   if (name === "faq") loadFaq();
   if (name === "feedback") loadFeedback();
+  if (name === "trash") loadTrash();
   const heading = $(`#view-${name} h2`);
   if (heading) heading.focus();
 }
@@ -65,6 +67,7 @@ async function enter() {
   $("#who").hidden = false;
   $("#app").hidden = false;
   $('.tabs [data-view="upload"]').hidden = !canWrite();
+  $('.tabs [data-view="trash"]').hidden = !canWrite();
   $('.tabs [data-view="eval"]').hidden = !isAdmin();  // running the gold set is the admin's
   $('.tabs [data-view="keys"]').hidden = !isAdmin();
   await refreshAll();
@@ -77,7 +80,7 @@ async function refreshAll() {
   } catch (error) {
     notice(reason(error), { bad: true });
   }
-  await loadDocuments();
+  await Promise.all([loadDocuments(), loadTrashWindow()]);
 }
 
 function signOut(message = "") {
@@ -107,7 +110,7 @@ function setup() {
   $("#kb-select").addEventListener("change", async (event) => {
     state.kbId = event.target.value;
     notice("");
-    await loadDocuments();
+    await Promise.all([loadDocuments(), loadTrashWindow()]);
     showView("docs");
   });
   setupDocuments(showView);
@@ -120,6 +123,7 @@ function setup() {
   setupTerms();
   setupFaq();
   setupFeedback();
+  setupTrash(loadDocuments);
   if (session.token) signIn(session.token);
 }
 

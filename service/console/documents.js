@@ -6,6 +6,7 @@ import { chunkTools, correctedChunks, history, setupCorrections } from "./correc
 import { canWrite, state } from "./state.js";
 import { policyValue, setupPolicyPanel, showPolicy } from "./policy.js";
 import { replaceDocument } from "./upload.js";
+import { offerUndo, trashHours, windowText } from "./trash.js";
 import { $, cell, clear, confirmDialog, el, notice } from "./ui.js";
 
 const ORIGINS = { corpus: "语料目录", upload: "上传", faq: "问答对" };
@@ -134,15 +135,18 @@ function validityCell(policy) {
 }
 
 async function remove(doc) {
-  if (!(await confirmDialog(`确定删除《${doc.title}》（${doc.source}）吗？删除后它不会再被检索和引用，无法撤销。`))) return;
+  const kept = trashHours() ? `在回收站保留 ${windowText(trashHours())}，期间可以撤销。` : "无法撤销。";
+  if (!(await confirmDialog(`确定删除《${doc.title}》（${doc.source}）吗？删除后它不会再被检索和引用，${kept}`))) return;
+  let deleted = null;
   try {
-    await api(kbPath(state.kbId, `/documents/${encodeURIComponent(doc.doc_id)}`), { method: "DELETE" });
+    deleted = await api(kbPath(state.kbId, `/documents/${encodeURIComponent(doc.doc_id)}`), { method: "DELETE" });
     notice(`已删除《${doc.title}》。`);
   } catch (error) {
     notice(`删除失败：${reason(error)}`, { bad: true });
   }
   await loadDocuments();
-  $("#doc-filter").focus();
+  if (deleted?.trash) offerUndo(deleted.trash);
+  else $("#doc-filter").focus();
 }
 
 function chooseReplacement(doc) {
