@@ -93,6 +93,18 @@ def test_an_entry_keeps_everything_until_its_window_ends_then_nothing(tmp_path):
     assert marker.encode() not in store_bytes(tmp_path)  # zeroed in the file, and the log emptied by the store
 
 
+def test_an_entry_and_its_parts_round_trip_through_milvus(milvus_uri):
+    from service.stores.milvus_records import MilvusRecordStore
+
+    store = MilvusRecordStore(milvus_uri, prefix=f"trash{secrets.token_hex(4)}")
+    trash = TrashBin(store, "town", retention=timedelta(hours=1))
+    contents = TrashedContents("条" * 60_000 + '"\x02' * 3_000, ((0, 9),), (0.81,), None)  # parts near the limit
+    entry = trash.keep(RECORD, contents, deleted_by="admin")
+    assert len(entry.part_ids) >= 4 and trash.contents(trash.entry(entry.entry_id)) == contents
+    trash.purge(entry)
+    assert store.list(ENTRY_KIND, None) == [] and store.list(CONTENTS_KIND, None) == []
+
+
 def test_contents_too_large_to_list_in_one_entry_are_not_kept_at_all(tmp_path, monkeypatch):
     monkeypatch.setattr(trash_module, "MAX_PARTS", 2)
     store = SqliteRecordStore(tmp_path / RECORDS_FILE)
