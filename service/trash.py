@@ -104,8 +104,7 @@ def trashed_document(
     record, text = catalogue.document(doc_id), catalogue.document_text(doc_id)
     if record is None or text is None:
         raise NotFoundError(f"no document with id {doc_id!r}")
-    # Both catalogues have page_confidence, but the Catalogue protocol does not name it (yet): as chunk_edits does.
-    confidence = getattr(catalogue, "page_confidence", lambda _: ())(doc_id)
+    confidence = catalogue.page_confidence(doc_id)
     contents = TrashedContents(text, tuple(catalogue.page_spans(doc_id)), tuple(confidence),
                                registry.document_overrides(kb_id).get(doc_id))  # fmt: skip
     return record, contents

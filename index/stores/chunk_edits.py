@@ -86,7 +86,7 @@ def corrected_document(
     old_vectors = iter(sentence_vectors.vectors(old_ids) if len(old_ids) else ())
     rows = [next(old_vectors) if kind == "old" else vectors_of_new.sentences[at] for *_, (kind, at) in sentence_rows]
     source = SourceDocument(record.doc_id, record.title, record.source, new_text, (), record.origin,
-                            tuple(getattr(catalogue, "page_confidence", lambda _: ())(doc_id)))  # fmt: skip
+                            tuple(catalogue.page_confidence(doc_id)))  # fmt: skip
     spans = [(moved.start(a), moved.end(b)) for a, b in catalogue.page_spans(doc_id)]
     document = PreparedDocument(
         source, new_text, record.content_hash, numbered_chunks,
