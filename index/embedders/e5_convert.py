@@ -213,7 +213,11 @@ def _class(chars: str) -> str:
 def write_model_dir(e5: E5File, target: Path) -> None:
     """Write a complete sentence-transformers directory (transformer, mean pooling, normalise)."""
     from safetensors.numpy import save_file
-    from transformers import PreTrainedTokenizerFast
+
+    from index.embedders.imports import TRANSFORMERS_IMPORT_LOCK
+
+    with TRANSFORMERS_IMPORT_LOCK:
+        from transformers import PreTrainedTokenizerFast
 
     target.mkdir(parents=True)
     config = {

@@ -99,8 +99,11 @@ def _current(target: Path, expected: dict) -> bool:
 
 def export_float32(model_dir: Path, target: Path) -> None:
     """Trace the checkpoint to ONNX (ids, mask -> last hidden state), then fuse it for ONNX Runtime."""
-    import torch
-    from transformers import AutoConfig, AutoModel
+    from index.embedders.imports import TRANSFORMERS_IMPORT_LOCK
+
+    with TRANSFORMERS_IMPORT_LOCK:
+        import torch
+        from transformers import AutoConfig, AutoModel
 
     require_onnxruntime()
     from onnxruntime.transformers import optimizer

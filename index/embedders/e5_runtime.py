@@ -63,13 +63,13 @@ class Runner(Protocol):
 
 class TorchRunner:
     def __init__(self, model_dir: Path, *, device: str, precision: str) -> None:
+        from index.embedders.imports import auto_model
+
+        AutoModel = auto_model()  # noqa: N806 (a class; imports torch under the lock too)
         import torch
-        from transformers import AutoModel
-        from transformers.utils import logging as transformers_logging
 
         self._torch = torch
         self.device, self.precision = device, precision
-        transformers_logging.disable_progress_bar()  # "Loading weights" would sit above the build's own bars
         self._model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).to(device).eval()
         self.description = f"torch-{precision}@{device}"
 

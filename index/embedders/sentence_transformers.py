@@ -69,7 +69,9 @@ class SentenceTransformerEmbedder:
         name: str | None = None,
     ) -> None:
         try:
-            from sentence_transformers import SentenceTransformer
+            from index.embedders.imports import sentence_transformer_class
+
+            SentenceTransformer = sentence_transformer_class()  # noqa: N806 (a class)
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ConfigurationError(
                 "the sentence-transformers backend needs: pip install sentence-transformers"
