@@ -242,7 +242,7 @@ def test_admin_token_is_compared_in_constant_time():
     assert admin.same_secret("s3cret", "s3cret") and not admin.same_secret("s3cret", "s3cre")
     assert not admin.same_secret("", "s3cret") and not admin.same_secret("s3cret-longer", "s3cret")
     assert "hmac.compare_digest" in inspect.getsource(admin.same_secret)
-    for check in (tenancy.resolve_caller, admin.token_matches):
+    for check in (tenancy.identify_caller, admin.token_matches):
         assert "same_secret" in check.__code__.co_names and "compare_digest" not in check.__code__.co_names
     settings = Settings(admin_token="tok")
     assert admin.token_matches(settings, "Bearer tok") and admin.token_matches(settings, "bearer tok")

@@ -55,12 +55,13 @@ def resolve_caller(request: Request) -> Caller:
     change after it) share the request's state."""
     known = getattr(request.state, CALLER_STATE, None)
     if known is None:
-        known = _caller_of(request)
+        known = identify_caller(request)
         setattr(request.state, CALLER_STATE, known)
     return known
 
 
-def _caller_of(request: Request) -> Caller:
+def identify_caller(request: Request) -> Caller:
+    """Who the request's bearer credential names (every secret compared in constant time)."""
     given = bearer(request)
     if given is None:
         return ANONYMOUS
