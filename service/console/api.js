@@ -102,6 +102,19 @@ export function reason(error) {
   return `操作失败（${error.status || ""} ${error.code || "error"}）。`;
 }
 
+const JOB_POLL_MS = 400;
+
+// Polls jobs/{id} of a knowledge base until the job is done or failed; onProgress sees it each time, the last too.
+export async function followJob(kbId, job, onProgress = () => {}) {
+  while (job.state === "queued" || job.state === "running") {
+    onProgress(job);
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+    job = await api(kbPath(kbId, `/jobs/${encodeURIComponent(job.id)}`));
+  }
+  onProgress(job);
+  return job;
+}
+
 // A job that failed carries the reader's message in English: its cause, in Chinese where we can tell it.
 export function jobFailure(job) {
   const text = job.error || job.message || "";

@@ -2,12 +2,11 @@
 // deleted one by one, imported from .csv/.xlsx (a refused file lists its bad rows), exported. Each write is a job:
 // the view waits for it, as the pair answers questions once it is done.
 
-import { api, jobFailure, kbPath, reason } from "./api.js";
+import { api, followJob, jobFailure, kbPath, reason } from "./api.js";
 import { canWrite, state } from "./state.js";
 import { $, cell, clear, confirmDialog, el, notice } from "./ui.js";
 
 const PAGE = 20;
-const POLL_MS = 400;
 let offset = 0;
 let editing = null;  // the pair being edited, or null for a new one
 
@@ -89,7 +88,7 @@ async function save() {
   try {
     const written = await api(kbPath(state.kbId, path), { method: pair ? "PUT" : "POST", json: body });
     notice("正在收录问答对…");
-    const job = await finished(written.job);
+    const job = await followJob(state.kbId, written.job);
     if (job.state !== "done") throw new Error(jobFailure(job));
     notice(pair ? `已保存问答对「${body.question}」，现在就能回答。` : `已新增问答对「${body.question}」，现在就能回答。`);
     startEdit(null);
@@ -99,14 +98,6 @@ async function save() {
     $("#faq-save").disabled = false;
   }
   await loadFaq();
-}
-
-async function finished(job) {
-  while (job.state === "queued" || job.state === "running") {
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    job = await api(kbPath(state.kbId, `/jobs/${encodeURIComponent(job.id)}`));
-  }
-  return job;
 }
 
 async function remove(pair) {
@@ -133,7 +124,7 @@ async function importFile() {
   try {
     const imported = await api(kbPath(state.kbId, "/faq/import"), { method: "POST", form });
     notice(`正在导入 ${imported.count} 对问答…`);
-    const job = await finished(imported.job);
+    const job = await followJob(state.kbId, imported.job);
     if (job.state !== "done") throw new Error(jobFailure(job));
     notice(`已导入 ${imported.count} 对问答，现在就能回答。`);
     $("#faq-import").reset();

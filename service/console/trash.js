@@ -1,11 +1,10 @@
 // 回收站: documents deleted within the operator's retention window, each with the time left, 恢复 and 永久删除;
 // and the 撤销 the notice offers right after a delete in the documents table. Everything through the public API.
 
-import { api, jobFailure, kbPath, reason } from "./api.js";
+import { api, followJob, jobFailure, kbPath, reason } from "./api.js";
 import { state } from "./state.js";
 import { $, cell, clear, confirmDialog, el, formatIso, notice } from "./ui.js";
 
-const JOB_POLL_MS = 500;
 let retentionHours = 0;
 let reloadDocuments = async () => {};
 
@@ -82,20 +81,12 @@ function row(entry) {
   );
 }
 
-async function followed(job) {
-  while (job.state === "queued" || job.state === "running") {
-    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
-    job = await api(kbPath(state.kbId, `/jobs/${encodeURIComponent(job.id)}`));
-  }
-  return job;
-}
-
 // Restore an entry, waiting for its job; whether the document is back (the notice says what happened).
 async function restore(entry) {
   notice(`正在恢复《${entry.title}》……`);
   try {
     const result = await api(kbPath(state.kbId, `/trash/${encodeURIComponent(entry.id)}/restore`), { method: "POST" });
-    const job = result.restored ? result.job : await followed(result.job);
+    const job = result.restored ? result.job : await followJob(state.kbId, result.job);
     if (job.state !== "done") {
       notice(`恢复失败：${/exists again/.test(job.error || "") ? "同一编号的文档已经存在（可能已重新上传）。" : jobFailure(job)}`, { bad: true });
       return false;

@@ -1,11 +1,10 @@
 // Uploads: a file field (several files), drag-and-drop, the 上传 button, and a progress bar per job.
 // Each file goes in its own request, so that one unreadable file has its own reason and stops no other.
 
-import { api, ApiError, jobFailure, kbPath, reason } from "./api.js";
+import { api, ApiError, followJob, jobFailure, kbPath, reason } from "./api.js";
 import { state } from "./state.js";
 import { $, clear, el } from "./ui.js";
 
-const POLL_MS = 400;
 const STATES = { queued: "排队中", running: "处理中", done: "完成", failed: "失败" };
 let chosen = [];
 let onChanged = () => {};
@@ -71,15 +70,9 @@ export async function replaceDocument(kbId, docId, file, list) {
   }
 }
 
-// Polls jobs/{id} until the job is done or failed, showing its progress and, at the end, what happened.
-async function follow(kbId, job, row) {
-  while (job.state === "queued" || job.state === "running") {
-    row.show(job);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    job = await api(kbPath(kbId, `/jobs/${encodeURIComponent(job.id)}`));
-  }
-  row.show(job);
-  return job;
+// The job's progress in its row until it is done or failed, and at the end what happened.
+function follow(kbId, job, row) {
+  return followJob(kbId, job, (seen) => row.show(seen));
 }
 
 function jobRow(name, list) {
