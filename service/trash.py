@@ -190,8 +190,9 @@ class TrashBin:
         with contextlib.suppress(NotFoundError):  # another replica's sweep got there first
             self.records.delete(ENTRY_KIND, self.kb_id, entry.entry_id)
 
-    def purge_expired(self) -> int:
-        return sum(self._purged_if_expired(entry) for entry in self._all())
+    def purge_if_expired(self, record: StaffRecord) -> bool:
+        """Purge the entry ``record`` holds if its window is over; whether it was."""
+        return self._purged_if_expired(self._entry(record))
 
     def _purged_if_expired(self, entry: TrashEntry) -> bool:
         if entry.expires_in(self._now()) > timedelta(0):
@@ -279,9 +280,11 @@ def restore(
 def sweep(records: RecordStore, retention: timedelta, *, now: Clock = utc_now, orphans: bool = False) -> int:
     """Purge every knowledge base's expired entries (and, with ``orphans``, parts whose entry was never filed);
     how many entries went."""
+    bins: dict[str, TrashBin] = {}
     purged = 0
-    for kb_id in sorted({record.kb_id for record in all_records(records, ENTRY_KIND, None)}):
-        purged += TrashBin(records, kb_id, retention=retention, now=now).purge_expired()
+    for record in all_records(records, ENTRY_KIND, None):  # each entry read once, whichever knowledge base it is in
+        trash = bins.setdefault(record.kb_id, TrashBin(records, record.kb_id, retention=retention, now=now))
+        purged += trash.purge_if_expired(record)
     if orphans:
         purge_orphans(records, now())
     return purged
