@@ -55,7 +55,7 @@ class NewChunk:
     text: str
 
 
-def utc_now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 

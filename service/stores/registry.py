@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from index.errors import ConflictError, InvalidInputError, NotFoundError
+from index.stores.records import now_iso
 from service.stores import sqlite_file
 
 logger = logging.getLogger(__name__)
@@ -84,10 +85,6 @@ class NewKey:
 
 def valid_kb_id(kb_id: str) -> bool:
     return re.fullmatch(KB_ID_PATTERN, kb_id) is not None
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def key_digest(key: str) -> bytes:

@@ -25,7 +25,7 @@ from index.stores.local import segments
 from index.stores.local.appended_rows import AppendedRows
 from index.stores.local.catalogue import SqliteCatalogue
 from index.stores.local.vectors import FaissVectorStore
-from index.stores.records import DocumentRecord, document_times, utc_now
+from index.stores.records import DocumentRecord, document_times, now_iso
 
 SCRATCH_VECTORS = "chunk-vectors.scratch.npy"  # removed once the vector index is written
 
@@ -62,7 +62,7 @@ class SegmentWriter:
         chunk_offset, sentence_offset = self.offsets
         self._chunk_vectors.append(matrices.chunks)
         self._sentence_vectors.append(matrices.sentences)
-        now = utc_now()
+        now = now_iso()
         for d in documents:
             earlier = self._earlier(d.source.doc_id) if self._earlier is not None else None
             self._catalogue.add(

@@ -49,7 +49,7 @@ from index.stores.changes import corpus_changes, refuse_duplicate_ids
 from index.stores.manifest import ChunkingInfo, EmbedderInfo, IndexManifest, build_versions
 from index.stores.milvus.lock import ensure_locks_held, lock_collection, milvus_writer_lock
 from index.stores.milvus.reader import MilvusStores, MilvusTarget, build_id
-from index.stores.records import document_times, utc_now
+from index.stores.records import document_times, now_iso
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def _write_documents(stores: MilvusStores, prepared: list[PreparedDocument], mat
     versions = {d.source.doc_id: secrets.token_hex(8) for d in prepared}
     previous = {doc_id: stores.catalogue.version(doc_id) for doc_id in versions}
     stores.meta.intend_all(list(versions.items()))
-    texts, commits, now = [], [], utc_now()
+    texts, commits, now = [], [], now_iso()
     times = {
         d.source.doc_id: document_times(stores.catalogue.document(d.source.doc_id), content_hash=d.content_hash,
                                         added_at=d.source.added_at, now=now)
